@@ -1,0 +1,1 @@
+"""Accounts: roles are Django groups (see accounts.roles); API keys live here too."""

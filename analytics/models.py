@@ -1,0 +1,106 @@
+"""Per-contact metrics written by the nightly recompute, CLV model fits and daily stage snapshots."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class RfmSegment(models.TextChoices):
+    CHAMPIONS = "champions", "Champions"
+    LOYAL = "loyal", "Loyal"
+    POTENTIAL_LOYALISTS = "potential_loyalists", "Potential loyalists"
+    NEW_CUSTOMERS = "new_customers", "New customers"
+    PROMISING = "promising", "Promising"
+    NEED_ATTENTION = "need_attention", "Need attention"
+    ABOUT_TO_SLEEP = "about_to_sleep", "About to sleep"
+    AT_RISK = "at_risk", "At risk"
+    CANT_LOSE = "cant_lose", "Can't lose them"
+    HIBERNATING = "hibernating", "Hibernating"
+    LOST = "lost", "Lost"
+
+
+class ContactMetrics(models.Model):
+    """One narrow row per contact, rewritten set-based by the recompute (never per contact).
+
+    Base columns (purchases, revenue, last touch…) come from the lifecycle engine's
+    aggregate; CLV, probability alive and RFM columns from the customer-value recompute.
+    """
+
+    contact = models.OneToOneField(
+        "contacts.Contact", on_delete=models.CASCADE, primary_key=True, related_name="metrics"
+    )
+    purchase_count = models.IntegerField(default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0, help_text="Purchases net of refunds.")
+    refunds = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    first_purchase_at = models.DateTimeField(null=True, blank=True)
+    last_purchase_at = models.DateTimeField(null=True, blank=True)
+    last_touch_at = models.DateTimeField(null=True, blank=True)
+    touch_count = models.IntegerField(default=0)
+    recency_score = models.SmallIntegerField(null=True, blank=True)
+    frequency_score = models.SmallIntegerField(null=True, blank=True)
+    monetary_score = models.SmallIntegerField(null=True, blank=True)
+    rfm_segment = models.CharField(max_length=24, choices=RfmSegment.choices, blank=True)
+    historic_clv = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    expected_purchases = models.FloatField(null=True, blank=True)
+    p_alive = models.FloatField(null=True, blank=True)
+    expected_spend = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    predicted_clv = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "contact metrics"
+        indexes = [
+            # CLV range filter on the contact list and top-customers report.
+            models.Index(fields=["predicted_clv"], name="metrics_predicted_clv_idx"),
+            # "Slipping away" lists: low probability alive first.
+            models.Index(fields=["p_alive"], name="metrics_p_alive_idx"),
+            # RFM segment filter and counts.
+            models.Index(fields=["rfm_segment"], name="metrics_rfm_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"metrics of {self.contact_id}"
+
+
+class CLVModelFit(models.Model):
+    """One fit of the BG/NBD and Gamma-Gamma models, kept so fits can be compared over time."""
+
+    as_of = models.DateField()
+    n_customers = models.IntegerField()
+    n_repeat_customers = models.IntegerField(default=0)
+    r = models.FloatField(null=True, blank=True)
+    alpha = models.FloatField(null=True, blank=True)
+    a = models.FloatField(null=True, blank=True)
+    b = models.FloatField(null=True, blank=True)
+    bgnbd_loglik = models.FloatField(null=True, blank=True)
+    p = models.FloatField(null=True, blank=True)
+    q = models.FloatField(null=True, blank=True)
+    gamma = models.FloatField(null=True, blank=True)
+    gg_loglik = models.FloatField(null=True, blank=True)
+    horizon_weeks = models.FloatField(default=52)
+    discount_rate = models.FloatField(default=0.0)
+    is_fallback = models.BooleanField(default=False, help_text="Too few customers to fit: historic figures used.")
+    note = models.TextField(blank=True)
+    duration_seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"CLV fit as of {self.as_of} (n={self.n_customers})"
+
+
+class StageSnapshot(models.Model):
+    """Contacts per stage at the end of a day, written by the nightly run; feeds stage-over-time charts."""
+
+    date = models.DateField()
+    stage = models.ForeignKey("stages.Stage", on_delete=models.CASCADE, related_name="snapshots")
+    contacts = models.IntegerField()
+
+    class Meta:
+        ordering = ["date", "stage__position"]
+        constraints = [models.UniqueConstraint(fields=["date", "stage"], name="snapshot_date_stage_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.stage_id}: {self.contacts}"

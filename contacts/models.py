@@ -1,0 +1,223 @@
+"""Contacts, their tags and every touchpoint (interaction) with them."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class Channel(models.TextChoices):
+    DIRECT = "direct", "Direct"
+    ORGANIC_SEARCH = "organic_search", "Organic search"
+    PAID_SEARCH = "paid_search", "Paid search"
+    ORGANIC_SOCIAL = "organic_social", "Organic social"
+    PAID_SOCIAL = "paid_social", "Paid social"
+    DISPLAY = "display", "Display ads"
+    EMAIL = "email", "Email"
+    REFERRAL = "referral", "Referral"
+    AFFILIATE = "affiliate", "Affiliate"
+    PARTNER = "partner", "Partner"
+    EVENTS = "events", "Events"
+    WEB = "web", "Website"
+    PHONE = "phone", "Phone"
+    IN_PERSON = "in_person", "In person"
+    CHAT = "chat", "Chat"
+    SMS = "sms", "SMS"
+    OTHER = "other", "Other"
+
+
+class TouchpointKind(models.TextChoices):
+    AD_CLICK = "ad_click", "Ad click"
+    SITE_VISIT = "site_visit", "Site visit"
+    EMAIL_SENT = "email_sent", "Email sent"
+    EMAIL_OPEN = "email_open", "Email open"
+    EMAIL_CLICK = "email_click", "Email click"
+    FORM_SUBMIT = "form_submit", "Form submitted"
+    CONTENT_DOWNLOAD = "content_download", "Content download"
+    WEBINAR = "webinar", "Webinar"
+    SOCIAL_SHARE = "social_share", "Social share"
+    CHAT = "chat", "Chat"
+    CALL = "call", "Call"
+    MEETING = "meeting", "Meeting"
+    DEMO = "demo", "Demo"
+    QUOTE_REQUEST = "quote_request", "Quote request"
+    TRIAL_SIGNUP = "trial_signup", "Trial signup"
+    CART_ABANDONED = "cart_abandoned", "Cart abandoned"
+    PURCHASE = "purchase", "Purchase"
+    REFUND = "refund", "Refund"
+    SUPPORT_TICKET = "support_ticket", "Support ticket"
+    SURVEY_RESPONSE = "survey_response", "Survey response"
+    REVIEW = "review", "Review"
+    REFERRAL = "referral", "Referral"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+    TASK_COMPLETED = "task_completed", "Task completed"
+    NOTE = "note", "Note"
+
+
+# Kinds that carry money, and the kind that carries a survey score.
+AMOUNT_KINDS = (TouchpointKind.PURCHASE, TouchpointKind.REFUND)
+SCORE_KINDS = (TouchpointKind.SURVEY_RESPONSE,)
+SCORE_MIN, SCORE_MAX = 0, 10  # NPS-style 0..10
+
+
+class TouchpointSource(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    SYSTEM = "system", "System"
+
+
+class Tag(models.Model):
+    """A free label on contacts (e.g. "vip", "newsletter"); names are unique case-insensitively."""
+
+    name = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="tag_name_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    """A person the business has a relationship with, sitting in exactly one lifecycle stage.
+
+    `stage` and `stage_entered_at` are a cached projection of the latest StageTransition,
+    written only by the lifecycle engine and manual-move services in the same transaction
+    as the transition row. `stage_source` says whether the current stage was set by the
+    rules or by a person, so the rules can respect a manual placement.
+    """
+
+    email = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    external_id = models.CharField(  # noqa: DJ001 - NULL = not set, ignored by the unique constraint
+        max_length=100, null=True, blank=True, help_text="The integrating system's customer id; unique when set."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_contacts",
+        help_text="The sales rep responsible for this contact.",
+    )
+    acquisition_channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.DIRECT)
+    acquisition_campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="acquired_contacts"
+    )
+    acquired_at = models.DateTimeField(default=timezone.now)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
+    marketing_consent = models.BooleanField(default=False)
+    consent_updated_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes as a JSON object.")
+    stage = models.ForeignKey("stages.Stage", on_delete=models.PROTECT, related_name="contacts")
+    stage_entered_at = models.DateTimeField()
+    stage_source = models.CharField(max_length=16, default="rule")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="contact_email_ci_unique"),
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="contact_external_id_unique"
+            ),
+            models.CheckConstraint(condition=~Q(email=""), name="contact_email_not_blank"),
+        ]
+        indexes = [
+            # Contact list filtered by stage, newest first; per-stage counts.
+            models.Index(fields=["stage", "-id"], name="contact_stage_idx"),
+            # Funnel/retention by acquisition channel.
+            models.Index(fields=["acquisition_channel", "acquired_at"], name="contact_channel_idx"),
+            # Contact list filtered by stage-entered range ("entered at_risk this week").
+            models.Index(fields=["stage_entered_at"], name="contact_stage_entered_idx"),
+            # Contact list / new-contact KPIs by creation date.
+            models.Index(fields=["created_at"], name="contact_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name} <{self.email}>" if name else self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+
+class Touchpoint(models.Model):
+    """One interaction with a contact. `(source, external_id)` is unique so retried pushes never duplicate."""
+
+    contact = models.ForeignKey(
+        Contact,
+        on_delete=models.CASCADE,
+        related_name="touchpoints",
+        # No plain FK index: with the covering index below, a second index on contact_id
+        # alone makes PostgreSQL pick an ordered scan with random heap reads for the
+        # per-contact aggregate (PERFORMANCE.md, 34-50 s instead of 4 s at 20M rows).
+        db_index=False,
+    )
+    kind = models.CharField(max_length=20, choices=TouchpointKind.choices)
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.OTHER)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    score = models.SmallIntegerField(null=True, blank=True)
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="touchpoints"
+    )
+    logged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=10, choices=TouchpointSource.choices, default=TouchpointSource.MANUAL)
+    external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - NULL = none given
+    note = models.TextField(blank=True)
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="touchpoint_source_external_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind__in=AMOUNT_KINDS) & Q(amount__isnull=False) & Q(amount__gte=0))
+                | (~Q(kind__in=AMOUNT_KINDS) & Q(amount__isnull=True)),
+                name="touchpoint_amount_only_for_money_kinds",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True)
+                | (Q(kind__in=SCORE_KINDS) & Q(score__gte=SCORE_MIN, score__lte=SCORE_MAX)),
+                name="touchpoint_score_range",
+            ),
+        ]
+        indexes = [
+            # The lifecycle engine's per-contact GROUP BY: index-only and presorted on
+            # PostgreSQL thanks to INCLUDE (ignored on SQLite). Also serves a contact's timeline.
+            models.Index(
+                fields=["contact", "occurred_at"], include=["kind", "amount"], name="touchpoint_contact_time_idx"
+            ),
+            # Cohort retention and CLV inputs read purchases only.
+            models.Index(
+                fields=["occurred_at", "contact"],
+                include=["amount"],
+                condition=Q(kind="purchase"),
+                name="touchpoint_purchase_idx",
+            ),
+            # Period-bounded reports over all touchpoints (campaign reach, channel mix).
+            models.Index(fields=["occurred_at"], name="touchpoint_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.contact_id} · {self.occurred_at:%Y-%m-%d}"

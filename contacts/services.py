@@ -1,0 +1,489 @@
+"""Writes for contacts and touchpoints: every creation path (API, forms, import, admin, seed) comes here.
+
+Touchpoint ingestion is set-based and idempotent: a batch resolves its contacts and
+campaigns with one query per key type, skips rows whose `(source, external_id)` is
+already stored, and inserts the rest with one `bulk_create`. After commit it enqueues a
+lifecycle evaluation of the touched contacts and announces the new rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from contacts import signals
+from contacts.models import (
+    AMOUNT_KINDS,
+    SCORE_KINDS,
+    SCORE_MAX,
+    SCORE_MIN,
+    Channel,
+    Contact,
+    Tag,
+    Touchpoint,
+    TouchpointKind,
+    TouchpointSource,
+)
+from stages.models import Stage, StageTransition, TransitionSource
+
+MAX_BATCH = 1000
+CONTACT_FIELDS = {
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "company",
+    "external_id",
+    "owner",
+    "acquisition_channel",
+    "acquisition_campaign",
+    "acquired_at",
+    "marketing_consent",
+    "attributes",
+}
+
+
+# --- contacts -----------------------------------------------------------------------------
+
+
+def stage_initial() -> Stage:
+    """The stage a new contact starts in: the first active stage of the path."""
+    stage = Stage.objects.filter(is_active=True).exclude(category="exit").order_by("position").first()
+    if stage is None:
+        raise ValidationError("No active lifecycle stage is configured.")
+    return stage
+
+
+def _normalise_email(email: Any) -> str:
+    value = (email or "").strip() if isinstance(email, str) or email is None else None
+    if not value:
+        raise ValidationError({"email": "An email address is required."})
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise ValidationError({"email": f"{value!r} is not a valid email address."}) from None
+    return value
+
+
+def _tags_by_name(names: Iterable[str]) -> list[Tag]:
+    """Existing tags matched case-insensitively, creating the missing ones."""
+    wanted = {name.strip().lower(): name.strip() for name in names if name and name.strip()}
+    if not wanted:
+        return []
+    existing = {tag.name.lower(): tag for tag in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=wanted)}
+    for key, name in wanted.items():
+        if key not in existing:
+            if len(name) > 64:
+                raise ValidationError({"tags": f"Tag {name[:20]!r}… is longer than 64 characters."})
+            existing[key], _ = Tag.objects.get_or_create(name=name)
+    return list(existing.values())
+
+
+def _clean_contact_fields(data: dict[str, Any], *, instance: Contact | None = None) -> dict[str, Any]:
+    unknown = set(data) - CONTACT_FIELDS - {"tags", "stage"}
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
+    cleaned = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
+    if "email" in cleaned or instance is None:
+        cleaned["email"] = _normalise_email(cleaned.get("email"))
+    if "external_id" in cleaned:
+        cleaned["external_id"] = (str(cleaned["external_id"]).strip() or None) if cleaned["external_id"] else None
+    if "attributes" in cleaned and cleaned["attributes"] is None:
+        cleaned["attributes"] = {}
+    candidate = instance or Contact()
+    for key, value in cleaned.items():
+        setattr(candidate, key, value)
+    if candidate.stage_entered_at is None:
+        candidate.stage_entered_at = timezone.now()
+    if candidate.stage_id is None:
+        candidate.stage = stage_initial()
+    # Field validation (lengths, choices, JSON type) without the uniqueness queries,
+    # which the explicit checks below answer with clearer messages.
+    candidate.full_clean(exclude=["stage", "tags"], validate_unique=False, validate_constraints=False)
+    if not isinstance(candidate.attributes, dict):
+        raise ValidationError({"attributes": "Custom attributes must be a JSON object."})
+    duplicates = Contact.objects.annotate(lemail=Lower("email")).filter(lemail=candidate.email.lower())
+    if instance is not None:
+        duplicates = duplicates.exclude(pk=instance.pk)
+    if duplicates.exists():
+        raise ValidationError({"email": "A contact with this email already exists."})
+    if candidate.external_id:
+        taken = Contact.objects.filter(external_id=candidate.external_id)
+        if instance is not None:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            raise ValidationError({"external_id": "A contact with this external id already exists."})
+    return cleaned
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    data: dict[str, Any],
+    source: str = TransitionSource.MANUAL,
+    user: Any = None,
+) -> Contact:
+    """Create a contact in the first stage (or a given `stage` slug for imports/API), with its first transition."""
+    stage_slug = data.get("stage")
+    cleaned = _clean_contact_fields(data)
+    stage = stage_initial()
+    if stage_slug:
+        stage = Stage.objects.filter(slug=stage_slug, is_active=True).first()
+        if stage is None:
+            raise ValidationError({"stage": f"Unknown stage {stage_slug!r}."})
+    now = timezone.now()
+    entered = cleaned.get("acquired_at") or now
+    contact = Contact(**cleaned, stage=stage, stage_entered_at=entered, stage_source=source)
+    if cleaned.get("marketing_consent"):
+        contact.consent_updated_at = now
+    contact.save()
+    if "tags" in data:
+        contact.tags.set(_tags_by_name(data.get("tags") or []))
+    StageTransition.objects.create(
+        contact=contact,
+        from_stage=None,
+        to_stage=stage,
+        effective_at=entered,
+        recorded_at=now,
+        source=source,
+        user=user if getattr(user, "is_authenticated", False) else None,
+        note="Created" if source != TransitionSource.MANUAL else "Created by hand",
+    )
+    transaction.on_commit(lambda: signals.contacts_created.send(sender=Contact, contact_ids=[contact.pk]))
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, data: dict[str, Any], user: Any = None) -> Contact:
+    """Update profile fields of a contact. The stage is not changed here: use a manual move."""
+    if "stage" in data:
+        raise ValidationError({"stage": "Change the stage with a move (it needs a reason)."})
+    consent_before = contact.marketing_consent
+    _clean_contact_fields(data, instance=contact)
+    if contact.marketing_consent != consent_before:
+        contact.consent_updated_at = timezone.now()
+        if contact.marketing_consent:
+            contact.unsubscribed_at = None
+    contact.save()
+    if "tags" in data:
+        contact.tags.set(_tags_by_name(data.get("tags") or []))
+    return contact
+
+
+@transaction.atomic
+def contact_upsert(
+    *, data: dict[str, Any], source: str = TransitionSource.API, user: Any = None
+) -> tuple[Contact, bool]:
+    """Create or update the contact matched by `external_id` first, then by email (case-insensitive)."""
+    match = None
+    if data.get("external_id"):
+        match = Contact.objects.select_for_update().filter(external_id=str(data["external_id"]).strip()).first()
+    if match is None and data.get("email"):
+        email = _normalise_email(data["email"])
+        match = Contact.objects.select_for_update().annotate(lemail=Lower("email")).filter(lemail=email.lower()).first()
+    if match is None:
+        return contact_create(data=data, source=source, user=user), True
+    update = {k: v for k, v in data.items() if k != "stage"}
+    return contact_update(contact=match, data=update, user=user), False
+
+
+# --- touchpoints --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TouchpointResult:
+    """One item of an ingestion: the stored touchpoint and whether this call created it."""
+
+    touchpoint: Touchpoint
+    created: bool
+
+
+class BatchValidationError(ValidationError):
+    """A batch had invalid items; `errors_by_index` maps item index → {field: [messages]}. Nothing was written."""
+
+    def __init__(self, errors_by_index: dict[int, dict[str, list[str]]]):
+        self.errors_by_index = errors_by_index
+        super().__init__(f"{len(errors_by_index)} item(s) are invalid; nothing was written.")
+
+
+_KINDS = set(TouchpointKind.values)
+_CHANNELS = set(Channel.values)
+_SOURCES = set(TouchpointSource.values)
+
+
+def _parse_when(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        when = value
+    elif isinstance(value, dt.date):
+        when = dt.datetime.combine(value, dt.time(12, 0))
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        when = parse_datetime(text)
+        if when is None:
+            try:
+                when = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(12, 0))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO 8601 date or date-time.") from None
+    else:
+        raise ValueError("A date-time is required.")
+    if timezone.is_naive(when):
+        when = timezone.make_aware(when, dt.UTC)
+    return when
+
+
+def touchpoint_row_clean(row: dict[str, Any], *, source: str) -> dict[str, Any]:
+    """Validate one touchpoint item and return model field values; raises ValidationError with field messages.
+
+    The contact is given by `contact` (id), `contact_external_id` or `contact_email`;
+    resolving it is left to the batch, which does it for all rows in one query per key.
+    """
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {"source": source}
+
+    def err(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    keys = [k for k in ("contact", "contact_external_id", "contact_email") if row.get(k) not in (None, "")]
+    if len(keys) != 1:
+        err("contact", "Give exactly one of contact, contact_external_id or contact_email.")
+    else:
+        out["_contact_key"] = (keys[0], row[keys[0]])
+
+    kind = row.get("kind")
+    if kind not in _KINDS:
+        err("kind", f"{kind!r} is not a touchpoint kind.")
+    channel = row.get("channel") or Channel.OTHER
+    if channel not in _CHANNELS:
+        err("channel", f"{channel!r} is not a channel.")
+    out["kind"], out["channel"] = kind, channel
+
+    try:
+        occurred = _parse_when(row.get("occurred_at") or timezone.now())
+        if occurred > timezone.now() + dt.timedelta(days=1):
+            err("occurred_at", "Cannot be more than a day in the future.")
+        out["occurred_at"] = occurred
+    except ValueError as exc:
+        err("occurred_at", str(exc))
+
+    amount = row.get("amount")
+    if kind in AMOUNT_KINDS:
+        try:
+            value = Decimal(str(amount)).quantize(Decimal("0.01"))
+            if not value.is_finite() or value < 0 or value >= Decimal("1e10"):
+                raise InvalidOperation
+            out["amount"] = value
+        except (InvalidOperation, ValueError, TypeError):
+            err("amount", "A purchase or refund needs a non-negative amount below 10,000,000,000.")
+    elif amount not in (None, ""):
+        err("amount", "Only purchases and refunds carry an amount.")
+    else:
+        out["amount"] = None
+
+    score = row.get("score")
+    if score not in (None, ""):
+        if kind not in SCORE_KINDS:
+            err("score", "Only survey responses carry a score.")
+        else:
+            try:
+                as_int = int(score)
+                if str(score).strip() not in (str(as_int), f"{as_int}.0") or not SCORE_MIN <= as_int <= SCORE_MAX:
+                    raise ValueError
+                out["score"] = as_int
+            except (ValueError, TypeError):
+                err("score", f"A score is a whole number from {SCORE_MIN} to {SCORE_MAX}.")
+    else:
+        out["score"] = None
+
+    external_id = row.get("external_id")
+    if external_id not in (None, ""):
+        external_id = str(external_id).strip()
+        if len(external_id) > 100:
+            err("external_id", "At most 100 characters.")
+        out["external_id"] = external_id or None
+    else:
+        out["external_id"] = None
+
+    for field, limit in (("utm_source", 100), ("utm_medium", 100), ("utm_campaign", 100), ("note", 10000)):
+        value = row.get(field) or ""
+        if not isinstance(value, str):
+            err(field, "Must be text.")
+        elif len(value) > limit:
+            err(field, f"At most {limit} characters.")
+        else:
+            out[field] = value.strip()
+
+    if row.get("campaign") not in (None, ""):
+        try:
+            out["campaign_id"] = int(row["campaign"])
+        except (TypeError, ValueError):
+            err("campaign", "A campaign is given by its id.")
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
+def _resolve_contacts(cleaned: list[dict[str, Any]]) -> dict[tuple[str, Any], int]:
+    """Map every (key type, value) to a contact id with one query per key type."""
+    wanted: dict[str, set] = {"contact": set(), "contact_external_id": set(), "contact_email": set()}
+    for row in cleaned:
+        key, value = row["_contact_key"]
+        wanted[key].add(value)
+    found: dict[tuple[str, Any], int] = {}
+    ids = set()
+    for value in wanted["contact"]:
+        try:
+            ids.add(int(value))
+        except (TypeError, ValueError):
+            continue
+    if ids:
+        for pk in Contact.objects.filter(pk__in=ids).values_list("pk", flat=True):
+            found[("contact", pk)] = pk
+            found[("contact", str(pk))] = pk
+    if wanted["contact_external_id"]:
+        values = {str(v) for v in wanted["contact_external_id"]}
+        for pk, ext in Contact.objects.filter(external_id__in=values).values_list("pk", "external_id"):
+            found[("contact_external_id", ext)] = pk
+    if wanted["contact_email"]:
+        lowered = {str(v).strip().lower(): v for v in wanted["contact_email"]}
+        rows = Contact.objects.annotate(lemail=Lower("email")).filter(lemail__in=lowered).values_list("pk", "lemail")
+        for pk, lemail in rows:
+            found[("contact_email", lowered[lemail])] = pk
+    return found
+
+
+def _resolve_campaigns(cleaned: list[dict[str, Any]]) -> tuple[dict[str, int], set[int]]:
+    from campaigns.models import Campaign
+
+    codes = {row["utm_campaign"] for row in cleaned if row.get("utm_campaign")}
+    ids = {row["campaign_id"] for row in cleaned if row.get("campaign_id")}
+    by_code = dict(Campaign.objects.filter(utm_campaign__in=codes).values_list("utm_campaign", "pk")) if codes else {}
+    known = set(Campaign.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    return by_code, known
+
+
+def touchpoint_bulk_create(
+    *,
+    rows: Sequence[dict[str, Any]],
+    source: str = TouchpointSource.API,
+    logged_by: Any = None,
+    max_batch: int | None = MAX_BATCH,
+    enqueue: bool = True,
+) -> list[TouchpointResult]:
+    """Validate and store a batch of touchpoints: all valid items are written, or none.
+
+    Idempotent by `(source, external_id)`: an item whose key is already stored (or repeated
+    earlier in the same batch) returns the stored touchpoint with `created=False`. Raises
+    BatchValidationError (per-item field messages) when any item is invalid.
+    """
+    if source not in _SOURCES:
+        raise ValidationError({"source": f"{source!r} is not a touchpoint source."})
+    if max_batch is not None and len(rows) > max_batch:
+        raise ValidationError({"non_field_errors": f"At most {max_batch} touchpoints per request."})
+    cleaned: list[dict[str, Any]] = []
+    errors: dict[int, dict[str, list[str]]] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            errors[index] = {"non_field_errors": ["Each item must be a JSON object."]}
+            continue
+        try:
+            cleaned.append(touchpoint_row_clean(row, source=source))
+        except ValidationError as exc:
+            errors[index] = exc.message_dict
+            cleaned.append({})
+    if errors:
+        raise BatchValidationError(errors)
+
+    contact_ids = _resolve_contacts(cleaned)
+    by_code, known_campaigns = _resolve_campaigns(cleaned)
+    for index, row in enumerate(cleaned):
+        key = row.pop("_contact_key")
+        contact_id = contact_ids.get(key)
+        if contact_id is None:
+            errors[index] = {key[0]: [f"No contact matches {key[1]!r}."]}
+            continue
+        row["contact_id"] = contact_id
+        if row.get("campaign_id") and row["campaign_id"] not in known_campaigns:
+            errors[index] = {"campaign": [f"No campaign with id {row['campaign_id']}."]}
+        elif not row.get("campaign_id") and row.get("utm_campaign") in by_code:
+            row["campaign_id"] = by_code[row["utm_campaign"]]
+    if errors:
+        raise BatchValidationError(errors)
+
+    user = logged_by if getattr(logged_by, "is_authenticated", False) else None
+    for attempt in range(3):
+        try:
+            results = _insert_batch(cleaned, source=source, user=user)
+            break
+        except IntegrityError:
+            # A concurrent request inserted one of our external ids between our check and
+            # our insert; the whole batch rolled back, so look again and skip it this time.
+            if attempt == 2:
+                raise
+    created_ids = [r.touchpoint.pk for r in results if r.created]
+    if created_ids and enqueue:
+        touched = sorted({r.touchpoint.contact_id for r in results if r.created})
+        transaction.on_commit(lambda: _after_touchpoints_created(created_ids, touched))
+    return results
+
+
+@transaction.atomic
+def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> list[TouchpointResult]:
+    keys = {row["external_id"] for row in cleaned if row.get("external_id")}
+    existing = {tp.external_id: tp for tp in Touchpoint.objects.filter(source=source, external_id__in=keys)}
+    to_create: list[Touchpoint] = []
+    slots: list[tuple[str, Any]] = []  # ("existing", tp) | ("new", index into to_create) | ("dup", external_id)
+    pending: dict[str, int] = {}
+    now = timezone.now()
+    for row in cleaned:
+        ext = row.get("external_id")
+        if ext and ext in existing:
+            slots.append(("existing", existing[ext]))
+        elif ext and ext in pending:
+            slots.append(("new", pending[ext]))
+        else:
+            if ext:
+                pending[ext] = len(to_create)
+            to_create.append(Touchpoint(**row, logged_by=user, created_at=now))
+            slots.append(("new", len(to_create) - 1))
+    Touchpoint.objects.bulk_create(to_create, batch_size=1000)
+    seen_new: set[int] = set()
+    results = []
+    for kind, value in slots:
+        if kind == "existing":
+            results.append(TouchpointResult(value, False))
+        else:
+            results.append(TouchpointResult(to_create[value], value not in seen_new))
+            seen_new.add(value)
+    return results
+
+
+def touchpoint_create(
+    *, data: dict[str, Any], source: str = TouchpointSource.MANUAL, logged_by: Any = None
+) -> TouchpointResult:
+    """Store one touchpoint (idempotent by `(source, external_id)`); raises ValidationError with field messages."""
+    try:
+        return touchpoint_bulk_create(rows=[data], source=source, logged_by=logged_by)[0]
+    except BatchValidationError as exc:
+        raise ValidationError(exc.errors_by_index[0]) from None
+
+
+def _after_touchpoints_created(touchpoint_ids: list[int], contact_ids: list[int]) -> None:
+    from stages.services import lifecycle_enqueue_evaluation
+
+    lifecycle_enqueue_evaluation(contact_ids=contact_ids)
+    signals.touchpoints_created.send(sender=Touchpoint, touchpoint_ids=touchpoint_ids)
+
+
+def owner_exists(owner_id: int) -> bool:
+    return get_user_model().objects.filter(pk=owner_id, is_active=True).exists()

@@ -1,0 +1,13 @@
+"""Domain events announced by the contact services after their transaction commits.
+
+Receivers (webhooks, plays) only enqueue their own Celery tasks; no domain logic runs
+inside a receiver. Each signal carries ids, never model instances, so a receiver can
+hand them straight to a task.
+"""
+
+from django.dispatch import Signal
+
+# sender=Contact, contact_ids=list[int]
+contacts_created = Signal()
+# sender=Touchpoint, touchpoint_ids=list[int]
+touchpoints_created = Signal()

@@ -1,0 +1,132 @@
+"""Lifecycle stages, the rules that place contacts in them, and the history of every move."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class StageCategory(models.TextChoices):
+    PROSPECT = "prospect", "Prospect"
+    CUSTOMER = "customer", "Customer"
+    EXIT = "exit", "Exit"
+
+
+class Stage(models.Model):
+    """One lifecycle stage. Rows are configurable; the default path is seeded by migration.
+
+    `position` orders the path: rules move contacts forward (to a higher position) only,
+    while exit stages (at_risk, churned) sit beside the path and are entered by their rules.
+    """
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    position = models.PositiveSmallIntegerField(unique=True)
+    category = models.CharField(max_length=16, choices=StageCategory.choices)
+    colour = models.CharField(max_length=7, default="#64748b", help_text="Hex colour used in charts, e.g. #2563eb.")
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.CheckConstraint(condition=Q(colour__regex=r"^#[0-9a-fA-F]{6}$"), name="stage_colour_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleMatch(models.TextChoices):
+    ALL = "all", "All conditions"
+    ANY = "any", "Any condition"
+
+
+class StageRule(models.Model):
+    """A declarative condition set that places a contact in `stage`.
+
+    `conditions` is a list of `{"metric": <registry name>, "op": <operator>, "value": …,
+    "params": {…}}` validated against the fixed metric registry in `stages.rules`; user
+    text is never evaluated. `from_stages` limits the rule to contacts currently in those
+    stages (empty means any stage). Higher `priority` wins when two rules target stages of
+    the same position.
+    """
+
+    name = models.CharField(max_length=120)
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="rules")
+    match = models.CharField(max_length=3, choices=RuleMatch.choices, default=RuleMatch.ALL)
+    conditions = models.JSONField(default=list)
+    from_stages = models.ManyToManyField(Stage, blank=True, related_name="+")
+    priority = models.SmallIntegerField(default=0)
+    is_win_back = models.BooleanField(
+        default=False, help_text="Moves contacts back out of an exit stage; the transition is marked as a win-back."
+    )
+    is_active = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["stage__position", "-priority", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.stage}"
+
+
+class TransitionSource(models.TextChoices):
+    RULE = "rule", "Rule"
+    MANUAL = "manual", "Manual"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    MERGE = "merge", "Merge"
+    PLAY = "play", "Play"
+    SYSTEM = "system", "System"
+
+
+class StageTransition(models.Model):
+    """Append-only history of stage moves; entered/exited times and time-in-stage derive from it.
+
+    `effective_at` is when the triggering event happened (not when the engine ran);
+    `recorded_at` is when the row was written. `from_stage` is null for a contact's first
+    placement.
+    """
+
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="transitions")
+    from_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="transitions_in")
+    effective_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=16, choices=TransitionSource.choices)
+    rule = models.ForeignKey(StageRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="transitions")
+    touchpoint = models.ForeignKey(
+        "contacts.Touchpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    is_win_back = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["contact_id", "effective_at", "id"]
+        indexes = [
+            # A contact's history in order (contact page, time-in-stage, funnel as of a date).
+            models.Index(fields=["contact", "effective_at"], name="transition_contact_time_idx"),
+            # Stage flow and funnel over a period: transitions into a stage by time.
+            models.Index(fields=["to_stage", "effective_at"], name="transition_to_time_idx"),
+            # Period scans over all transitions (flow matrix, campaign attribution windows).
+            models.Index(fields=["effective_at"], name="transition_time_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(from_stage__isnull=True) | ~Q(from_stage=models.F("to_stage")),
+                name="transition_changes_stage",
+            ),
+            models.CheckConstraint(
+                condition=~Q(source="manual") | ~Q(note=""),
+                name="transition_manual_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.from_stage_id} → {self.to_stage_id} @ {self.effective_at:%Y-%m-%d}"

@@ -78,7 +78,10 @@ def _normalise_email(email: Any) -> str:
 
 def _tags_by_name(names: Iterable[str]) -> list[Tag]:
     """Existing tags matched case-insensitively, creating the missing ones."""
-    wanted = {name.strip().lower(): name.strip() for name in names if name and name.strip()}
+    wanted: dict[str, str] = {}
+    for name in names:
+        if isinstance(name, str) and name.strip():
+            wanted.setdefault(name.strip().lower(), name.strip())  # the first spelling wins
     if not wanted:
         return []
     existing = {tag.name.lower(): tag for tag in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=wanted)}

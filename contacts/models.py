@@ -141,6 +141,8 @@ class Contact(models.Model):
             models.Index(fields=["stage_entered_at"], name="contact_stage_entered_idx"),
             # Contact list / new-contact KPIs by creation date.
             models.Index(fields=["created_at"], name="contact_created_idx"),
+            # Contact list sorted by name (keyset pagination on last name, first name, id).
+            models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
         ]
 
     def __str__(self) -> str:
@@ -221,3 +223,108 @@ class Touchpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.contact_id} · {self.occurred_at:%Y-%m-%d}"
+
+
+# --- import jobs and merge log (web) -------------------------------------------------------
+
+
+class ImportKind(models.TextChoices):
+    CONTACTS = "contacts", "Contacts"
+    TOUCHPOINTS = "touchpoints", "Touchpoints"
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded (waiting for a column mapping)"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """One CSV import: the uploaded file, its column mapping and the progress of the background run.
+
+    The file's text is kept in the row (not on local disk) so any worker on any machine can
+    run the job; `processed_rows` is advanced after every committed chunk so the progress bar
+    reports what is really stored.
+    """
+
+    kind = models.CharField(max_length=12, choices=ImportKind.choices)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
+    file_name = models.CharField(max_length=255)
+    content = models.TextField(help_text="The uploaded CSV, decoded as UTF-8.")
+    headers = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict, help_text="CSV column → field name; unmapped columns are ignored.")
+    total_rows = models.IntegerField(default=0)
+    processed_rows = models.IntegerField(default=0)
+    created_count = models.IntegerField(default=0)
+    updated_count = models.IntegerField(default=0)
+    unchanged_count = models.IntegerField(default=0, help_text="Rows already stored by an earlier import.")
+    rejected_count = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed_rows__gte=0) & Q(processed_rows__lte=models.F("total_rows")),
+                name="import_progress_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import {self.file_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+class ImportRejection(models.Model):
+    """A CSV row an import did not store, with the reason; nothing of that row was written."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rejections")
+    row_number = models.IntegerField(help_text="Line number in the file (the header is line 1).")
+    reason = models.TextField()
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["job_id", "row_number"]
+        indexes = [
+            # The results page lists a job's rejected rows in file order.
+            models.Index(fields=["job", "row_number"], name="import_rejection_job_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.reason}"
+
+
+class ContactMerge(models.Model):
+    """The log of a merge: which contact was folded into which survivor, by whom, and what moved.
+
+    `merged_snapshot` keeps every profile field of the removed contact, so nothing of it is
+    lost even where the survivor's value won.
+    """
+
+    survivor = models.ForeignKey(Contact, null=True, on_delete=models.SET_NULL, related_name="merges")
+    survivor_email = models.EmailField(max_length=254)
+    merged_contact_id = models.BigIntegerField()
+    merged_email = models.EmailField(max_length=254)
+    merged_snapshot = models.JSONField(default=dict)
+    moved = models.JSONField(default=dict, help_text="Counts of the rows moved to the survivor, by kind.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    merged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-merged_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.merged_email} → {self.survivor_email}"

@@ -144,6 +144,9 @@ def main() -> int:
     if theirs:
         total = theirs["bgnbd_s"] + theirs["gamma_gamma_s"]
         lb, lg = theirs["bgnbd"], theirs["gamma_gamma"]
+        # lifetimes reports its likelihood in rescaled time; score its parameters with ours.
+        their_params = clv.BGNBDParams(r=lb["r"], alpha=lb["alpha"], a=lb["a"], b=lb["b"])
+        theirs["bgnbd_loglik"] = float(clv.bgnbd_loglik(their_params, data.x, data.t_x, data.T).sum())
         print(
             f"lifetimes BG/NBD {theirs['bgnbd_s']:7.3f} s  Gamma-Gamma {theirs['gamma_gamma_s']:7.3f} s  "
             f"total {total:7.3f} s"

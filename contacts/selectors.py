@@ -1,0 +1,109 @@
+"""Reads of contacts and touchpoints, with the viewer's scope applied first.
+
+Scope (DESIGN.md, issue 5): every role (admin, marketer, sales rep, integration) reads
+all contacts; a user with no role reads none. Writes are narrower — admins and
+integration keys write any contact, sales reps only the contacts they own, marketers
+none — and `contact_can_write` is the one place that says so, for the API and the
+dashboard alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, QuerySet
+from django.http import QueryDict
+
+from accounts.roles import Role, user_role
+from contacts.filters import ContactFilterSet, contact_order, filters_to_querydict
+from contacts.models import Contact, Tag, Touchpoint
+from stages.models import StageTransition
+
+READ_ROLES = {Role.ADMIN, Role.MARKETER, Role.SALES_REP, Role.INTEGRATION}
+WRITE_ANY_ROLES = {Role.ADMIN, Role.INTEGRATION}
+
+
+def _scoped_contacts(*, user: Any) -> QuerySet[Contact]:
+    return Contact.objects.all() if user_role(user) in READ_ROLES else Contact.objects.none()
+
+
+def contact_list(*, user: Any, filters: Mapping[str, Any] | QueryDict | None = None) -> QuerySet[Contact]:
+    """Contacts the user may see, filtered by `ContactFilterSet` parameters, ready to render.
+
+    `filters` is request query data or a saved segment dict. Raises ValidationError with
+    one message list per bad filter (a form shows them, the API answers 400). The result
+    carries its stage, owner and metrics (one join) and its tags (one prefetch query), so
+    rendering a page of contacts costs a fixed number of queries.
+    """
+    data = filters_to_querydict(filters)
+    filterset = ContactFilterSet(data, queryset=_scoped_contacts(user=user), user=user)
+    if not filterset.is_valid():
+        raise ValidationError({name: [str(m) for m in messages] for name, messages in filterset.errors.items()})
+    queryset = filterset.qs
+    if not data.get("ordering"):
+        queryset = contact_order(queryset, ordering=None)
+    return queryset.select_related("stage", "owner", "metrics").prefetch_related(
+        Prefetch("tags", queryset=Tag.objects.only("id", "name"))
+    )
+
+
+def contact_get(*, user: Any, pk: int) -> Contact | None:
+    """One contact the user may see, with the same related data as the list; None if absent or out of scope."""
+    return (
+        _scoped_contacts(user=user)
+        .select_related("stage", "owner", "metrics")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.only("id", "name")))
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def contact_can_write(*, user: Any, contact: Contact) -> bool:
+    """Whether the user may change this contact (profile, stage, touchpoints): admins and integrations any,
+    sales reps only the contacts they own, everyone else none."""
+    role = user_role(user)
+    if role in WRITE_ANY_ROLES:
+        return True
+    if role == Role.SALES_REP:
+        return user.pk is not None and contact.owner_id == user.pk
+    return False
+
+
+def contact_can_create(*, user: Any, data: Mapping[str, Any] | None = None) -> bool:
+    """Whether the user may create a contact: admins and integrations freely; a sales rep only one
+    that they will own (no owner given, which makes them the owner, or themselves as owner)."""
+    role = user_role(user)
+    if role in WRITE_ANY_ROLES:
+        return True
+    if role == Role.SALES_REP and user.pk is not None:
+        owner = (data or {}).get("owner")
+        owner_id = getattr(owner, "pk", owner)
+        return owner_id in (None, "", user.pk)
+    return False
+
+
+def contact_touchpoint_list(*, user: Any, contact: Contact) -> QuerySet[Touchpoint]:
+    """A contact's touchpoints, newest first (served by the (contact, occurred_at) index)."""
+    if user_role(user) not in READ_ROLES:
+        return Touchpoint.objects.none()
+    return Touchpoint.objects.filter(contact=contact).select_related("campaign").order_by("-occurred_at", "-id")
+
+
+def contact_transition_list(*, user: Any, contact: Contact) -> QuerySet[StageTransition]:
+    """A contact's stage history, oldest first, with stage slugs and the rule that caused each move."""
+    if user_role(user) not in READ_ROLES:
+        return StageTransition.objects.none()
+    return (
+        StageTransition.objects.filter(contact=contact)
+        .select_related("from_stage", "to_stage", "rule", "user")
+        .order_by("effective_at", "id")
+    )
+
+
+def touchpoint_list(*, user: Any) -> QuerySet[Touchpoint]:
+    """All touchpoints the user may see, newest id first (the cursor pagination key)."""
+    if user_role(user) not in READ_ROLES:
+        return Touchpoint.objects.none()
+    return Touchpoint.objects.order_by("-id")

@@ -529,6 +529,36 @@ def gamma_gamma_expected_spend(params: GammaGammaParams, x: ArrayLike, m: ArrayL
 # --------------------------------------------------------------------------- CLV
 
 
+def discounted_expected_purchases(
+    bgnbd: BGNBDParams,
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    months: int = 12,
+    annual_discount_rate: float = 0.10,
+) -> FloatArray:
+    """sum_k (E[Y(t_k)] - E[Y(t_{k-1})]) / (1 + d)^k over the next `months` months.
+
+    t_k = k months (in weeks: k * 52/12) and d = (1 + annual rate)^(1/12) - 1 is the
+    monthly discount rate: the purchases expected in each month are valued at its end.
+    With a zero rate this is E[Y(horizon)].
+    """
+    if months < 1:
+        raise ValueError("months must be at least 1")
+    x, t_x, T = _as_float(x), _as_float(t_x), _as_float(T)
+    monthly = (1.0 + annual_discount_rate) ** (1.0 / 12.0) - 1.0
+    # Depends on (x, t_x, T) only: evaluate 2F1 once per distinct row.
+    gx, gt, gT, _, inverse = group_customers(x, t_x, T)
+    discounted = np.zeros_like(gx)
+    previous = np.zeros_like(gx)
+    for k in range(1, months + 1):
+        cumulative = bgnbd_expected_purchases(bgnbd, k * WEEKS_PER_MONTH, gx, gt, gT)
+        discounted += (cumulative - previous) / (1.0 + monthly) ** k
+        previous = cumulative
+    return discounted[inverse]
+
+
 def discounted_clv(
     bgnbd: BGNBDParams,
     gamma_gamma: GammaGammaParams,
@@ -543,25 +573,15 @@ def discounted_clv(
 ) -> FloatArray:
     """Predicted CLV over the next `months`, discounted to today.
 
-    CLV = margin * E[spend per purchase] * sum_k (E[Y(t_k)] - E[Y(t_{k-1})]) / (1 + d)^k,
-    with t_k = k months (in weeks: k * 52/12) and d = (1 + annual rate)^(1/12) - 1 the
-    monthly discount rate: the expected purchases of each month are valued at the end of
-    that month. With a zero rate it is margin * E[spend] * E[Y(horizon)].
+    CLV = margin * E[spend per purchase | x, m] * discounted_expected_purchases(...): the
+    Gamma-Gamma spend times the BG/NBD purchases of each coming month, each month
+    discounted at the monthly equivalent of `annual_discount_rate`.
     """
-    if months < 1:
-        raise ValueError("months must be at least 1")
-    x, t_x, T, m = _as_float(x), _as_float(t_x), _as_float(T), _as_float(m)
-    monthly = (1.0 + annual_discount_rate) ** (1.0 / 12.0) - 1.0
     spend = gamma_gamma_expected_spend(gamma_gamma, x, m)
-    # The purchase part depends on (x, t_x, T) only: evaluate 2F1 once per distinct row.
-    gx, gt, gT, _, inverse = group_customers(x, t_x, T)
-    discounted = np.zeros_like(gx)
-    previous = np.zeros_like(gx)
-    for k in range(1, months + 1):
-        cumulative = bgnbd_expected_purchases(bgnbd, k * WEEKS_PER_MONTH, gx, gt, gT)
-        discounted += (cumulative - previous) / (1.0 + monthly) ** k
-        previous = cumulative
-    return margin * spend * discounted[inverse]
+    purchases = discounted_expected_purchases(
+        bgnbd, x, t_x, T, months=months, annual_discount_rate=annual_discount_rate
+    )
+    return margin * spend * purchases
 
 
 # ---------------------------------------------------------------------- simulation

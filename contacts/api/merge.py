@@ -1,0 +1,75 @@
+"""`POST /api/v1/contacts/{id}/merge/`: fold another contact into this one (contacts.merge.contact_merge)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contacts.merge import contact_merge
+from contacts.selectors import contact_can_write, contact_get
+
+
+class ContactMergeInputSerializer(serializers.Serializer):
+    merge_id = serializers.IntegerField(min_value=1, help_text="Id of the contact to fold into this one (removed).")
+
+
+class ContactMergeApi(APIView):
+    """Merge the contact `merge_id` into contact `{id}`, which survives with everything of both.
+
+    The caller must be allowed to change both contacts (admins and integrations any, a
+    sales rep only contacts they own). Answers with the merge log.
+    """
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=ContactMergeInputSerializer,
+        responses={
+            200: inline_serializer(
+                "ContactMergeResult",
+                {
+                    "merge_log_id": serializers.IntegerField(),
+                    "survivor": serializers.IntegerField(),
+                    "merged_contact_id": serializers.IntegerField(),
+                    "merged_email": serializers.EmailField(),
+                    "moved": serializers.DictField(),
+                    "stage": serializers.CharField(),
+                },
+            )
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        payload = ContactMergeInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        survivor = contact_get(user=request.user, pk=pk)
+        other = contact_get(user=request.user, pk=payload.validated_data["merge_id"])
+        if survivor is None:
+            return Response({"detail": "No such contact."}, status=status.HTTP_404_NOT_FOUND)
+        if other is None:
+            return Response({"merge_id": ["No such contact."]}, status=status.HTTP_400_BAD_REQUEST)
+        if not (
+            contact_can_write(user=request.user, contact=survivor)
+            and contact_can_write(user=request.user, contact=other)
+        ):
+            return Response(
+                {"detail": "You may merge only contacts you are allowed to change."}, status=status.HTTP_403_FORBIDDEN
+            )
+        try:
+            log = contact_merge(survivor=survivor, other=other, user=request.user)
+        except ValidationError as exc:
+            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {
+                "merge_log_id": log.pk,
+                "survivor": survivor.pk,
+                "merged_contact_id": log.merged_contact_id,
+                "merged_email": log.merged_email,
+                "moved": log.moved,
+                "stage": log.moved["stage_after"],
+            }
+        )

@@ -72,6 +72,25 @@ class StageRule(models.Model):
     def __str__(self) -> str:
         return f"{self.name} → {self.stage}"
 
+    def clean(self) -> None:
+        """Validate the conditions against the metric registry (stages.rules) and the win-back flag."""
+        from django.core.exceptions import ValidationError
+
+        from stages.rules import validate_conditions
+
+        errors: dict[str, list[str]] = {}
+        try:
+            self.conditions = validate_conditions(self.conditions)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        stage = Stage.objects.filter(pk=self.stage_id).first() if self.stage_id else None
+        if stage is not None and self.is_win_back and stage.category == StageCategory.EXIT:
+            errors.setdefault("stage", []).append(
+                "A win-back rule moves contacts out of exit stages: pick a customer or prospect stage."
+            )
+        if errors:
+            raise ValidationError(errors)
+
 
 class TransitionSource(models.TextChoices):
     RULE = "rule", "Rule"

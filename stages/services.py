@@ -1,9 +1,35 @@
-"""Writes of the lifecycle engine. (The evaluation itself lives in stages.engine.)"""
+"""Writes of the lifecycle engine: manual moves, rule saves, the full recompute and the daily snapshot.
 
+The evaluation itself lives in stages.engine (one set-based path for one contact or all).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from stages.engine import DEFAULT_CHUNK_SIZE, EvaluationResult, evaluation_times, lifecycle_evaluate
+from stages.models import Stage, StageCategory, StageRule, StageTransition, TransitionSource
+from stages.rules import validate_conditions
 
 logger = logging.getLogger(__name__)
+
+MANUAL_MOVE_SOURCES = {
+    TransitionSource.MANUAL,
+    TransitionSource.API,
+    TransitionSource.IMPORT,
+    TransitionSource.PLAY,
+    TransitionSource.SYSTEM,
+}
 
 
 def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int]) -> None:
@@ -22,3 +48,211 @@ def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int]) -> None:
         logger.exception(
             "Could not enqueue evaluation of %d contact(s); the nightly run will catch up", len(contact_ids)
         )
+
+
+# --- manual moves ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def contact_move_stage(
+    *, contact: Any, stage: Stage | str, reason: str, user: Any = None, source: str = TransitionSource.MANUAL
+) -> StageTransition:
+    """Move a contact to any stage by hand (admin, dashboard, API), logged with its reason.
+
+    The contact is marked as placed by hand (`stage_source = "manual"`), so the rules never
+    push it back; they may move it on only for events after this move. Leaving an exit
+    stage for a customer stage by hand is recorded as a win-back.
+    """
+    from contacts.models import Contact
+
+    reason = (reason or "").strip() if isinstance(reason, str) or reason is None else ""
+    if not reason:
+        raise ValidationError({"reason": "Say why the contact is moved; the reason is kept in its history."})
+    if len(reason) > 2000:
+        raise ValidationError({"reason": "At most 2,000 characters."})
+    if source not in MANUAL_MOVE_SOURCES:
+        raise ValidationError({"source": f"{source!r} is not a source for a manual move."})
+    if isinstance(stage, str):
+        target = Stage.objects.filter(slug=stage).first()
+        if target is None:
+            raise ValidationError({"stage": f"Unknown stage {stage!r}."})
+    else:
+        target = stage
+    if not target.is_active:
+        raise ValidationError({"stage": f"The stage {target.name!r} is not active."})
+    # Lock the row: a concurrent rule evaluation's conditional UPDATE then waits and skips it.
+    locked = Contact.objects.select_for_update().select_related("stage").get(pk=contact.pk)
+    if locked.stage_id == target.pk:
+        raise ValidationError({"stage": f"The contact is already in {target.name!r}."})
+    now = timezone.now()
+    transition = StageTransition.objects.create(
+        contact=locked,
+        from_stage=locked.stage,
+        to_stage=target,
+        effective_at=now,
+        recorded_at=now,
+        source=source,
+        user=user if getattr(user, "is_authenticated", False) else None,
+        note=reason,
+        is_win_back=locked.stage.category == StageCategory.EXIT and target.category != StageCategory.EXIT,
+    )
+    Contact.objects.filter(pk=locked.pk).update(
+        stage=target, stage_entered_at=now, stage_source=TransitionSource.MANUAL, updated_at=now
+    )
+    contact.stage, contact.stage_id, contact.stage_entered_at = target, target.pk, now
+    contact.stage_source = TransitionSource.MANUAL
+    transaction.on_commit(lambda: _announce([transition.pk]))
+    return transition
+
+
+def _announce(transition_ids: list[int]) -> None:
+    from stages.signals import stage_changed
+
+    stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def stage_rule_save(
+    *,
+    rule: StageRule | None = None,
+    data: dict[str, Any],
+) -> StageRule:
+    """Create or update a stage rule after validating its conditions against the metric registry.
+
+    `data` holds name, stage (Stage or id), match, conditions, from_stages (Stages or ids),
+    priority, is_win_back, is_active, description. Raises ValidationError with the
+    registry's messages; nothing is saved then.
+    """
+    rule = rule or StageRule()
+    from_stages = data.pop("from_stages", None)
+    for key, value in data.items():
+        if key == "stage" and not isinstance(value, Stage):
+            rule.stage_id = value
+        elif key in {"name", "stage", "match", "conditions", "priority", "is_win_back", "is_active", "description"}:
+            setattr(rule, key, value)
+        else:
+            raise ValidationError({key: "Unknown field."})
+    rule.full_clean()
+    rule.save()
+    if from_stages is not None:
+        rule.from_stages.set(from_stages)
+    return rule
+
+
+def stage_rule_conditions_clean(conditions: Any) -> list[dict[str, Any]]:
+    """Validated, normalised conditions (see stages.rules.validate_conditions)."""
+    return validate_conditions(conditions)
+
+
+# --- the full run ------------------------------------------------------------------------------
+
+
+@dataclass
+class RecomputeResult:
+    """The outcome of a full lifecycle recompute (foreground command, seed, or the nightly finish)."""
+
+    evaluation: EvaluationResult
+    snapshot_date: dt.date | None = None
+    snapshot_rows: int = 0
+    customer_value: Any = None
+    customer_value_skipped: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def moved(self) -> int:
+        return self.evaluation.moved
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "evaluation": self.evaluation.as_dict(),
+            "snapshot_date": self.snapshot_date.isoformat() if self.snapshot_date else None,
+            "snapshot_rows": self.snapshot_rows,
+            "customer_value_skipped": self.customer_value_skipped,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def lifecycle_recompute(
+    *,
+    as_of: dt.date | None = None,
+    chunk_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    contact_ids: Sequence[int] | None = None,
+) -> RecomputeResult:
+    """Recompute every contact's stage and base metrics, snapshot the day, then refresh customer value.
+
+    The foreground twin of the nightly Celery fan-out (same engine, same chunks): used by
+    `recompute_lifecycle` and `seed_demo`. With `contact_ids`, only those contacts are
+    evaluated and the snapshot/customer-value steps are skipped (they describe everyone).
+    """
+    started = time.perf_counter()
+    evaluation = lifecycle_evaluate(
+        contact_ids=contact_ids, as_of=as_of, chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, progress=progress
+    )
+    result = RecomputeResult(evaluation=evaluation, timings={"evaluate": time.perf_counter() - started})
+    if contact_ids is None:
+        lifecycle_finish(as_of=as_of, result=result)
+    return result
+
+
+def lifecycle_finish(*, as_of: dt.date | None, result: RecomputeResult) -> RecomputeResult:
+    """The steps after all chunks: the daily stage snapshot, then analytics' customer-value recompute."""
+    started = time.perf_counter()
+    result.snapshot_date = as_of or timezone.localdate()
+    result.snapshot_rows = stage_snapshot_write(date=result.snapshot_date)
+    result.timings["snapshot"] = time.perf_counter() - started
+    started = time.perf_counter()
+    try:
+        analytics_services = importlib.import_module("analytics.services")
+        recompute = analytics_services.customer_value_recompute
+    except (ImportError, AttributeError):
+        result.customer_value_skipped = "analytics.services.customer_value_recompute does not exist yet"
+        logger.info("Skipping the customer-value recompute: %s", result.customer_value_skipped)
+    else:
+        result.customer_value = recompute(as_of=result.snapshot_date)
+    result.timings["customer_value"] = time.perf_counter() - started
+    return result
+
+
+def stage_snapshot_write(*, date: dt.date) -> int:
+    """Write analytics.StageSnapshot rows (contacts per stage) for `date`; idempotent per date.
+
+    For today (the nightly run) the counts are the contacts' current stages; for a past
+    date they are rebuilt from the transition history (each contact's latest transition
+    effective by the end of that day), so `--as-of` snapshots are true to that day.
+    One INSERT … SELECT … ON CONFLICT DO UPDATE; every stage gets a row, zero included.
+    """
+    from analytics.models import StageSnapshot
+
+    snapshots = StageSnapshot._meta.db_table
+    stages = Stage._meta.db_table
+    contacts = _table("contacts", "Contact")
+    transitions = StageTransition._meta.db_table
+    if date >= timezone.localdate():
+        counts = f"SELECT stage_id, COUNT(*) AS n FROM {contacts} GROUP BY stage_id"
+        params: list[Any] = []
+    else:
+        _reference, end = evaluation_times(as_of=date)
+        counts = (
+            "SELECT to_stage_id AS stage_id, COUNT(*) AS n FROM (SELECT to_stage_id, ROW_NUMBER() OVER"
+            " (PARTITION BY contact_id ORDER BY effective_at DESC, id DESC) AS rn"
+            f" FROM {transitions} WHERE effective_at <= %s) latest WHERE rn = 1 GROUP BY to_stage_id"
+        )
+        params = [connection.ops.adapt_datetimefield_value(end)]
+    sql = (
+        f"INSERT INTO {snapshots} (date, stage_id, contacts) SELECT %s, s.id, COALESCE(n.n, 0)"
+        f" FROM {stages} s LEFT JOIN ({counts}) n ON n.stage_id = s.id WHERE 1 = 1"
+        " ON CONFLICT (date, stage_id) DO UPDATE SET contacts = excluded.contacts"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datefield_value(date), *params])
+        return cursor.rowcount
+
+
+def _table(app: str, model: str) -> str:
+    from django.apps import apps
+
+    return apps.get_model(app, model)._meta.db_table

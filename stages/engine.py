@@ -1,0 +1,612 @@
+"""The lifecycle engine: one set-based evaluation path for one contact, a list of contacts or all of them.
+
+Per chunk of contact ids, in one transaction:
+1. `lc_agg` (temporary table): one GROUP BY over the chunk's touchpoints up to the cut-off,
+   producing the base metrics and the extra columns the active rules need. It is a
+   separate statement so PostgreSQL may plan it in parallel (an UPDATE never is) and so
+   both writes below read it without aggregating twice.
+2. The base columns of analytics.ContactMetrics are upserted from it (INSERT … SELECT …
+   ON CONFLICT DO UPDATE, only rows whose values changed) — never `bulk_update`
+   (PERFORMANCE.md).
+3. `lc_move` (temporary table): every rule compiled to a SQL boolean over the aggregate
+   row; a CASE picks, per contact, the first allowed rule in policy order, so the target
+   stage, the rule, the win-back mark and the effective time come out of one SELECT.
+4. The contact rows are moved with a conditional UPDATE (only if the contact is still in
+   the stage, entered at the time, that the evaluation saw) and a transition row is
+   inserted for exactly the rows updated. Two workers evaluating the same contact can
+   therefore never both write a transition; the loser re-evaluates those contacts once
+   the winner has committed, so no touchpoint's effect is lost.
+
+Raw SQL is used because the ORM cannot express the temporary tables, the data-modifying
+CTE, `ON CONFLICT … WHERE … IS DISTINCT FROM` or a CASE over compiled rule conditions;
+every user-supplied value is a bound parameter (see stages.rules). It runs on
+PostgreSQL and SQLite (≥ 3.35: RETURNING, UPDATE … FROM); vendor branches are marked.
+
+Movement policy (issue 3): rules move contacts forward along the path (higher position);
+exit stages are entered by their rules from customer stages (or from a lower exit
+stage); a contact in an exit stage leaves it only by a win-back rule (marked
+is_win_back); a contact placed by hand (`stage_source = "manual"`) is moved by a rule
+only on events after that placement. Skipping stages is one transition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from stages.models import RuleMatch, Stage, StageCategory, StageRule, StageTransition, TransitionSource
+from stages.rules import CompileContext, SqlPart, compile_condition, validate_conditions
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 5000
+MAX_CONFLICT_RETRIES = 3
+MANUAL_SOURCE = "manual"
+
+
+# --- inputs and results ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule as the engine needs it; built from StageRule rows or from an unsaved admin form (preview)."""
+
+    id: int | None
+    name: str
+    stage_id: int
+    match: str
+    conditions: list[dict[str, Any]]
+    from_stage_ids: frozenset[int]
+    priority: int = 0
+    is_win_back: bool = False
+
+    @classmethod
+    def from_rule(cls, rule: StageRule, from_stage_ids: Sequence[int] | None = None) -> RuleSpec:
+        ids = from_stage_ids if from_stage_ids is not None else [s.pk for s in rule.from_stages.all()]
+        return cls(
+            id=rule.pk,
+            name=rule.name,
+            stage_id=rule.stage_id,
+            match=rule.match,
+            conditions=validate_conditions(rule.conditions),
+            from_stage_ids=frozenset(ids),
+            priority=rule.priority,
+            is_win_back=rule.is_win_back,
+        )
+
+
+@dataclass
+class EvaluationResult:
+    """What one evaluation did (or, with dry_run, would do)."""
+
+    contacts: int = 0
+    moved: int = 0
+    chunks: int = 0
+    conflicts_retried: int = 0
+    transition_ids: list[int] = field(default_factory=list)
+    moves: Counter = field(default_factory=Counter)  # (from slug, to slug) -> count
+    moves_by_rule: Counter = field(default_factory=Counter)  # rule name -> count
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    def merge(self, other: EvaluationResult) -> None:
+        self.contacts += other.contacts
+        self.moved += other.moved
+        self.chunks += other.chunks
+        self.conflicts_retried += other.conflicts_retried
+        self.transition_ids.extend(other.transition_ids)
+        self.moves.update(other.moves)
+        self.moves_by_rule.update(other.moves_by_rule)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "contacts": self.contacts,
+            "moved": self.moved,
+            "chunks": self.chunks,
+            "conflicts_retried": self.conflicts_retried,
+            "moves": [{"from": f, "to": t, "contacts": n} for (f, t), n in sorted(self.moves.items())],
+            "moves_by_rule": dict(self.moves_by_rule),
+            "seconds": round(self.seconds, 3),
+            "dry_run": self.dry_run,
+        }
+
+
+# --- time ----------------------------------------------------------------------------------------
+
+
+def evaluation_times(*, as_of: dt.date | None, reference: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """(reference, cutoff): "now" for day-based metrics, and the latest touchpoint time that counts.
+
+    With `as_of` the evaluation happens at the end of that day and later touchpoints are
+    ignored. Without it, "now", and every stored touchpoint counts (the contact services
+    accept occurred_at up to a day ahead, e.g. a client clock running fast; such a touch
+    must not wait for the nightly run).
+    """
+    if as_of is not None:
+        end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min)
+        end = timezone.make_aware(end, timezone.get_default_timezone())
+        end -= dt.timedelta(microseconds=1)
+        return end, end
+    now = reference or timezone.now()
+    return now, now + dt.timedelta(days=1)
+
+
+# --- rules and policy ----------------------------------------------------------------------------
+
+
+def rules_active() -> list[RuleSpec]:
+    """The active rules whose target stage is active, validated (an invalid stored rule is skipped, logged)."""
+    specs = []
+    rules = StageRule.objects.filter(is_active=True, stage__is_active=True).prefetch_related("from_stages")
+    for rule in rules:
+        try:
+            specs.append(RuleSpec.from_rule(rule))
+        except Exception as exc:  # ValidationError from a rule edited outside the validated paths
+            logger.error("Skipping invalid stage rule %s (%s): %s", rule.pk, rule.name, exc)
+    return specs
+
+
+def rule_allowed_from(rule: RuleSpec, stages: dict[int, Stage]) -> list[int]:
+    """The current stages from which the movement policy lets this rule move a contact."""
+    target = stages.get(rule.stage_id)
+    if target is None or not target.is_active:
+        return []
+    allowed = []
+    for stage in stages.values():
+        if stage.pk == target.pk or (rule.from_stage_ids and stage.pk not in rule.from_stage_ids):
+            continue
+        if rule.is_win_back:
+            ok = stage.category == StageCategory.EXIT and target.category != StageCategory.EXIT
+        elif target.category == StageCategory.EXIT:
+            ok = stage.category == StageCategory.CUSTOMER or (
+                stage.category == StageCategory.EXIT and target.position > stage.position
+            )
+        else:
+            ok = stage.category != StageCategory.EXIT and target.position > stage.position
+        if ok:
+            allowed.append(stage.pk)
+    return sorted(allowed)
+
+
+def _policy_order(rules: list[RuleSpec], stages: dict[int, Stage]) -> list[RuleSpec]:
+    # Win-backs first (they only apply to exit stages), then the furthest target, then priority.
+    return sorted(
+        (r for r in rules if r.stage_id in stages),
+        key=lambda r: (not r.is_win_back, -stages[r.stage_id].position, -r.priority, r.id or 0),
+    )
+
+
+# --- SQL building ----------------------------------------------------------------------------------
+
+
+class _Sql:
+    """Collects SQL text and parameters in order."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, sql: str, params: Sequence[Any] = ()) -> _Sql:
+        self.parts.append(sql)
+        self.params.extend(params)
+        return self
+
+    def part(self, part: SqlPart) -> _Sql:
+        return self.add(part.sql, part.params)
+
+    @property
+    def sql(self) -> str:
+        return "".join(self.parts)
+
+
+def _greatest(vendor: str, items: list[SqlPart]) -> SqlPart:
+    """GREATEST ignoring NULLs (PostgreSQL's semantics) on both vendors."""
+    if len(items) == 1:
+        return items[0]
+    params = tuple(p for item in items for p in item.params)
+    if vendor == "postgresql":
+        return SqlPart(f"GREATEST({', '.join(i.sql for i in items)})", params)
+    # SQLite's multi-argument MAX returns NULL if any argument is NULL.
+    inner = ", ".join(f"COALESCE({i.sql}, '0000-01-01')" for i in items)
+    return SqlPart(f"NULLIF(MAX({inner}), '0000-01-01')", params)
+
+
+def _least(vendor: str, items: list[SqlPart]) -> SqlPart:
+    if len(items) == 1:
+        return items[0]
+    params = tuple(p for item in items for p in item.params)
+    if vendor == "postgresql":
+        return SqlPart(f"LEAST({', '.join(i.sql for i in items)})", params)
+    inner = ", ".join(f"COALESCE({i.sql}, '9999-12-31')" for i in items)
+    return SqlPart(f"NULLIF(MIN({inner}), '9999-12-31')", params)
+
+
+@dataclass
+class _CompiledRules:
+    aggregates: list[tuple[str, SqlPart]]
+    needs_survey: bool
+    needs_metrics_row: bool
+    move_select: SqlPart  # SELECT … producing lc_move's columns, with {chunk} placeholder for c.id
+    rules: list[RuleSpec]
+
+
+def _compile_rules(
+    rules: list[RuleSpec], stages: dict[int, Stage], *, reference: dt.datetime, vendor: str
+) -> _CompiledRules:
+    ctx = CompileContext(reference=reference, vendor=vendor, adapt=connection.ops.adapt_datetimefield_value)
+    ref = SqlPart("%s", (ctx.ts(reference),))
+    ordered = [r for r in _policy_order(rules, stages) if rule_allowed_from(r, stages)]
+    whens = _Sql()
+    events = _Sql()
+    to_stage, rule_ids, win_back = _Sql(), _Sql(), _Sql()
+    for index, rule in enumerate(ordered, start=1):
+        compiled = [compile_condition(c, ctx) for c in rule.conditions]
+        tests = [c.test for c in compiled]
+        joiner = " AND " if rule.match == RuleMatch.ALL else " OR "
+        test = SqlPart("(" + joiner.join(f"({t.sql})" for t in tests) + ")", tuple(p for t in tests for p in t.params))
+        if rule.match == RuleMatch.ALL:
+            known = [c.event for c in compiled if c.event is not None]
+            event = _greatest(vendor, known) if known else None
+        else:
+            # The earliest event among the conditions that hold; a condition without an event
+            # time (e.g. "fewer than") counts as happening at the evaluation time.
+            options = [
+                SqlPart(
+                    f"CASE WHEN {c.test.sql} THEN {(c.event or ref).sql} END", c.test.params + (c.event or ref).params
+                )
+                for c in compiled
+            ]
+            event = _least(vendor, options)
+        event = SqlPart(f"COALESCE({event.sql}, {ref.sql})", event.params + ref.params) if event else ref
+        allowed = rule_allowed_from(rule, stages)
+        where = _Sql().add(f"c.stage_id IN ({', '.join(['%s'] * len(allowed))}) AND ", allowed).part(test)
+        # A manual placement is respected: only events after it may move the contact on.
+        where.add(f" AND (c.stage_source <> '{MANUAL_SOURCE}' OR ").part(event).add(" > c.stage_entered_at)")
+        whens.add(f" WHEN {where.sql} THEN {index}", where.params)
+        events.add(f", {event.sql} AS e_{index}", event.params)
+        to_stage.add(f" WHEN {index} THEN %s", (rule.stage_id,))
+        rule_ids.add(f" WHEN {index} THEN %s", (rule.id,))
+        win_back.add(f" WHEN {index} THEN %s", (rule.is_win_back,))
+    if not ordered:
+        return _CompiledRules(ctx.aggregates, ctx.needs_survey, ctx.needs_metrics_row, SqlPart(""), ordered)
+
+    effective = _Sql().add("CASE x.rule_idx")
+    for index in range(1, len(ordered) + 1):
+        effective.add(f" WHEN {index} THEN x.e_{index}")
+    effective.add(" END")
+    # The transition is effective when its event happened, but never before the contact
+    # entered the stage it leaves (history stays ordered).
+    eff = _greatest(vendor, [SqlPart(effective.sql, tuple(effective.params)), SqlPart("x.from_entered_at")])
+    metrics_join = ""
+    if ctx.needs_metrics_row:
+        from analytics.models import ContactMetrics
+
+        metrics_join = f" LEFT JOIN {ContactMetrics._meta.db_table} m ON m.contact_id = c.id"
+    contact_table = _table("contacts", "Contact")
+    select = (
+        _Sql()
+        .add(
+            "SELECT x.contact_id, x.from_stage_id, x.from_entered_at, x.rule_idx,"
+            f" CASE x.rule_idx{to_stage.sql} END AS to_stage_id,",
+            to_stage.params,
+        )
+        .add(f" CASE x.rule_idx{rule_ids.sql} END AS rule_id,", rule_ids.params)
+        .add(f" CASE x.rule_idx{win_back.sql} END AS is_win_back,", win_back.params)
+        .part(eff)
+        .add(" AS effective_at FROM (SELECT c.id AS contact_id, c.stage_id AS from_stage_id,")
+        .add(" c.stage_entered_at AS from_entered_at, CASE")
+        .add(whens.sql, whens.params)
+        .add(" END AS rule_idx")
+        .add(events.sql, events.params)
+        .add(f" FROM {contact_table} c LEFT JOIN lc_agg a ON a.contact_id = c.id{metrics_join}")
+        .add(" WHERE {chunk}) x WHERE x.rule_idx IS NOT NULL")
+    )
+    return _CompiledRules(
+        ctx.aggregates, ctx.needs_survey, ctx.needs_metrics_row, SqlPart(select.sql, tuple(select.params)), ordered
+    )
+
+
+def _table(app: str, model: str) -> str:
+    from django.apps import apps
+
+    return apps.get_model(app, model)._meta.db_table
+
+
+# --- chunks ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Either an inclusive id range (the full run) or an explicit id list (real time, --contact)."""
+
+    lo: int | None = None
+    hi: int | None = None
+    ids: tuple[int, ...] = ()
+
+    def predicate(self, column: str) -> SqlPart:
+        if self.ids:
+            return SqlPart(f"{column} IN ({', '.join(['%s'] * len(self.ids))})", self.ids)
+        return SqlPart(f"{column} BETWEEN %s AND %s", (self.lo, self.hi))
+
+    def size_hint(self) -> int:
+        return len(self.ids) if self.ids else (self.hi or 0) - (self.lo or 0) + 1
+
+
+def chunk_ranges(*, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tuple[int, int]]:
+    """Contact-id ranges of about `chunk_size` contacts each, from one window query (ids may be sparse)."""
+    table = _table("contacts", "Contact")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(id), MAX(id) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s AS bucket"
+            f" FROM {table}) b GROUP BY bucket ORDER BY 1",
+            [chunk_size],
+        )
+        return [(int(lo), int(hi)) for lo, hi in cursor.fetchall()]
+
+
+def _chunks(contact_ids: Sequence[int] | None, chunk_size: int) -> Iterator[Chunk]:
+    if contact_ids is None:
+        for lo, hi in chunk_ranges(chunk_size=chunk_size):
+            yield Chunk(lo=lo, hi=hi)
+        return
+    ids = sorted({int(i) for i in contact_ids})
+    for start in range(0, len(ids), chunk_size):
+        yield Chunk(ids=tuple(ids[start : start + chunk_size]))
+
+
+# --- one chunk ----------------------------------------------------------------------------------
+
+
+def _aggregate(cursor: Any, chunk: Chunk, compiled: _CompiledRules, cutoff: Any) -> None:
+    touchpoints = _table("contacts", "Touchpoint")
+    sql = _Sql().add(
+        "CREATE TEMPORARY TABLE lc_agg AS SELECT t.contact_id,"
+        " COUNT(*) AS touch_count,"
+        " SUM(CASE WHEN t.kind = 'purchase' THEN 1 ELSE 0 END) AS purchase_count,"
+        " COALESCE(SUM(CASE WHEN t.kind = 'purchase' THEN t.amount END), 0) AS purchase_amount,"
+        " COALESCE(SUM(CASE WHEN t.kind = 'refund' THEN t.amount END), 0) AS refund_amount,"
+        " MIN(CASE WHEN t.kind = 'purchase' THEN t.occurred_at END) AS first_purchase_at,"
+        " MAX(CASE WHEN t.kind = 'purchase' THEN t.occurred_at END) AS last_purchase_at,"
+        " MAX(t.occurred_at) AS last_touch_at"
+    )
+    if compiled.needs_survey:
+        sql.add(", MAX(CASE WHEN t.kind = 'survey_response' THEN t.occurred_at END) AS last_survey_at")
+        sql.add(", CAST(NULL AS INTEGER) AS last_survey_score")
+    for name, part in compiled.aggregates:
+        sql.add(f", {part.sql} AS {name}", part.params)
+    # Only columns of the covering index (contact_id, occurred_at) INCLUDE (kind, amount)
+    # are read, so PostgreSQL can answer this with an index-only scan.
+    sql.add(f" FROM {touchpoints} t WHERE t.occurred_at <= %s AND ", [cutoff]).part(chunk.predicate("t.contact_id"))
+    sql.add(" GROUP BY t.contact_id")
+    cursor.execute(sql.sql, sql.params)
+    if compiled.needs_survey:
+        # The score is not in the covering index: fetch it for respondents only (a few
+        # percent of contacts) rather than making the whole aggregate read the heap.
+        cursor.execute(
+            f"UPDATE lc_agg SET last_survey_score = (SELECT t.score FROM {touchpoints} t"
+            " WHERE t.contact_id = lc_agg.contact_id AND t.occurred_at = lc_agg.last_survey_at"
+            " AND t.kind = 'survey_response' ORDER BY t.id DESC LIMIT 1) WHERE last_survey_at IS NOT NULL"
+        )
+
+
+_METRIC_COLUMNS = ("purchase_count", "revenue", "refunds", "first_purchase_at", "last_purchase_at", "last_touch_at")
+
+
+def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> None:
+    """Upsert the base columns of analytics.ContactMetrics for the chunk, skipping rows whose values are unchanged."""
+    from analytics.models import ContactMetrics
+
+    table = ContactMetrics._meta.db_table
+    contacts = _table("contacts", "Contact")
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    columns = (*_METRIC_COLUMNS, "touch_count")
+    changed = " OR ".join(f"{table}.{col} {distinct} excluded.{col}" for col in columns)
+    sql = (
+        _Sql()
+        .add(
+            f"INSERT INTO {table} (contact_id, purchase_count, revenue, refunds, first_purchase_at,"
+            " last_purchase_at, last_touch_at, touch_count, rfm_segment, historic_clv, computed_at)"
+            " SELECT c.id, COALESCE(a.purchase_count, 0),"
+            " ROUND(COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0), 2),"
+            " ROUND(COALESCE(a.refund_amount, 0), 2), a.first_purchase_at, a.last_purchase_at, a.last_touch_at,"
+            " COALESCE(a.touch_count, 0), '', 0, %s"
+            f" FROM {contacts} c LEFT JOIN lc_agg a ON a.contact_id = c.id WHERE ",
+            [now],
+        )
+        .part(chunk.predicate("c.id"))
+        .add(
+            " ON CONFLICT (contact_id) DO UPDATE SET "
+            + ", ".join(f"{col} = excluded.{col}" for col in (*columns, "computed_at"))
+            + f" WHERE {changed}"
+        )
+    )
+    cursor.execute(sql.sql, sql.params)
+
+
+def _write_moves(cursor: Any, now: Any) -> list[tuple[int, int]]:
+    """Move the contacts in lc_move that are still where the evaluation saw them; return (transition id, contact id)."""
+    contacts = _table("contacts", "Contact")
+    transitions = StageTransition._meta.db_table
+    touchpoints = _table("contacts", "Touchpoint")
+    # The triggering touchpoint: the contact's touchpoint at the effective time (none for
+    # silence rules, whose moment is "last purchase + N days").
+    trigger = (
+        f"(SELECT tp.id FROM {touchpoints} tp WHERE tp.contact_id = mv.contact_id"
+        " AND tp.occurred_at = mv.effective_at ORDER BY tp.id DESC LIMIT 1)"
+    )
+    insert_cols = (
+        f"INSERT INTO {transitions} (contact_id, from_stage_id, to_stage_id, effective_at, recorded_at, source,"
+        " rule_id, touchpoint_id, user_id, note, is_win_back)"
+    )
+    insert_vals = (
+        f" SELECT mv.contact_id, mv.from_stage_id, mv.to_stage_id, mv.effective_at, %s, '{TransitionSource.RULE}',"
+        f" mv.rule_id, {trigger}, NULL, '', mv.is_win_back FROM lc_move mv"
+    )
+    still_there = "c.id = mv.contact_id AND c.stage_id = mv.from_stage_id AND c.stage_entered_at = mv.from_entered_at"
+    update = (
+        f"UPDATE {contacts} AS c SET stage_id = mv.to_stage_id, stage_entered_at = mv.effective_at,"
+        f" stage_source = '{TransitionSource.RULE}', updated_at = %s FROM lc_move mv WHERE {still_there}"
+    )
+    if connection.vendor == "postgresql":
+        # One statement: the UPDATE takes the row locks and re-checks the old stage after a
+        # concurrent writer commits; transitions are inserted only for rows it returned.
+        cursor.execute(
+            f"WITH upd AS ({update} RETURNING c.id) {insert_cols}{insert_vals} JOIN upd ON upd.id = mv.contact_id"
+            " RETURNING id, contact_id",
+            [now, now],
+        )
+        return [(int(a), int(b)) for a, b in cursor.fetchall()]
+    # SQLite has no data-modifying CTE, but its write lock is held for the whole
+    # transaction (transaction_mode IMMEDIATE), so nobody can move these contacts between
+    # the two statements: insert for the rows that still match, then update them.
+    cursor.execute(
+        f"{insert_cols}{insert_vals} JOIN {contacts} c ON {still_there} RETURNING id, contact_id",
+        [now],
+    )
+    written = [(int(a), int(b)) for a, b in cursor.fetchall()]
+    cursor.execute(update, [now])
+    return written
+
+
+def _evaluate_chunk(
+    chunk: Chunk,
+    compiled: _CompiledRules,
+    *,
+    cutoff: dt.datetime,
+    stages: dict[int, Stage],
+    dry_run: bool,
+    write_metrics: bool,
+) -> tuple[EvaluationResult, list[int]]:
+    """Evaluate one chunk in one transaction; returns the result and the contacts lost to a concurrent writer."""
+    result = EvaluationResult(chunks=1, dry_run=dry_run)
+    adapt = connection.ops.adapt_datetimefield_value
+    now = adapt(timezone.now())
+    conflicted: list[int] = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Big CASE expressions make the JIT compile for longer than the query runs (PERFORMANCE.md).
+            cursor.execute("SET LOCAL jit = off")
+        _aggregate(cursor, chunk, compiled, adapt(cutoff))
+        if write_metrics and not dry_run:
+            _write_metrics(cursor, chunk, now)
+        if compiled.rules:
+            predicate = chunk.predicate("c.id")
+            select_sql = compiled.move_select.sql.replace("{chunk}", predicate.sql)
+            # Parameters: everything before the {chunk} placeholder, then the chunk's, then the rest.
+            before = compiled.move_select.sql.split("{chunk}")[0].count("%s")
+            params = list(compiled.move_select.params)
+            params = params[:before] + list(predicate.params) + params[before:]
+            cursor.execute(f"CREATE TEMPORARY TABLE lc_move AS {select_sql}", params)
+            cursor.execute("SELECT contact_id, from_stage_id, to_stage_id, rule_idx FROM lc_move")
+            planned = cursor.fetchall()
+            for _contact, from_id, to_id, rule_idx in planned:
+                result.moves[(stages[from_id].slug if from_id in stages else from_id, stages[to_id].slug)] += 1
+                result.moves_by_rule[compiled.rules[rule_idx - 1].name] += 1
+            if dry_run:
+                result.moved = len(planned)
+            elif planned:
+                written = _write_moves(cursor, now)
+                result.transition_ids = [tid for tid, _ in written]
+                result.moved = len(written)
+                if len(written) != len(planned):
+                    done = {cid for _, cid in written}
+                    conflicted = [cid for cid, *_ in planned if cid not in done]
+                    for cid, from_id, to_id, rule_idx in planned:
+                        if cid not in done:
+                            key = (stages[from_id].slug if from_id in stages else from_id, stages[to_id].slug)
+                            result.moves[key] -= 1
+                            result.moves_by_rule[compiled.rules[rule_idx - 1].name] -= 1
+                    result.moves = +result.moves
+                    result.moves_by_rule = +result.moves_by_rule
+            cursor.execute("DROP TABLE IF EXISTS lc_move")
+        # Temporary tables are dropped in the transaction that made them (a rollback drops
+        # them too), so a pooled connection never carries one into the next chunk.
+        cursor.execute("DROP TABLE IF EXISTS lc_agg")
+        if chunk.ids:
+            result.contacts = len(chunk.ids)
+        else:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM {_table('contacts', 'Contact')} c WHERE {chunk.predicate('c.id').sql}",
+                chunk.predicate("c.id").params,
+            )
+            result.contacts = cursor.fetchone()[0]
+        if result.transition_ids:
+            ids = list(result.transition_ids)
+            transaction.on_commit(lambda: _announce(ids))
+    return result, conflicted
+
+
+def _announce(transition_ids: list[int]) -> None:
+    from stages.signals import stage_changed
+
+    stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
+
+
+# --- the entry point ----------------------------------------------------------------------------
+
+
+def lifecycle_evaluate(
+    *,
+    contact_ids: Sequence[int] | None = None,
+    as_of: dt.date | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    dry_run: bool = False,
+    rules: list[RuleSpec] | None = None,
+    id_range: tuple[int, int] | None = None,
+    reference: dt.datetime | None = None,
+    write_metrics: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> EvaluationResult:
+    """Evaluate the stage rules for some contacts (ids), an id range, or all contacts, and apply the moves.
+
+    One set-based path for every caller (real-time task, nightly chunk, command, preview):
+    see the module docstring. `dry_run` computes the moves without writing anything (the
+    admin's rule preview passes `rules` with the edited rule). `as_of` evaluates as if
+    that day were today, ignoring later touchpoints. `progress(n)` is called with the
+    number of contacts done after each chunk. Safe to run concurrently and repeatedly:
+    a rerun over unchanged data moves nobody.
+    """
+    started = time.perf_counter()
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be positive")
+    stages = {stage.pk: stage for stage in Stage.objects.all()}
+    specs = rules_active() if rules is None else rules
+    reference_ts, cutoff = evaluation_times(as_of=as_of, reference=reference)
+    compiled = _compile_rules(specs, stages, reference=reference_ts, vendor=connection.vendor)
+    total = EvaluationResult(dry_run=dry_run)
+    if id_range is not None:
+        chunks: Iterator[Chunk] = iter([Chunk(lo=id_range[0], hi=id_range[1])])
+    elif contact_ids is not None and not contact_ids:
+        return total
+    else:
+        chunks = _chunks(contact_ids, chunk_size)
+    for chunk in chunks:
+        result, conflicted = _evaluate_chunk(
+            chunk, compiled, cutoff=cutoff, stages=stages, dry_run=dry_run, write_metrics=write_metrics
+        )
+        attempts = 0
+        while conflicted and attempts < MAX_CONFLICT_RETRIES:
+            # Another worker moved these contacts after we read them: evaluate them again on
+            # top of its committed result (a new transaction sees it).
+            attempts += 1
+            result.conflicts_retried += len(conflicted)
+            retry, conflicted = _evaluate_chunk(
+                Chunk(ids=tuple(conflicted)), compiled, cutoff=cutoff, stages=stages, dry_run=False, write_metrics=False
+            )
+            retry.contacts = retry.chunks = 0
+            result.merge(retry)
+        if conflicted:
+            logger.warning("%d contact(s) kept changing under evaluation; the next run catches them", len(conflicted))
+        total.merge(result)
+        if progress is not None:
+            progress(result.contacts)
+    total.seconds = time.perf_counter() - started
+    return total

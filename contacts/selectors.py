@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
+from django.db.models.functions import Lower
 from django.http import QueryDict
 
 from accounts.roles import Role, user_role
@@ -107,3 +108,59 @@ def touchpoint_list(*, user: Any) -> QuerySet[Touchpoint]:
     if user_role(user) not in READ_ROLES:
         return Touchpoint.objects.none()
     return Touchpoint.objects.order_by("-id")
+
+
+def touchpoint_rows_not_writable(*, user: Any, rows: list[Any]) -> dict[int, dict[str, list[str]]]:
+    """For a sales rep, the items of a touchpoint batch that name a contact they do not own, with a message each.
+
+    Contacts are looked up with one query per key type, like the ingestion itself; items
+    naming no known contact are left to the service, which reports them as unknown.
+    """
+    if user_role(user) in WRITE_ANY_ROLES:
+        return {}
+    if user_role(user) != Role.SALES_REP or user.pk is None:
+        return {i: {"contact": ["Your role cannot log touchpoints."]} for i in range(len(rows))}
+    keys = {"contact": set(), "contact_external_id": set(), "contact_email": set()}
+    for row in rows:
+        if isinstance(row, dict):
+            for key in keys:
+                value = row.get(key)
+                if value not in (None, "") and isinstance(value, str | int):
+                    keys[key].add(str(value).strip())
+    others = Contact.objects.exclude(owner_id=user.pk)
+    foreign: dict[str, set[str]] = {key: set() for key in keys}
+    ids = [int(v) for v in keys["contact"] if v.isdigit() and len(v) < 19]
+    if ids:
+        foreign["contact"] = {str(pk) for pk in others.filter(pk__in=ids).values_list("pk", flat=True)}
+    if keys["contact_external_id"]:
+        foreign["contact_external_id"] = set(
+            others.filter(external_id__in=keys["contact_external_id"]).values_list("external_id", flat=True)
+        )
+    if keys["contact_email"]:
+        lowered = {v.lower() for v in keys["contact_email"]}
+        foreign["contact_email"] = set(
+            others.annotate(lemail=Lower("email")).filter(lemail__in=lowered).values_list("lemail", flat=True)
+        )
+    errors: dict[int, dict[str, list[str]]] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            continue
+        for key in keys:
+            value = row.get(key)
+            if value in (None, "") or not isinstance(value, str | int):
+                continue
+            probe = str(value).strip().lower() if key == "contact_email" else str(value).strip()
+            if probe in foreign[key]:
+                errors[index] = {key: ["You can log touchpoints only on contacts you own."]}
+    return errors
+
+
+def contact_match(*, external_id: str | None = None, email: str | None = None) -> Contact | None:
+    """The contact an upsert would update: by external id first, then by email (case-insensitive)."""
+    if external_id and str(external_id).strip():
+        found = Contact.objects.filter(external_id=str(external_id).strip()).first()
+        if found is not None:
+            return found
+    if email and str(email).strip():
+        return Contact.objects.alias(lemail=Lower("email")).filter(lemail=str(email).strip().lower()).first()
+    return None

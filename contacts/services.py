@@ -490,3 +490,12 @@ def _after_touchpoints_created(touchpoint_ids: list[int], contact_ids: list[int]
 
 def owner_exists(owner_id: int) -> bool:
     return get_user_model().objects.filter(pk=owner_id, is_active=True).exists()
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact, user: Any = None) -> None:
+    """Delete a contact with its touchpoints, stage history and metrics (an erasure request); admins only.
+
+    Database cascades remove the dependent rows; nothing is announced (no webhook event for deletions).
+    """
+    Contact.objects.filter(pk=contact.pk).delete()

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "contacts",
     "campaigns",
     "analytics",
+    "plays",
 ]
 
 MIDDLEWARE = [
@@ -178,19 +179,48 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stages.tasks.nightly_recompute_task",
         "schedule": crontab(hour=CRM_NIGHTLY_HOUR, minute=CRM_NIGHTLY_MINUTE),
     },
+    "plays-scan": {
+        "task": "plays.tasks.scan_plays_task",
+        "schedule": env_int("PLAYS_SCAN_INTERVAL_SECONDS", 300),
+    },
 }
 
 # Domain settings.
 CRM_CURRENCY = env_str("CRM_CURRENCY", "USD")
 CRM_MARGIN = env_float("CRM_MARGIN", 1.0)  # share of revenue that is margin, for historic CLV
 CRM_RECOMPUTE_CHUNK_SIZE = env_int("CRM_RECOMPUTE_CHUNK_SIZE", 20000)
+# Plays: absolute base URL for links in emails (unsubscribe), the per-contact weekly email cap,
+# and how old an event may be when it arrives and still trigger a play (older = an import of history).
+CRM_BASE_URL = env_str("CRM_BASE_URL", "http://127.0.0.1:8000")
+PLAYS_EMAIL_CAP_PER_WEEK = env_int("PLAYS_EMAIL_CAP_PER_WEEK", 3)
+PLAYS_EVENT_MAX_AGE_HOURS = env_int("PLAYS_EVENT_MAX_AGE_HOURS", 48)
+PLAYS_INITIAL_LOOKBACK_HOURS = env_int("PLAYS_INITIAL_LOOKBACK_HOURS", 24)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "lifecycle_crm.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "lifecycle_crm.api.permissions.RolePermission",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["lifecycle_crm.api.parsers.CappedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "EXCEPTION_HANDLER": "lifecycle_crm.api.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["lifecycle_crm.api.throttling.PrincipalRateThrottle"],
+    # Requests per API key / per logged-in user, counted in the cache (set CACHE_URL to Redis
+    # so every gunicorn worker shares the counters). An empty value switches a limit off.
+    "DEFAULT_THROTTLE_RATES": {
+        "key_read": env_str("API_THROTTLE_KEY_READ", "6000/min") or None,
+        "key_write": env_str("API_THROTTLE_KEY_WRITE", "12000/min") or None,
+        "user_read": env_str("API_THROTTLE_USER_READ", "1200/min") or None,
+        "user_write": env_str("API_THROTTLE_USER_WRITE", "600/min") or None,
+    },
 }
+API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 2 * 1024 * 1024)  # JSON body cap (413 above it)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lifecycle CRM API",
     "DESCRIPTION": "Contacts, touchpoints, lifecycle stages, campaigns, segments and analytics.",

@@ -1,0 +1,1 @@
+"""Shared REST API plumbing: API-key authentication, role permissions, errors, throttles, pagination."""

@@ -1,3 +1,7 @@
 """Dashboard routes (server-rendered pages for marketers and reps)."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns: list = [
+    path("", include("plays.urls")),  # plays: play list/detail, My tasks, unsubscribe
+]

@@ -1,0 +1,206 @@
+"""Reads of plays: the per-contact play log for the timeline, per-play reporting, and reps' task lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    Count,
+    DateTimeField,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from contacts.models import Touchpoint, TouchpointKind
+from plays.models import ActionLog, Play, PlayRun, RunStatus, Task, TaskStatus
+from stages.models import StageTransition
+
+
+@dataclass(frozen=True)
+class PlayLogAction:
+    """One action's outcome in a run: `status` is sent / skipped / failed, `detail` says what or why."""
+
+    action_type: str
+    action_label: str
+    status: str
+    status_label: str
+    detail: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PlayLogEntry:
+    """One play run for a contact, with its action outcomes in order; `at` is the time to sort a timeline by."""
+
+    run_id: int
+    play_id: int
+    play_name: str
+    occurrence_key: str
+    status: str
+    status_label: str
+    note: str
+    triggered_at: dt.datetime
+    due_at: dt.datetime
+    finished_at: dt.datetime | None
+    acted: bool
+    actions: list[PlayLogAction] = field(default_factory=list)
+
+    @property
+    def at(self) -> dt.datetime:
+        return self.finished_at or self.due_at
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"at": self.at}
+
+
+def contact_play_log(*, contact_id: int, limit: int = 50) -> list[PlayLogEntry]:
+    """The latest play runs of one contact (newest first) with every action's outcome; two queries.
+
+    Meant for the contact page's timeline: each entry says which play ran, why it was
+    skipped if it was, and what each action did (sent / skipped and why / failed and why).
+    """
+    runs = list(
+        PlayRun.objects.filter(contact_id=contact_id).select_related("play").order_by("-created_at", "-id")[:limit]
+    )
+    logs: dict[int, list[PlayLogAction]] = defaultdict(list)
+    for log in ActionLog.objects.filter(run__in=runs).order_by("created_at", "id"):
+        logs[log.run_id].append(
+            PlayLogAction(
+                action_type=log.action_type,
+                action_label=log.get_action_type_display(),
+                status=log.status,
+                status_label=log.get_status_display(),
+                detail=log.detail,
+                at=log.created_at,
+            )
+        )
+    return [
+        PlayLogEntry(
+            run_id=run.pk,
+            play_id=run.play_id,
+            play_name=run.play.name,
+            occurrence_key=run.occurrence_key,
+            status=run.status,
+            status_label=run.get_status_display(),
+            note=run.note,
+            triggered_at=run.triggered_at,
+            due_at=run.due_at,
+            finished_at=run.finished_at,
+            acted=run.acted,
+            actions=logs.get(run.pk, []),
+        )
+        for run in runs
+    ]
+
+
+@dataclass(frozen=True)
+class PlayReport:
+    """Per play: contacts entered (runs), acted on, converted (reached the goal stage within the window after the
+    run) and the revenue from purchases within the window after the run."""
+
+    play_id: int
+    entered: int = 0
+    acted: int = 0
+    skipped: int = 0
+    converted: int = 0
+    revenue: Decimal = Decimal("0.00")
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return self.converted / self.acted if self.acted else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"conversion_rate": self.conversion_rate}
+
+
+def play_report(*, play_ids: Sequence[int] | None = None) -> dict[int, PlayReport]:
+    """Reporting for plays, set-based: one GROUP BY over runs with correlated EXISTS / SUM subqueries.
+
+    Conversion and revenue count finished runs that acted; the window starts when the run
+    finished and lasts the play's goal window. A contact with overlapping runs of one play
+    counts its purchases once per run.
+    """
+    runs = PlayRun.objects.all()
+    if play_ids is not None:
+        runs = runs.filter(play_id__in=list(play_ids))
+    window_end = ExpressionWrapper(F("finished_at") + F("play__goal_window"), output_field=DateTimeField())
+    reached = StageTransition.objects.filter(
+        contact_id=OuterRef("contact_id"),
+        to_stage_id=OuterRef("play__goal_stage_id"),
+        effective_at__gt=OuterRef("finished_at"),
+        effective_at__lte=OuterRef("window_end"),
+    )
+    spent = (
+        Touchpoint.objects.filter(
+            contact_id=OuterRef("contact_id"),
+            kind=TouchpointKind.PURCHASE,
+            occurred_at__gt=OuterRef("finished_at"),
+            occurred_at__lte=OuterRef("window_end"),
+        )
+        .order_by()
+        .values("contact_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    money = DecimalField(max_digits=14, decimal_places=2)
+    rows = (
+        runs.annotate(window_end=window_end)
+        .annotate(
+            reached_goal=Exists(reached),
+            revenue_after=Coalesce(Subquery(spent, output_field=money), Value(Decimal("0")), output_field=money),
+        )
+        .order_by()
+        .values("play_id")
+        .annotate(
+            entered=Count("pk"),
+            acted_count=Count("pk", filter=Q(acted=True)),
+            skipped_count=Count("pk", filter=Q(status=RunStatus.SKIPPED)),
+            converted=Count("pk", filter=Q(acted=True, reached_goal=True)),
+            revenue=Sum("revenue_after", filter=Q(acted=True)),
+        )
+    )
+    reports = {pk: PlayReport(play_id=pk) for pk in (play_ids or [])}
+    for row in rows:
+        reports[row["play_id"]] = PlayReport(
+            play_id=row["play_id"],
+            entered=row["entered"],
+            acted=row["acted_count"],
+            skipped=row["skipped_count"],
+            converted=row["converted"],
+            revenue=(row["revenue"] or Decimal("0")).quantize(Decimal("0.01")),
+        )
+    return reports
+
+
+def play_list() -> QuerySet[Play]:
+    """Every play with its trigger and goal stages, for the play list."""
+    return Play.objects.select_related("trigger_stage", "goal_stage", "condition_stage").annotate(
+        action_count=Count("actions")
+    )
+
+
+def play_recent_runs(*, play_id: int, limit: int = 50) -> QuerySet[PlayRun]:
+    """The latest runs of a play with their contacts, for the play page."""
+    return PlayRun.objects.filter(play_id=play_id).select_related("contact").order_by("-created_at", "-id")[:limit]
+
+
+def task_list_for_user(*, user: Any, status: str | None = TaskStatus.OPEN) -> QuerySet[Task]:
+    """A rep's own tasks (open ones by default), soonest due first, with contact and stage for the list."""
+    qs = Task.objects.filter(owner_id=user.pk).select_related("contact", "contact__stage", "run__play")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("due_on", "id") if status == TaskStatus.OPEN else qs.order_by("-completed_at", "-id")

@@ -1,0 +1,133 @@
+"""Thin views of plays: list and detail with reporting, pause/activate, "My tasks", and unsubscribe."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import get_template, select_template
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.roles import Role, user_role
+from contacts.models import Contact
+from plays import rendering, selectors, services
+from plays.models import Play, Task, TaskStatus
+
+
+def _layout():
+    """The site's base layout once the dashboard's routes exist (it links to them), else a stand-alone layout."""
+    try:
+        reverse("web:home")
+    except NoReverseMatch:
+        return get_template("plays/standalone_base.html")
+    return select_template(["base.html", "plays/standalone_base.html"])
+
+
+def _require_marketer(request: HttpRequest) -> None:
+    if user_role(request.user) not in (Role.ADMIN, Role.MARKETER):
+        raise PermissionDenied("Plays are managed by marketers and admins.")
+
+
+@login_required
+def play_list_view(request: HttpRequest) -> HttpResponse:
+    _require_marketer(request)
+    plays = list(selectors.play_list())
+    reports = selectors.play_report(play_ids=[p.pk for p in plays])
+    rows = [(play, reports[play.pk]) for play in plays]
+    return render(request, "plays/play_list.html", {"layout": _layout(), "rows": rows})
+
+
+@login_required
+def play_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_marketer(request)
+    play = get_object_or_404(selectors.play_list(), pk=pk)
+    context = {
+        "layout": _layout(),
+        "play": play,
+        "actions": play.actions.select_related("tag", "campaign", "stage").order_by("position", "id"),
+        "report": selectors.play_report(play_ids=[play.pk])[play.pk],
+        "runs": selectors.play_recent_runs(play_id=play.pk),
+    }
+    return render(request, "plays/play_detail.html", context)
+
+
+@login_required
+@require_POST
+def play_status_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_marketer(request)
+    play = get_object_or_404(Play, pk=pk)
+    try:
+        play = services.play_set_status(play=play, status=request.POST.get("status", ""))
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, f"“{play.name}” is now {play.get_status_display().lower()}.")
+    return redirect("plays:play_detail", pk=play.pk)
+
+
+class TaskCompleteForm(forms.Form):
+    outcome = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), strip=True)
+
+
+@login_required
+def my_tasks_view(request: HttpRequest) -> HttpResponse:
+    show = request.GET.get("show", "open")
+    status = TaskStatus.DONE if show == "done" else TaskStatus.OPEN
+    tasks = selectors.task_list_for_user(user=request.user, status=status)[:200]
+    return render(
+        request,
+        "plays/my_tasks.html",
+        {"layout": _layout(), "tasks": tasks, "show": show, "today": timezone.localdate()},
+    )
+
+
+@login_required
+@require_POST
+def task_complete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    task = get_object_or_404(Task, pk=pk)
+    if task.owner_id != request.user.pk and user_role(request.user) != Role.ADMIN:
+        raise Http404("No such task.")
+    form = TaskCompleteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.task_complete(task=task, user=request.user, outcome=form.cleaned_data["outcome"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Done: {task.title}")
+            return redirect("plays:my_tasks")
+    tasks = selectors.task_list_for_user(user=request.user)[:200]
+    context = {
+        "layout": _layout(),
+        "tasks": tasks,
+        "show": "open",
+        "today": timezone.localdate(),
+        "failed": task,
+        "failed_form": form,
+    }
+    return render(request, "plays/my_tasks.html", context, status=400)
+
+
+@csrf_exempt  # the signed token is the credential; mail clients' one-click POST (RFC 8058) carries no CSRF token
+@require_http_methods(["GET", "POST"])
+def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a confirmation (link scanners must not unsubscribe anyone); POST withdraws consent."""
+    contact_id = rendering.unsubscribe_contact_id(token=token)
+    contact = Contact.objects.filter(pk=contact_id).first() if contact_id else None
+    if contact is None:
+        return render(request, "plays/unsubscribe.html", {"invalid": True}, status=400)
+    done = False
+    if request.method == "POST":
+        contact = services.contact_unsubscribe(contact_id=contact.pk)
+        done = True
+    return render(
+        request,
+        "plays/unsubscribe.html",
+        {"contact": contact, "done": done, "already": contact.unsubscribed_at is not None and not done},
+    )

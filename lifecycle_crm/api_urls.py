@@ -5,6 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 v1 = [
     path("", include("contacts.api.urls")),
+    path("", include("stages.api.urls")),
+    path("", include("campaigns.api.urls")),
+    path("", include("analytics.api.urls")),
 ]
 
 urlpatterns = [

@@ -229,6 +229,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,  # separate request/response shapes, so generated clients are exact
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "contacts.models.Channel",
+        "TouchpointSourceEnum": "contacts.models.TouchpointSource",
+        "TransitionSourceEnum": "stages.models.TransitionSource",
+    },
 }
 
 LOGGING = {

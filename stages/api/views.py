@@ -1,0 +1,95 @@
+"""Stages (admins write), stage rules (admins and marketers write) and the transition history (read-only)."""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
+
+from lifecycle_crm.api.pagination import KeysetPagination, SmallPagination
+from lifecycle_crm.api.permissions import ADMIN, ALL_ROLES, CONFIG_WRITERS
+from lifecycle_crm.api.schema import READ_ERRORS, WRITE_ERRORS
+from stages.api.serializers import StageRuleSerializer, StageSerializer, TransitionSerializer
+from stages.models import Stage, StageRule, StageTransition, TransitionSource
+from stages.services import stage_rule_save
+
+
+def _crud_schema(serializer, noun: str):
+    return extend_schema_view(
+        list=extend_schema(summary=f"List {noun}s", responses={200: serializer(many=True), **READ_ERRORS}),
+        retrieve=extend_schema(summary=f"A {noun}", responses={200: serializer, **READ_ERRORS}),
+        create=extend_schema(summary=f"Create a {noun}", responses={201: serializer, **WRITE_ERRORS}),
+        partial_update=extend_schema(summary=f"Change a {noun}", responses={200: serializer, **WRITE_ERRORS}),
+        destroy=extend_schema(summary=f"Delete a {noun}", responses={204: None, **WRITE_ERRORS}),
+    )
+
+
+class _CrudViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """PATCH only for changes: a PUT that forgets a field should not reset it."""
+
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    lookup_value_regex = r"[0-9]{1,18}"
+
+
+@_crud_schema(StageSerializer, "stage")
+class StageViewSet(_CrudViewSet):
+    """Lifecycle stages in path order. Deleting a stage that contacts or history still use answers 409."""
+
+    queryset = Stage.objects.order_by("position", "id")
+    serializer_class = StageSerializer
+    pagination_class = SmallPagination
+    read_roles = ALL_ROLES
+    write_roles = ADMIN
+
+
+@_crud_schema(StageRuleSerializer, "stage rule")
+class StageRuleViewSet(_CrudViewSet):
+    """Rules that place contacts in stages; saved through stages.services.stage_rule_save."""
+
+    queryset = StageRule.objects.select_related("stage").prefetch_related("from_stages").order_by("id")
+    serializer_class = StageRuleSerializer
+    pagination_class = SmallPagination
+    read_roles = ALL_ROLES
+    write_roles = CONFIG_WRITERS
+
+    def perform_create(self, serializer):
+        serializer.instance = stage_rule_save(data=dict(serializer.validated_data))
+
+    def perform_update(self, serializer):
+        serializer.instance = stage_rule_save(rule=serializer.instance, data=dict(serializer.validated_data))
+
+
+class TransitionFilterSet(django_filters.FilterSet):
+    contact = django_filters.NumberFilter(field_name="contact_id", min_value=1, max_value=2**63 - 1)
+    to_stage = django_filters.CharFilter(field_name="to_stage__slug", max_length=50)
+    from_stage = django_filters.CharFilter(field_name="from_stage__slug", max_length=50)
+    source = django_filters.ChoiceFilter(choices=TransitionSource.choices)
+    effective = django_filters.DateFromToRangeFilter(field_name="effective_at")
+
+    class Meta:
+        model = StageTransition
+        fields: list[str] = []
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List stage transitions, newest first", responses={200: TransitionSerializer(many=True), **READ_ERRORS}
+    ),
+    retrieve=extend_schema(summary="A stage transition", responses={200: TransitionSerializer, **READ_ERRORS}),
+)
+class TransitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The append-only history of stage moves (for a feed: poll with the `next` cursor)."""
+
+    queryset = StageTransition.objects.select_related("from_stage", "to_stage").order_by("-id")
+    serializer_class = TransitionSerializer
+    pagination_class = KeysetPagination
+    filterset_class = TransitionFilterSet
+    lookup_value_regex = r"[0-9]{1,18}"
+    read_roles = ALL_ROLES

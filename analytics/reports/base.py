@@ -101,12 +101,12 @@ class ReportFilters:
         return result
 
 
-def contact_scope_sql(filters: ReportFilters) -> tuple[str, list[Any]] | None:
-    """`SELECT id FROM contacts WHERE …` for the contact filters, or None when there are none.
+def contact_scope_queryset(filters: ReportFilters) -> QuerySet[Contact] | None:
+    """The contacts the filters select (ORM), or None when there are no contact filters.
 
     Built with the ORM (and the shared ContactFilterSet for segments) so the semantics
-    match the contact list exactly; reports embed it as `contact_id IN (…)`. A segment
-    filter reads the segment row while building (one small extra query).
+    match the contact list exactly. A segment filter reads the segment row while
+    building (one small extra query).
     """
     if not filters.has_contact_filters:
         return None
@@ -129,8 +129,35 @@ def contact_scope_sql(filters: ReportFilters) -> tuple[str, list[Any]] | None:
         if not filterset.is_valid():
             raise ValidationError({"segment": [str(m) for m in filterset.errors.get("segment", ["Invalid."])]})
         queryset = filterset.qs
-    sql, params = queryset.order_by().values("id").query.sql_with_params()
+    return queryset.order_by().values("id")
+
+
+def contact_scope_sql(filters: ReportFilters) -> tuple[str, list[Any]] | None:
+    """`SELECT id FROM contacts WHERE …` for the contact filters, or None; reports embed it as `IN (…)`."""
+    queryset = contact_scope_queryset(filters)
+    if queryset is None:
+        return None
+    sql, params = queryset.query.sql_with_params()
     return sql, list(params)
+
+
+def date_param(value: dt.date) -> Any:
+    """A date as the backend compares it (ISO text on SQLite)."""
+    return connection.ops.adapt_datefield_value(value)
+
+
+def date_diff_sql(start: str, end: str) -> str:
+    """SQL for whole days from date `start` to date `end` (date columns, not timestamps)."""
+    if connection.vendor == "postgresql":
+        return f"(({end}) - ({start}))"
+    return f"CAST(julianday({end}) - julianday({start}) AS INTEGER)"
+
+
+def floor_sql(expr: str) -> str:
+    """floor() of a non-negative number: FLOOR on PostgreSQL (a CAST would round), CAST on SQLite."""
+    if connection.vendor == "postgresql":
+        return f"FLOOR({expr})"
+    return f"CAST({expr} AS INTEGER)"
 
 
 def scope_clause(column: str, scope: tuple[str, list[Any]] | None) -> tuple[str, list[Any]]:
@@ -162,16 +189,14 @@ def days_between_sql(start: str, end: str) -> str:
     return f"(julianday({end}) - julianday({start}))"
 
 
-def median_sql(value: str, partition: str) -> tuple[str, str]:
+def median_sql(value: str, partition: str | None) -> tuple[str, str]:
     """Window columns for a portable median (PERCENTILE_CONT does not exist on SQLite).
 
     Returns (select_columns, predicate): select the columns in an inner query, then
     average `value` over the rows satisfying the predicate per partition.
     """
-    columns = (
-        f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {value}) AS med_rn, "
-        f"COUNT(*) OVER (PARTITION BY {partition}) AS med_n"
-    )
+    over = f"PARTITION BY {partition} " if partition else ""
+    columns = f"ROW_NUMBER() OVER ({over}ORDER BY {value}) AS med_rn, COUNT(*) OVER ({over.strip()}) AS med_n"
     return columns, "med_rn IN ((med_n + 1) / 2, (med_n + 2) / 2)"
 
 

@@ -1,0 +1,85 @@
+"""Customer counts per stage over time, read from the daily StageSnapshot (cheap at any scale).
+
+Snapshots are whole-base counts written by the nightly run, so contact filters (channel,
+owner, campaign, segment) cannot apply and are refused; only the period does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from analytics.reports.base import ReportFilters, date_param, run_sql, to_jsonable
+
+DEFAULT_PERIOD_DAYS = 90
+
+
+@dataclass(frozen=True, slots=True)
+class StageCountsQuery:
+    """The period bounds snapshot dates; it defaults to the last 90 days."""
+
+    filters: ReportFilters = field(default_factory=ReportFilters)
+
+    def validate(self) -> None:
+        self.filters.validate()
+        if self.filters.has_contact_filters:
+            raise ValidationError(
+                {"non_field_errors": "Stage counts come from daily whole-base snapshots: only a period applies."}
+            )
+
+    def period(self) -> tuple[dt.date, dt.date]:
+        end = self.filters.period_end or timezone.localdate()
+        start = self.filters.period_start or end - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+        return start, end
+
+
+@dataclass(frozen=True, slots=True)
+class StageSeries:
+    stage: str
+    name: str
+    colour: str
+    counts: list[int]  # aligned with StageCountsResult.dates; 0 where a day has no row
+
+
+@dataclass(frozen=True, slots=True)
+class StageCountsResult:
+    period_start: dt.date
+    period_end: dt.date
+    dates: list[dt.date]
+    series: list[StageSeries]
+
+    def as_dict(self) -> dict[str, Any]:
+        return to_jsonable(self)
+
+
+def stage_counts_report(query: StageCountsQuery) -> StageCountsResult:
+    """Contacts per stage per snapshot day in the period, in ONE statement."""
+    query.validate()
+    start, end = query.period()
+    rows = run_sql(
+        """
+        SELECT s.date, st.slug, st.name, st.colour, s.contacts
+        FROM analytics_stagesnapshot s JOIN stages_stage st ON st.id = s.stage_id
+        WHERE s.date >= %s AND s.date <= %s
+        ORDER BY s.date, st.position
+        """,
+        [date_param(start), date_param(end)],
+    )
+    dates: list[dt.date] = []
+    stages: dict[str, tuple[str, str]] = {}
+    values: dict[tuple[dt.date, str], int] = {}
+    for day, slug, name, colour, contacts in rows:
+        day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
+        if not dates or dates[-1] != day:
+            dates.append(day)
+        stages.setdefault(slug, (name, colour))
+        values[(day, slug)] = int(contacts)
+    series = [
+        StageSeries(stage=slug, name=name, colour=colour, counts=[values.get((d, slug), 0) for d in dates])
+        for slug, (name, colour) in stages.items()
+    ]
+    return StageCountsResult(period_start=start, period_end=end, dates=dates, series=series)

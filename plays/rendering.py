@@ -72,7 +72,7 @@ def unsubscribe_contact_id(*, token: str) -> int | None:
 def unsubscribe_url(*, contact_id: int) -> str:
     """The absolute unsubscribe link placed in every play email (CRM_BASE_URL + the signed token)."""
     base = getattr(settings, "CRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-    return base + reverse("plays:unsubscribe", kwargs={"token": unsubscribe_token(contact_id=contact_id)})
+    return base + reverse("web:plays:unsubscribe", kwargs={"token": unsubscribe_token(contact_id=contact_id)})
 
 
 def email_context(*, contact: Any, play: Any) -> dict[str, Any]:

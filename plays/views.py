@@ -68,7 +68,7 @@ def play_status_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "; ".join(exc.messages))
     else:
         messages.success(request, f"“{play.name}” is now {play.get_status_display().lower()}.")
-    return redirect("plays:play_detail", pk=play.pk)
+    return redirect("web:plays:play_detail", pk=play.pk)
 
 
 class TaskCompleteForm(forms.Form):
@@ -101,7 +101,7 @@ def task_complete_view(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, exc)
         else:
             messages.success(request, f"Done: {task.title}")
-            return redirect("plays:my_tasks")
+            return redirect("web:plays:my_tasks")
     tasks = selectors.task_list_for_user(user=request.user)[:200]
     context = {
         "layout": _layout(),

@@ -140,9 +140,11 @@ def test_probability_alive_below_threshold_fires_once_per_slip():
         bought = T0 - dt.timedelta(days=200)
         ContactMetrics.objects.create(contact=slipping, p_alive=0.2, last_purchase_at=bought, computed_at=T0)
         ContactMetrics.objects.create(contact=fine, p_alive=0.9, last_purchase_at=bought, computed_at=T0)
-        play = make_play(trigger_type="p_alive_below", p_alive_threshold=0.3, actions=[
-            {"action_type": "add_tag", "tag": TagFactory(name="slipping")}
-        ])
+        play = make_play(
+            trigger_type="p_alive_below",
+            p_alive_threshold=0.3,
+            actions=[{"action_type": "add_tag", "tag": TagFactory(name="slipping")}],
+        )
         scan_plays_task()
         assert list(play.runs.values_list("contact_id", flat=True)) == [slipping.pk]
     # The nightly recompute rewrites every row; still slipping after the same purchase: no new run.
@@ -283,4 +285,3 @@ def test_email_renders_contact_and_metrics_escaping_only_html(run_on_commit):
     assert message.subject == "<Bo>: 4 orders"
     assert "Spent 200.00 USD; <not html> & fine" in message.body
     assert "<p>&lt;Bo&gt;</p>" in message.alternatives[0][0]
-

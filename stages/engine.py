@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 5000
 MAX_CONFLICT_RETRIES = 3
+MAX_PASSES = 4  # prospect -> customer -> exit is the longest chain of moves one evaluation can need
 MANUAL_SOURCE = "manual"
 
 
@@ -431,6 +432,19 @@ def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> None:
     cursor.execute(sql.sql, sql.params)
 
 
+def _plan_moves(cursor: Any, compiled: _CompiledRules, chunk: Chunk) -> list[tuple[int, int, int, int]]:
+    """Fill lc_move with the chunk's moves under the policy; return (contact, from stage, to stage, rule index)."""
+    predicate = chunk.predicate("c.id")
+    select_sql = compiled.move_select.sql.replace("{chunk}", predicate.sql)
+    # Parameters: those before the {chunk} placeholder, then the chunk's, then the rest.
+    before = compiled.move_select.sql.split("{chunk}")[0].count("%s")
+    params = list(compiled.move_select.params)
+    params = params[:before] + list(predicate.params) + params[before:]
+    cursor.execute(f"CREATE TEMPORARY TABLE lc_move AS {select_sql}", params)
+    cursor.execute("SELECT contact_id, from_stage_id, to_stage_id, rule_idx FROM lc_move")
+    return [(int(a), int(b), int(c), int(d)) for a, b, c, d in cursor.fetchall()]
+
+
 def _write_moves(cursor: Any, now: Any) -> list[tuple[int, int]]:
     """Move the contacts in lc_move that are still where the evaluation saw them; return (transition id, contact id)."""
     contacts = _table("contacts", "Contact")
@@ -498,35 +512,28 @@ def _evaluate_chunk(
         if write_metrics and not dry_run:
             _write_metrics(cursor, chunk, now)
         if compiled.rules:
-            predicate = chunk.predicate("c.id")
-            select_sql = compiled.move_select.sql.replace("{chunk}", predicate.sql)
-            # Parameters: everything before the {chunk} placeholder, then the chunk's, then the rest.
-            before = compiled.move_select.sql.split("{chunk}")[0].count("%s")
-            params = list(compiled.move_select.params)
-            params = params[:before] + list(predicate.params) + params[before:]
-            cursor.execute(f"CREATE TEMPORARY TABLE lc_move AS {select_sql}", params)
-            cursor.execute("SELECT contact_id, from_stage_id, to_stage_id, rule_idx FROM lc_move")
-            planned = cursor.fetchall()
-            for _contact, from_id, to_id, rule_idx in planned:
-                result.moves[(stages[from_id].slug if from_id in stages else from_id, stages[to_id].slug)] += 1
-                result.moves_by_rule[compiled.rules[rule_idx - 1].name] += 1
-            if dry_run:
-                result.moved = len(planned)
-            elif planned:
-                written = _write_moves(cursor, now)
-                result.transition_ids = [tid for tid, _ in written]
-                result.moved = len(written)
-                if len(written) != len(planned):
+            targets = chunk
+            for pass_no in range(MAX_PASSES):
+                planned = _plan_moves(cursor, compiled, targets)
+                applied = planned
+                if planned and not dry_run:
+                    written = _write_moves(cursor, now)
+                    result.transition_ids.extend(tid for tid, _ in written)
                     done = {cid for _, cid in written}
-                    conflicted = [cid for cid, *_ in planned if cid not in done]
-                    for cid, from_id, to_id, rule_idx in planned:
-                        if cid not in done:
-                            key = (stages[from_id].slug if from_id in stages else from_id, stages[to_id].slug)
-                            result.moves[key] -= 1
-                            result.moves_by_rule[compiled.rules[rule_idx - 1].name] -= 1
-                    result.moves = +result.moves
-                    result.moves_by_rule = +result.moves_by_rule
-            cursor.execute("DROP TABLE IF EXISTS lc_move")
+                    applied = [row for row in planned if row[0] in done]
+                    if pass_no == 0:
+                        conflicted = [row[0] for row in planned if row[0] not in done]
+                cursor.execute("DROP TABLE IF EXISTS lc_move")
+                for _cid, from_id, to_id, rule_idx in applied:
+                    result.moves[(stages[from_id].slug if from_id in stages else from_id, stages[to_id].slug)] += 1
+                    result.moves_by_rule[compiled.rules[rule_idx - 1].name] += 1
+                result.moved += len(applied)
+                if dry_run or not applied:
+                    break
+                # One move can make the next rule apply (a prospect whose only purchase was 400
+                # days ago: purchase, then churned). Evaluate the moved contacts again so a
+                # single run converges and the history shows each step with its own time.
+                targets = Chunk(ids=tuple(sorted(row[0] for row in applied)))
         # Temporary tables are dropped in the transaction that made them (a rollback drops
         # them too), so a pooled connection never carries one into the next chunk.
         cursor.execute("DROP TABLE IF EXISTS lc_agg")

@@ -1,0 +1,172 @@
+"""Real time: every touchpoint creation path enqueues an evaluation after commit; a real worker applies it."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.db import connection
+
+from contacts.services import touchpoint_bulk_create, touchpoint_create
+from stages.models import StageTransition
+from tests.factories import ContactFactory, stage
+from tests.services import redis_url, require_postgres
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_touchpoint_create_enqueues_evaluation_after_commit(django_capture_on_commit_callbacks):
+    contact = ContactFactory()
+    with mock.patch("stages.tasks.evaluate_contacts_task.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            touchpoint_create(data={"contact": contact.pk, "kind": "quote_request"})
+        delay.assert_not_called()  # nothing is enqueued before the transaction commits
+        for callback in callbacks:
+            callback()
+    delay.assert_called_once_with([contact.pk])
+
+
+@pytest.mark.django_db
+def test_touchpoint_create_moves_contact_once_committed(django_capture_on_commit_callbacks):
+    contact = ContactFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        result = touchpoint_create(data={"contact": contact.pk, "kind": "purchase", "amount": "49.90"})
+    contact.refresh_from_db()
+    assert contact.stage.slug == "purchase"
+    transition = StageTransition.objects.get(contact=contact, source="rule")
+    assert transition.touchpoint_id == result.touchpoint.pk
+
+
+@pytest.mark.django_db
+def test_bulk_ingestion_enqueues_each_touched_contact_once(django_capture_on_commit_callbacks):
+    first, second = ContactFactory(), ContactFactory()
+    rows = [
+        {"contact": first.pk, "kind": "email_open", "external_id": "e-1"},
+        {"contact": first.pk, "kind": "demo", "external_id": "e-2"},
+        {"contact_email": second.email, "kind": "webinar", "external_id": "e-3"},
+    ]
+    with mock.patch("stages.tasks.evaluate_contacts_task.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            touchpoint_bulk_create(rows=rows, source="api")
+        with django_capture_on_commit_callbacks(execute=True):
+            touchpoint_bulk_create(rows=rows, source="api")  # a retried push creates nothing new
+    assert delay.call_args_list == [mock.call(sorted([first.pk, second.pk]))]
+
+
+@pytest.mark.django_db
+def test_broker_down_keeps_touchpoint_and_nightly_catches_up(django_capture_on_commit_callbacks, caplog):
+    from stages.engine import lifecycle_evaluate
+
+    contact = ContactFactory()
+    down = mock.patch("stages.tasks.evaluate_contacts_task.delay", side_effect=ConnectionError("broker down"))
+    with down, django_capture_on_commit_callbacks(execute=True):
+        touchpoint_create(data={"contact": contact.pk, "kind": "purchase", "amount": "10"})
+    assert contact.touchpoints.count() == 1
+    assert "nightly run will catch up" in caplog.text
+    contact.refresh_from_db()
+    assert contact.stage.slug == "awareness"
+    lifecycle_evaluate()  # the nightly run
+    contact.refresh_from_db()
+    assert contact.stage.slug == "purchase"
+
+
+@pytest.mark.django_db
+def test_evaluate_task_is_idempotent():
+    from stages.tasks import evaluate_contacts_task
+    from tests.factories import TouchpointFactory
+
+    contact = ContactFactory()
+    TouchpointFactory(contact=contact, kind="demo")
+    assert evaluate_contacts_task.apply(args=[[contact.pk]]).get() == 1
+    assert evaluate_contacts_task.apply(args=[[contact.pk]]).get() == 0
+    contact.refresh_from_db()
+    assert contact.stage == stage("consideration")
+
+
+@pytest.mark.django_db
+def test_nightly_task_fans_out_chunks_and_snapshots():
+    from django.utils import timezone
+
+    from analytics.models import StageSnapshot
+    from stages.tasks import nightly_recompute_task
+    from tests.factories import TouchpointFactory
+
+    contacts = [ContactFactory() for _ in range(7)]
+    for contact in contacts[:5]:
+        TouchpointFactory(contact=contact, kind="purchase", occurred_at=timezone.now() - dt.timedelta(days=400))
+    summary = nightly_recompute_task.apply(kwargs={"chunk_size": 2}).get()
+    assert summary["chunks"] == 4
+    assert sum(1 for c in contacts if (c.refresh_from_db() or c.stage.slug == "churned")) == 5
+    counts = dict(StageSnapshot.objects.filter(date=timezone.localdate()).values_list("stage__slug", "contacts"))
+    assert counts["churned"] == 5
+    assert counts["awareness"] == 2
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    auth = db["USER"] or ""
+    if db.get("PASSWORD"):
+        auth += f":{db['PASSWORD']}"
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_real_worker_moves_contact_within_seconds():
+    """A touchpoint created through the service reaches a real Celery worker over Redis and moves the contact."""
+    require_postgres()
+    redis_url()  # skips when Redis is unreachable
+    broker = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/1"
+    from lifecycle_crm.celery import app
+
+    saved = {key: app.conf[key] for key in ("broker_url", "result_backend", "task_always_eager")}
+    app.conf.update(broker_url=broker, result_backend=broker, task_always_eager=False)
+    app._pool = None  # the producer pool was built for the previous broker settings
+    app.amqp._producer_pool = None
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": broker,
+        "CELERY_RESULT_BACKEND": broker,
+        "DJANGO_SETTINGS_MODULE": "lifecycle_crm.test_settings",
+    }
+    celery = Path(sys.executable).with_name("celery")
+    worker = subprocess.Popen(
+        [
+            *(str(celery), "-A", "lifecycle_crm", "worker", "--pool=solo", "--loglevel=WARNING"),
+            *("-n", "engine-test@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        app.control.purge()
+        contact = ContactFactory()
+        touchpoint_create(data={"contact": contact.pk, "kind": "trial_signup"})  # autocommit: on_commit fires now
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            contact.refresh_from_db()
+            if contact.stage.slug == "consideration" or worker.poll() is not None:
+                break
+            time.sleep(0.2)
+        assert worker.poll() is None, worker.stdout.read().decode(errors="replace")[-2000:]
+        assert contact.stage.slug == "consideration"
+        assert StageTransition.objects.filter(contact=contact, source="rule").exists()
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        app.conf.update(**saved)
+        app._pool = None
+        app.amqp._producer_pool = None
+        connection.close()

@@ -8,6 +8,7 @@ v1 = [
     path("", include("stages.api.urls")),
     path("", include("campaigns.api.urls")),
     path("", include("analytics.api.urls")),
+    path("", include("webhooks.api.urls")),
 ]
 
 urlpatterns = [

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "contacts",
     "campaigns",
     "analytics",
+    "webhooks",
     "plays",
 ]
 
@@ -208,7 +209,10 @@ REST_FRAMEWORK = {
         "lifecycle_crm.api.permissions.RolePermission",
     ],
     "DEFAULT_PARSER_CLASSES": ["lifecycle_crm.api.parsers.CappedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "EXCEPTION_HANDLER": "lifecycle_crm.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["lifecycle_crm.api.throttling.PrincipalRateThrottle"],
     # Requests per API key / per logged-in user, counted in the cache (set CACHE_URL to Redis
@@ -221,6 +225,14 @@ REST_FRAMEWORK = {
     },
 }
 API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 2 * 1024 * 1024)  # JSON body cap (413 above it)
+# Webhooks: a kill switch for every delivery, whether loopback/private targets are allowed
+# (never in production: it would let users make the server call its own network), retries.
+WEBHOOKS_DELIVERY_ENABLED = env_bool("WEBHOOKS_DELIVERY_ENABLED", True)
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", False)
+WEBHOOKS_MAX_ATTEMPTS = env_int("WEBHOOKS_MAX_ATTEMPTS", 6)
+WEBHOOKS_RETRY_BASE_SECONDS = env_int("WEBHOOKS_RETRY_BASE_SECONDS", 30)
+WEBHOOKS_DISABLE_AFTER_FAILURES = env_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 5)
+WEBHOOKS_TIMEOUT_SECONDS = env_float("WEBHOOKS_TIMEOUT_SECONDS", 10.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lifecycle CRM API",
     "DESCRIPTION": "Contacts, touchpoints, lifecycle stages, campaigns, segments and analytics.",

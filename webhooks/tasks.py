@@ -1,0 +1,22 @@
+"""Celery tasks of webhooks: thin wrappers over webhooks.services."""
+
+from celery import shared_task
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, time_limit=120)
+def webhook_deliver_task(self, delivery_id: int) -> str | None:
+    """Attempt one delivery; on failure retry with exponential backoff until WEBHOOKS_MAX_ATTEMPTS is reached."""
+    from webhooks.services import webhook_backoff, webhook_deliver
+
+    delivery, retry = webhook_deliver(delivery_id=delivery_id)
+    if retry:
+        raise self.retry(countdown=webhook_backoff(attempt=delivery.attempts))
+    return delivery.status if delivery else None
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=300)
+def webhook_publish_task(event: str, object_ids: list[int]) -> int:
+    """Fan an event out into deliveries (one per subscriber per 100 objects). Idempotent per call site."""
+    from webhooks.services import webhook_event_publish
+
+    return len(webhook_event_publish(event=event, object_ids=object_ids))

@@ -1,0 +1,327 @@
+"""KPI cards of the marketing overview: one aggregate query per card group, each with the previous period.
+
+These are the small headline numbers; the charts come from `analytics.reports`. Every
+number is computed from stored rows (transitions, touchpoints, metrics, snapshots); a KPI
+that cannot be computed honestly (no snapshot for the period start) is None, shown as "—".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from analytics.models import ContactMetrics, StageSnapshot
+from contacts.models import Contact, Touchpoint, TouchpointKind
+from stages.models import Stage, StageCategory, StageTransition
+
+PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
+DEFAULT_PERIOD = "30d"
+
+
+@dataclass(frozen=True)
+class OverviewQuery:
+    """The overview's filters: a period [start, end) and optional contact filters (all shareable in the URL)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    channel: str = ""
+    campaign_id: int | None = None
+    owner_id: int | None = None
+    segment_id: int | None = None
+    period: str = DEFAULT_PERIOD
+
+    @property
+    def previous(self) -> tuple[dt.datetime, dt.datetime]:
+        length = self.end - self.start
+        return self.start - length, self.start
+
+    @property
+    def has_contact_filters(self) -> bool:
+        return bool(self.channel or self.campaign_id or self.owner_id or self.segment_id)
+
+    @property
+    def days(self) -> int:
+        return max(1, round((self.end - self.start).total_seconds() / 86400))
+
+
+@dataclass
+class Kpi:
+    """One card: the value now, the value in the previous period (None if unknown) and how to show it."""
+
+    key: str
+    label: str
+    value: Any
+    previous: Any = None
+    fmt: str = "int"  # int | money | percent
+    help: str = ""
+    higher_is_better: bool = True
+
+    @property
+    def change(self) -> float | None:
+        if self.value is None or self.previous is None:
+            return None
+        if self.fmt == "percent":
+            return float(self.value) - float(self.previous)  # percentage points
+        if not self.previous:
+            return None
+        return (float(self.value) - float(self.previous)) / float(self.previous)
+
+    @property
+    def trend(self) -> str:
+        change = self.change
+        if change is None or abs(change) < 0.0005:
+            return "flat"
+        good = (change > 0) == self.higher_is_better
+        return "up" if good else "down"
+
+
+@dataclass
+class StageCount:
+    stage: Stage
+    count: int
+    previous: int | None
+
+
+@dataclass
+class Overview:
+    query: OverviewQuery
+    kpis: list[Kpi] = field(default_factory=list)
+    stages: list[StageCount] = field(default_factory=list)
+
+
+def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -> tuple[OverviewQuery, dict]:
+    """Build the query from URL parameters; returns (query, errors) — bad values fall back to defaults."""
+    now = now or timezone.now()
+    errors: dict[str, str] = {}
+    period = params.get("period") or DEFAULT_PERIOD
+    end = now
+    if period == "custom":
+        try:
+            start_day = dt.date.fromisoformat(params.get("start", ""))
+            end_day = dt.date.fromisoformat(params.get("end", ""))
+            if end_day < start_day:
+                raise ValueError
+            start = dt.datetime.combine(start_day, dt.time.min, tzinfo=dt.UTC)
+            end = dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+        except ValueError:
+            errors["period"] = "Give a start and an end date (YYYY-MM-DD), the end not before the start."
+            period = DEFAULT_PERIOD
+    if period != "custom":
+        if period not in PERIODS:
+            errors["period"] = f"{period!r} is not a period."
+            period = DEFAULT_PERIOD
+        start = end - dt.timedelta(days=PERIODS[period])
+
+    def as_id(name: str) -> int | None:
+        raw = params.get(name) or ""
+        if not raw:
+            return None
+        if not str(raw).isdigit():
+            errors[name] = "Choose from the list."
+            return None
+        return int(raw)
+
+    from contacts.models import Channel
+
+    channel = params.get("channel") or ""
+    if channel and channel not in Channel.values:
+        errors["channel"] = "Choose a channel from the list."
+        channel = ""
+    query = OverviewQuery(
+        start=start,
+        end=end,
+        channel=channel,
+        campaign_id=as_id("campaign"),
+        owner_id=as_id("owner"),
+        segment_id=as_id("segment"),
+        period=period,
+    )
+    return query, errors
+
+
+def report_filters(query: OverviewQuery):
+    """The same filters as `analytics.reports.base.ReportFilters`, so cards and charts select the same contacts."""
+    from analytics.reports.base import ReportFilters
+
+    return ReportFilters(
+        period_start=query.start.date(),
+        period_end=(query.end - dt.timedelta(microseconds=1)).date(),
+        channel=query.channel or None,
+        campaign_id=query.campaign_id,
+        owner_id=query.owner_id,
+        segment_id=query.segment_id,
+    )
+
+
+def overview_contacts(*, query: OverviewQuery, user: Any) -> QuerySet[Contact] | None:
+    """The ids of the contacts the filters select (None = all), shared with the reports' scope."""
+    from analytics.reports.base import contact_scope_queryset
+
+    return contact_scope_queryset(report_filters(query))
+
+
+def _scoped(queryset: QuerySet, scope: QuerySet[Contact] | None, field_name: str = "contact_id") -> QuerySet:
+    if scope is None:
+        return queryset
+    return queryset.filter(**{f"{field_name}__in": scope.values("pk")})
+
+
+def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
+    """All KPI cards for the period with the previous period beside each, one query per group."""
+    scope = overview_contacts(query=query, user=user)
+    start, end = query.start, query.end
+    prev_start, prev_end = query.previous
+    cur = Q(created_at__gte=start, created_at__lt=end)
+    prev = Q(created_at__gte=prev_start, created_at__lt=prev_end)
+    overview = Overview(query=query)
+
+    # Stage counts now; before = the nightly snapshot on the day before the period (whole base only).
+    stages = list(Stage.objects.filter(is_active=True))
+    now_counts = dict(
+        _scoped(Contact.objects.all(), scope, "pk").order_by().values_list("stage_id").annotate(n=Count("*"))
+    )
+    before: dict[int, int] = {}
+    if scope is None:
+        snap_day = (start - dt.timedelta(days=1)).date()
+        before = dict(StageSnapshot.objects.filter(date=snap_day).values_list("stage_id", "contacts"))
+    overview.stages = [StageCount(s, now_counts.get(s.pk, 0), before.get(s.pk) if before else None) for s in stages]
+
+    # New contacts and the share of them that became customers: one query over the two periods.
+    became_customer = StageTransition.objects.filter(
+        contact_id=OuterRef("pk"), to_stage__category=StageCategory.CUSTOMER
+    )
+    contacts = _scoped(Contact.objects.filter(created_at__gte=prev_start, created_at__lt=end), scope, "pk")
+    counts = contacts.alias(converted=Exists(became_customer)).aggregate(
+        new=Count("pk", filter=cur),
+        new_prev=Count("pk", filter=prev),
+        conv=Count("pk", filter=cur & Q(converted=True)),
+        conv_prev=Count("pk", filter=prev & Q(converted=True)),
+    )
+
+    # New customers: first move from a prospect stage (or nowhere) into a customer stage.
+    eff_cur = Q(effective_at__gte=start, effective_at__lt=end)
+    eff_prev = Q(effective_at__gte=prev_start, effective_at__lt=prev_end)
+    first_buy = Q(to_stage__category=StageCategory.CUSTOMER) & (
+        Q(from_stage__isnull=True) | Q(from_stage__category=StageCategory.PROSPECT)
+    )
+    churned = Q(to_stage__slug="churned")
+    moves = _scoped(StageTransition.objects.filter(effective_at__gte=prev_start, effective_at__lt=end), scope)
+    move_counts = moves.aggregate(
+        customers=Count("contact_id", filter=eff_cur & first_buy, distinct=True),
+        customers_prev=Count("contact_id", filter=eff_prev & first_buy, distinct=True),
+        churned=Count("contact_id", filter=eff_cur & churned, distinct=True),
+        churned_prev=Count("contact_id", filter=eff_prev & churned, distinct=True),
+    )
+
+    # Revenue from purchases (served by the purchases-only partial index).
+    occ_cur = Q(occurred_at__gte=start, occurred_at__lt=end)
+    occ_prev = Q(occurred_at__gte=prev_start, occurred_at__lt=prev_end)
+    purchases = _scoped(
+        Touchpoint.objects.filter(kind=TouchpointKind.PURCHASE, occurred_at__gte=prev_start, occurred_at__lt=end),
+        scope,
+    )
+    money = purchases.aggregate(revenue=Sum("amount", filter=occ_cur), revenue_prev=Sum("amount", filter=occ_prev))
+
+    # Churn, retention and repeat-purchase rates as of the period's end and as of its start (churn report).
+    churn_now = churn_before = None
+    try:
+        from analytics.reports.base import ReportFilters
+        from analytics.reports.churn import ChurnQuery, churn_report
+
+        base = report_filters(query)
+        contact_only = ReportFilters(
+            channel=base.channel, campaign_id=base.campaign_id, owner_id=base.owner_id, segment_id=base.segment_id
+        )
+        churn_now = churn_report(ChurnQuery(filters=contact_only, as_of=base.period_end))
+        churn_before = churn_report(ChurnQuery(filters=contact_only, as_of=query.start.date()))
+    except ImportError:  # the churn report is not installed: the cards show "—"
+        pass
+    churn_rate = churn_now.churn_rate if churn_now else None
+    churn_prev = churn_before.churn_rate if churn_before else None
+    repeat_rate = churn_now.repeat_purchase_rate if churn_now else None
+    repeat_prev = churn_before.repeat_purchase_rate if churn_before else None
+    inactive_days = churn_now.inactive_days if churn_now else None
+
+    # Customer value now (metrics are a current snapshot; no previous-period value exists).
+    value = _scoped(ContactMetrics.objects.filter(purchase_count__gt=0), scope).aggregate(
+        historic=Avg("historic_clv"), predicted=Avg("predicted_clv"), customers=Count("pk")
+    )
+
+    def rate(part: int, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    overview.kpis = [
+        Kpi("new_contacts", "New contacts", counts["new"], counts["new_prev"]),
+        Kpi("new_customers", "New customers", move_counts["customers"], move_counts["customers_prev"]),
+        Kpi(
+            "conversion",
+            "Conversion to customer",
+            rate(counts["conv"], counts["new"]),
+            rate(counts["conv_prev"], counts["new_prev"]),
+            fmt="percent",
+            help="Share of the period's new contacts that have reached a customer stage.",
+        ),
+        Kpi(
+            "revenue",
+            "Revenue",
+            money["revenue"] or Decimal("0"),
+            money["revenue_prev"] or Decimal("0"),
+            fmt="money",
+            help="Sum of purchases in the period.",
+        ),
+        Kpi(
+            "churn_rate",
+            "Churn rate",
+            churn_rate,
+            churn_prev,
+            fmt="percent",
+            higher_is_better=False,
+            help=f"Customers with no purchase in the last {inactive_days} days, at the period's end vs its start.",
+        ),
+        Kpi(
+            "retention_rate",
+            "Retention rate",
+            None if churn_rate is None else 1 - churn_rate,
+            None if churn_prev is None else 1 - churn_prev,
+            fmt="percent",
+            help="1 - churn rate.",
+        ),
+        Kpi(
+            "repeat_rate",
+            "Repeat-purchase rate",
+            repeat_rate,
+            repeat_prev,
+            fmt="percent",
+            help="Customers who bought on two or more days.",
+        ),
+        Kpi(
+            "churned",
+            "Moved to churned",
+            move_counts["churned"],
+            move_counts["churned_prev"],
+            higher_is_better=False,
+            help="Contacts the lifecycle rules moved into the churned stage in the period.",
+        ),
+        Kpi(
+            "avg_clv",
+            "Average historic CLV",
+            value["historic"],
+            None,
+            fmt="money",
+            help=f"Over {value['customers']:,} customers, as of the last recompute.",
+        ),
+        Kpi(
+            "predicted_clv",
+            "Average predicted CLV",
+            value["predicted"],
+            None,
+            fmt="money",
+            help="BG/NBD + Gamma-Gamma, as of the last recompute.",
+        ),
+    ]
+    return overview

@@ -1,0 +1,322 @@
+"""The marketing overview: KPI cards and charts, every chart with its data table and a CSV download.
+
+Each chart is a `ChartSpec`: a function that runs an `analytics.reports` module for the
+overview's filters and returns a `ChartData` (a plain table plus the series the
+JavaScript draws). The same table feeds the accessible <table>, the CSV download and the
+chart, so the three always agree. A report module that is not installed yet shows an
+"not available yet" note — never invented numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from analytics.kpis import PERIODS, OverviewQuery, kpi_overview, overview_query_from_params, report_filters
+from campaigns.models import Campaign, Segment
+from contacts.forms import owner_choices_queryset
+from contacts.models import Channel
+from lifecycle_crm.web_access import MARKETING, roles_required
+from stages.models import Stage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ChartData:
+    """What a chart shows: a table (columns + rows) and the series for the chart library."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    series: dict[str, Any] = field(default_factory=dict)
+    caption: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.rows
+
+
+@dataclass
+class ChartSpec:
+    key: str
+    title: str
+    kind: str  # funnel | sankey | heatmap | bar | table
+    module: str
+    build: Callable[[Any, OverviewQuery], ChartData]
+    empty_text: str = "No data for these filters yet."
+    tall: bool = False
+
+
+def _report(module: str) -> Any | None:
+    try:
+        return importlib.import_module(f"analytics.reports.{module}")
+    except ModuleNotFoundError:
+        return None
+
+
+# --- one builder per chart ------------------------------------------------------------------------
+
+
+def _funnel(mod: Any, query: OverviewQuery) -> ChartData:
+    result = mod.funnel_report(mod.FunnelQuery(filters=report_filters(query)))
+    rows = [
+        [
+            s.name,
+            s.reached,
+            _pct(s.step_conversion),
+            _pct(s.cumulative_conversion),
+            s.drop_off,
+            "" if s.median_days_to_next is None else round(s.median_days_to_next, 1),
+        ]
+        for s in result.steps
+    ]
+    colours = dict(Stage.objects.values_list("slug", "colour"))
+    return ChartData(
+        columns=["Stage", "Reached", "Step conversion", "Cumulative conversion", "Drop-off", "Median days to next"],
+        rows=rows if result.entered else [],
+        series={"items": [{"name": s.name, "value": s.reached, "colour": colours.get(s.stage)} for s in result.steps]},
+        caption="Contacts who entered the lifecycle in the period, by the furthest stage reached in order.",
+    )
+
+
+def _stage_flow(mod: Any, query: OverviewQuery) -> ChartData:
+    result = mod.stage_flow_report(mod.StageFlowQuery(filters=report_filters(query)))
+    names = dict(Stage.objects.values_list("slug", "name"))
+    colours = dict(Stage.objects.values_list("slug", "colour"))
+    rows = [
+        [
+            names.get(f.from_stage, f.from_stage) if f.from_stage else "New",
+            names.get(f.to_stage, f.to_stage),
+            f.transitions,
+            f.contacts,
+        ]
+        for f in result.flows
+    ]
+    # A Sankey cannot draw cycles (at_risk → retention → at_risk), so the chart places
+    # sources on the left and targets on the right as separate nodes; the table keeps the truth.
+    nodes: dict[str, dict[str, Any]] = {}
+    links = []
+    for f in result.flows:
+        src = (names.get(f.from_stage, f.from_stage) if f.from_stage else "New") + " "
+        dst = names.get(f.to_stage, f.to_stage)
+        nodes.setdefault(src, {"name": src, "colour": colours.get(f.from_stage or "", "#94a3b8")})
+        nodes.setdefault(dst, {"name": dst, "colour": colours.get(f.to_stage, "#64748b")})
+        links.append({"source": src, "target": dst, "value": f.transitions})
+    return ChartData(
+        columns=["From", "To", "Moves", "Contacts"],
+        rows=rows,
+        series={"nodes": list(nodes.values()), "links": links},
+        caption=f"Stage moves from {result.period_start:%d %b %Y} to {result.period_end:%d %b %Y} "
+        "(left: stage left, right: stage entered).",
+    )
+
+
+def _cohorts(mod: Any, query: OverviewQuery) -> ChartData:
+    filters = report_filters(query)
+    caption = "Share of each first-purchase cohort buying again k months later."
+    if query.days < 180:
+        # A month-by-month heatmap needs several cohorts: show the 12 months up to the period's end.
+        filters = type(filters)(
+            period_start=(filters.period_end.replace(day=1) - dt.timedelta(days=335)).replace(day=1),
+            period_end=filters.period_end,
+            channel=filters.channel,
+            campaign_id=filters.campaign_id,
+            owner_id=filters.owner_id,
+            segment_id=filters.segment_id,
+        )
+        caption += " Cohorts of the 12 months up to the period's end (the period is shorter than 6 months)."
+    result = mod.cohort_retention_report(mod.CohortRetentionQuery(filters=filters, months=12))
+    months = result.months
+    columns = ["Cohort", "Customers", *[f"M{k}" for k in range(months + 1)]]
+    rows = []
+    cells = []
+    for y, cohort in enumerate(result.cohorts):
+        shares = {c.k: c.share for c in cohort.cells}
+        rows.append([cohort.month, cohort.size, *[_pct(shares.get(k)) for k in range(months + 1)]])
+        for k in range(months + 1):
+            if shares.get(k) is not None:
+                cells.append([k, y, round(shares[k] * 100, 1)])
+    return ChartData(
+        columns=columns,
+        rows=rows,
+        series={"x": [f"M{k}" for k in range(months + 1)], "y": [c.month for c in result.cohorts], "cells": cells},
+        caption=caption,
+    )
+
+
+def _clv(mod: Any, query: OverviewQuery) -> ChartData:
+    filters = report_filters(query)
+    result = mod.clv_distribution_report(mod.CLVDistributionQuery(filters=filters))
+    rows = [[f"{b.lower:,.0f} to {b.upper:,.0f}", b.customers, b.total] for b in result.buckets]
+    caption = f"{result.customers:,} customers by predicted CLV"
+    if result.median is not None:
+        caption += f" (median {result.median:,.0f}, mean {result.mean:,.0f})"
+    top = _report("top_customers")
+    top_rows = []
+    if top is not None:
+        best = top.top_customers_report(top.TopCustomersQuery(filters=filters, limit=10))
+        top_rows = [
+            {"id": c.contact_id, "name": c.name or c.email, "stage": c.stage, "clv": str(c.predicted_clv or "")}
+            for c in best.customers
+        ]
+    return ChartData(
+        columns=["Predicted CLV", "Customers", "Total CLV"],
+        rows=rows if result.customers else [],
+        series={"labels": [r[0] for r in rows], "values": [r[1] for r in rows], "top": top_rows},
+        caption=caption + ".",
+    )
+
+
+def _campaigns(mod: Any, query: OverviewQuery) -> ChartData:
+    result = mod.campaign_performance_report(mod.CampaignPerformanceQuery(filters=report_filters(query)))
+    rows = [
+        [c.name, c.reach, c.advanced, c.reached_objective, c.revenue, c.cost, c.cost_per_acquisition or "", _pct(c.roi)]
+        for c in result.campaigns
+    ]
+    return ChartData(
+        columns=[
+            "Campaign",
+            "Reached",
+            "Advanced",
+            "Reached objective",
+            "Revenue",
+            "Cost",
+            "Cost per acquisition",
+            "ROI",
+        ],
+        rows=rows,
+        series={"labels": [r[0] for r in rows], "values": [_num(r[4]) for r in rows]},
+        caption=f"Per campaign, from each contact's first touch in the period, within {result.window_days} days.",
+    )
+
+
+def _channels(mod: Any, query: OverviewQuery) -> ChartData:
+    result = mod.channel_performance_report(mod.ChannelPerformanceQuery(filters=report_filters(query)))
+    labels = dict(Channel.choices)
+    rows = [
+        [
+            labels.get(c.channel, c.channel),
+            c.contacts,
+            c.customers,
+            _pct(c.conversion_rate),
+            c.revenue,
+            "" if c.avg_clv is None else round(c.avg_clv, 2),
+        ]
+        for c in result.channels
+    ]
+    return ChartData(
+        columns=["Channel", "New contacts", "Became customers", "Conversion", "Revenue", "Average predicted CLV"],
+        rows=rows,
+        series={"labels": [r[0] for r in rows], "values": [r[1] for r in rows], "customers": [r[2] for r in rows]},
+        caption="Contacts acquired in the period, by acquisition channel, and what they became.",
+    )
+
+
+def _pct(value: Any) -> str:
+    return "" if value is None else f"{float(value) * 100:.1f}%"
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+CHARTS: list[ChartSpec] = [
+    ChartSpec("funnel", "Funnel", "funnel", "funnel", _funnel),
+    ChartSpec("stage_flow", "Stage flow", "sankey", "stage_flow", _stage_flow, tall=True),
+    ChartSpec("cohorts", "Cohort retention", "heatmap", "cohort_retention", _cohorts, tall=True),
+    ChartSpec("clv", "CLV distribution", "bar", "clv_distribution", _clv),
+    ChartSpec("campaigns", "Campaigns", "table", "campaign_performance", _campaigns),
+    ChartSpec("channels", "Channels", "bar", "channel_performance", _channels),
+]
+CHARTS_BY_KEY = {spec.key: spec for spec in CHARTS}
+
+
+@dataclass
+class ChartResult:
+    spec: ChartSpec
+    data: ChartData | None
+    unavailable: str = ""
+
+
+def chart_run(spec: ChartSpec, query: OverviewQuery) -> ChartResult:
+    """Run one chart's report; a missing module or bad filter becomes a message, not a broken page."""
+    mod = _report(spec.module)
+    if mod is None:
+        return ChartResult(spec, None, "This report is not available in this installation yet.")
+    try:
+        return ChartResult(spec, spec.build(mod, query))
+    except ValidationError as exc:
+        return ChartResult(spec, None, "; ".join(exc.messages))
+    except (AttributeError, TypeError, KeyError):
+        logger.exception("Chart %s could not read its report", spec.key)
+        return ChartResult(spec, None, "This report's format is not supported by this page yet.")
+
+
+def _filter_context(request: HttpRequest, query: OverviewQuery, errors: dict) -> dict[str, Any]:
+    return {
+        "query": query,
+        "filter_errors": errors,
+        "periods": [(k, f"Last {v} days") for k, v in PERIODS.items()],
+        "channels": Channel.choices,
+        "campaigns": Campaign.objects.only("id", "name"),
+        "owners": owner_choices_queryset(),
+        "segments": Segment.objects.only("id", "name"),
+        "filter_query": request.GET.urlencode(),
+    }
+
+
+@roles_required(MARKETING)
+@require_GET
+def overview_view(request: HttpRequest) -> HttpResponse:
+    """KPI cards with change against the previous period, and every chart, for the filters in the URL."""
+    query, errors = overview_query_from_params(request.GET)
+    try:
+        overview = kpi_overview(query=query, user=request.user)
+    except ValidationError as exc:
+        errors.update({"segment": "; ".join(exc.messages)})
+        query = OverviewQuery(start=query.start, end=query.end, period=query.period)
+        overview = kpi_overview(query=query, user=request.user)
+    charts = [chart_run(spec, query) for spec in CHARTS]
+    chart_json = {
+        c.spec.key: {"kind": c.spec.kind, "title": c.spec.title, **c.data.series}
+        for c in charts
+        if c.data is not None and not c.data.is_empty
+    }
+    context = _filter_context(request, query, errors) | {
+        "overview": overview,
+        "charts": charts,
+        "chart_json": chart_json,
+    }
+    return render(request, "analytics/overview.html", context)
+
+
+@roles_required(MARKETING)
+@require_GET
+def chart_csv_view(request: HttpRequest, key: str) -> HttpResponse:
+    """The numbers behind one chart as CSV, for the same filters as the page."""
+    spec = CHARTS_BY_KEY.get(key)
+    if spec is None:
+        raise Http404("No such chart.")
+    query, _ = overview_query_from_params(request.GET)
+    result = chart_run(spec, query)
+    if result.data is None:
+        raise Http404(result.unavailable)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{key}-{query.start:%Y%m%d}-{query.end:%Y%m%d}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(result.data.columns)
+    writer.writerows(result.data.rows)
+    return response

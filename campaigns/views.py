@@ -1,0 +1,94 @@
+"""Campaign pages: list with performance, detail with attributed stage advances, create and edit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from analytics.kpis import OverviewQuery
+from analytics.views import CHARTS_BY_KEY, chart_run
+from campaigns.forms import CampaignForm
+from campaigns.models import Campaign
+from lifecycle_crm.web_access import MARKETING, roles_required
+
+
+def _campaign_query(campaign: Campaign | None = None) -> OverviewQuery:
+    """The period a campaign's numbers cover: its own dates (to today), or the last year for the list."""
+    now = timezone.now()
+    if campaign is None:
+        return OverviewQuery(start=now - dt.timedelta(days=365), end=now, period="365d")
+    start = dt.datetime.combine(campaign.starts_on, dt.time.min, tzinfo=dt.UTC)
+    end_day = min(campaign.ends_on or now.date(), now.date())
+    end = dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    return OverviewQuery(start=start, end=max(end, start + dt.timedelta(days=1)), campaign_id=campaign.pk)
+
+
+@roles_required(MARKETING)
+@require_GET
+def campaign_list_view(request: HttpRequest) -> HttpResponse:
+    """All campaigns with their performance over the last year (from the campaign report)."""
+    campaigns = Campaign.objects.select_related("objective", "segment")
+    performance = chart_run(CHARTS_BY_KEY["campaigns"], _campaign_query())
+    return render(request, "campaigns/list.html", {"campaigns": campaigns, "performance": performance})
+
+
+@roles_required(MARKETING)
+@require_GET
+def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """One campaign: its settings, performance and the stage advances attributed to it."""
+    campaign = get_object_or_404(Campaign.objects.select_related("objective", "segment", "created_by"), pk=pk)
+    query = _campaign_query(campaign)
+    performance = chart_run(CHARTS_BY_KEY["campaigns"], query)
+    row = None
+    if performance.data is not None:
+        row = next((r for r in performance.data.rows if r[0] == campaign.name), None)
+    flow = chart_run(CHARTS_BY_KEY["stage_flow"], query)
+    return render(
+        request,
+        "campaigns/detail.html",
+        {
+            "campaign": campaign,
+            "performance": performance,
+            "row": row,
+            "flow": flow,
+            "flow_json": {"stage_flow": {"kind": "sankey", **flow.data.series}} if flow.data else {},
+            "query": query,
+            "members": campaign.members.count(),
+            "touchpoints": campaign.touchpoints.count(),
+        },
+    )
+
+
+def _save(request: HttpRequest, form: CampaignForm, *, created: bool) -> HttpResponse | None:
+    if not form.is_valid():
+        return None
+    with transaction.atomic():
+        campaign = form.save(commit=False)
+        if created:
+            campaign.created_by = request.user
+        campaign.save()
+    messages.success(request, f"Campaign “{campaign.name}” {'created' if created else 'saved'}.")
+    return redirect("web:campaign_detail", pk=campaign.pk)
+
+
+@roles_required(MARKETING)
+def campaign_create_view(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None, initial={"starts_on": timezone.localdate()})
+    if request.method == "POST" and (response := _save(request, form, created=True)):
+        return response
+    return render(request, "campaigns/form.html", {"form": form, "campaign": None})
+
+
+@roles_required(MARKETING)
+def campaign_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    form = CampaignForm(request.POST or None, instance=campaign)
+    if request.method == "POST" and (response := _save(request, form, created=False)):
+        return response
+    return render(request, "campaigns/form.html", {"form": form, "campaign": campaign})

@@ -320,7 +320,9 @@ class ContactMerge(models.Model):
     merged_email = models.EmailField(max_length=254)
     merged_snapshot = models.JSONField(default=dict)
     moved = models.JSONField(default=dict, help_text="Counts of the rows moved to the survivor, by kind.")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     merged_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

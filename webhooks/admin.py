@@ -14,6 +14,8 @@ from webhooks.services import (
 
 
 class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
     class Meta:
         model = WebhookSubscription
         fields = ["name", "url", "events", "is_active"]

@@ -199,6 +199,10 @@ class ContactAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     )
     inlines = (ContactMetricsInline, StageTransitionInline, TouchpointInline)
 
+    def get_queryset(self, request: HttpRequest):
+        # The change page shows the stage, owner and campaign: one join instead of three lookups.
+        return super().get_queryset(request).select_related("stage", "owner", "acquisition_campaign")
+
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.service_user = request.user  # a fresh class per request: safe to set here

@@ -1,0 +1,145 @@
+"""API keys (hashed, revocable, expiring, admin and command) and per-key / per-user throttling."""
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from django.utils import timezone
+from rest_framework.settings import api_settings
+
+from accounts.models import ApiKey, api_key_digest
+from accounts.services import api_key_create, api_key_revoke
+from tests.api.conftest import client_for
+
+
+def test_key_is_stored_hashed_with_only_a_prefix_in_clear(db):
+    key, raw = api_key_create(name="shop", role="integration")
+    assert raw.startswith("lcrm_") and raw[5:17] == key.prefix
+    assert key.hashed_key == api_key_digest(raw) and raw not in key.hashed_key
+    assert not ApiKey.objects.filter(hashed_key=raw).exists()
+
+
+def test_valid_key_authenticates_and_stamps_last_use(db):
+    key, raw = api_key_create(name="shop", role="integration")
+    assert client_for(key=raw).get("/api/v1/contacts/").status_code == 200
+    key.refresh_from_db()
+    assert key.last_used_at is not None
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer lcrm_000000000000AAAAAAAAAAAAAAAAAAAAAA", "Bearer nonsense", "Bearer", "Bearer a b", "Bearer \u00e9\u00e9"],
+)
+def test_bad_keys_are_401(db, header):
+    response = client_for().get("/api/v1/contacts/", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response.has_header("WWW-Authenticate")
+
+
+def test_a_right_prefix_with_a_wrong_secret_is_401(db):
+    _, raw = api_key_create(name="shop", role="integration")
+    assert client_for(key=raw[:-4] + "AAAA").get("/api/v1/contacts/").status_code == 401
+
+
+def test_revoked_key_is_refused(db):
+    key, raw = api_key_create(name="shop", role="integration")
+    api_key_revoke(key=key)
+    response = client_for(key=raw).get("/api/v1/contacts/")
+    assert response.status_code == 401 and "revoked" in response.json()["detail"]
+
+
+def test_expired_key_is_refused(db):
+    key, raw = api_key_create(name="shop", role="integration", expires_at=timezone.now() + dt.timedelta(days=1))
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    response = client_for(key=raw).get("/api/v1/contacts/")
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+
+def test_sales_rep_key_needs_a_user(db):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        api_key_create(name="rep", role="sales_rep")
+
+
+def test_create_api_key_command_prints_the_key_alone_on_its_last_line(db):
+    out = io.StringIO()
+    call_command("create_api_key", "web shop", "--role", "integration", stdout=out)
+    last = out.getvalue().strip().splitlines()[-1]
+    assert last.startswith("lcrm_") and " " not in last
+    assert client_for(key=last).get("/api/v1/stages/").status_code == 200
+    assert ApiKey.objects.get().name == "web shop"
+
+
+def test_admin_creates_a_key_shows_it_once_and_revokes(admin_user, client):
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/accounts/apikey/add/", {"name": "crm-sync", "role": "integration", "user": ""}, follow=True
+    )
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="crm-sync")
+    shown = [str(m) for m in response.context["messages"]]
+    raw = next(word for message in shown for word in message.split() if word.startswith("lcrm_"))
+    assert key.matches(raw)
+    response = client.post(
+        "/admin/accounts/apikey/",
+        {"action": "revoke_selected", "_selected_action": [key.pk]},
+        follow=True,
+    )
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert client_for(key=raw).get("/api/v1/stages/").status_code == 401
+
+
+def _rates(**rates):
+    return override_settings(
+        REST_FRAMEWORK={**_current_rest_framework(), "DEFAULT_THROTTLE_RATES": {**_default_rates(), **rates}}
+    )
+
+
+def _current_rest_framework():
+    from django.conf import settings
+
+    return dict(settings.REST_FRAMEWORK)
+
+
+def _default_rates():
+    return dict(_current_rest_framework()["DEFAULT_THROTTLE_RATES"])
+
+
+@pytest.fixture
+def reload_api_settings():
+    api_settings.reload()
+    yield
+    api_settings.reload()
+
+
+def test_key_is_throttled_with_429_and_retry_after(db, reload_api_settings):
+    _, raw = api_key_create(name="shop", role="integration")
+    _, other = api_key_create(name="email tool", role="integration")
+    with _rates(key_read="3/min"):
+        api_settings.reload()
+        client = client_for(key=raw)
+        assert [client.get("/api/v1/stages/").status_code for _ in range(3)] == [200, 200, 200]
+        response = client.get("/api/v1/stages/")
+        assert response.status_code == 429
+        assert 1 <= int(response["Retry-After"]) <= 61
+        assert "detail" in response.json()
+        # Per key: another key still has its own budget.
+        assert client_for(key=other).get("/api/v1/stages/").status_code == 200
+    api_settings.reload()
+
+
+def test_user_is_throttled_separately_for_writes(db, marketer, reload_api_settings):
+    with _rates(user_write="2/min"):
+        api_settings.reload()
+        client = client_for(marketer)
+        codes = [
+            client.post("/api/v1/segments/", {"name": f"s{i}", "filters": {}}, format="json").status_code
+            for i in range(3)
+        ]
+        assert codes == [201, 201, 429]
+        assert client.get("/api/v1/segments/").status_code == 200  # reads have their own budget
+    api_settings.reload()

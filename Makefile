@@ -1,57 +1,75 @@
 # Lifecycle CRM — two commands for a fresh machine: `make run` and `make test`.
-PYTHON ?= python3.11
+# Only Python 3.11 (or newer) is needed: everything else is installed into .venv.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null || echo python3.11)
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_CONTACTS ?= 2000
+DEMO_SEED ?= 42
 PYTEST_ARGS ?=
+# `make run` is the embedded development mode: debug on, SQLite file, tasks in-process,
+# unless DATABASE_URL / CELERY_BROKER_URL are set in the environment.
+DEV_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
 
-.PHONY: run test lint format bench worker beat migrate seed venv clean check
+.PHONY: run test lint format bench worker beat migrate seed venv venv-dev clean check
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || \
+		{ echo "Python 3.11 or newer is required (found: $(PYTHON)); set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+# Runtime packages for `make run`; the test tools (Playwright, schemathesis…) only for test/lint/check.
+$(VENV)/.installed-runtime: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed-runtime
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed-runtime
+
+venv-dev: $(VENV)/.installed-dev
 
 migrate: venv
-	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
 
-# Seeds the demo data once (a marker file remembers it), then serves with SQLite and in-process tasks.
-run: migrate
-	@if [ ! -f .make-seeded ] || [ db.sqlite3 -nt .make-seeded ] && [ -z "$$DATABASE_URL" ] && ! DJANGO_DEBUG=1 $(PY) manage.py shell -c "import sys; from contacts.models import Contact; sys.exit(0 if Contact.objects.exists() else 1)" 2>/dev/null; then \
-		DJANGO_DEBUG=1 $(PY) manage.py seed_demo --contacts $(DEMO_CONTACTS) --seed 42 && touch .make-seeded; \
-	fi
-	DJANGO_DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+# Seeds demo data only into an empty database (so once), printing the demo users' passwords.
+seed: migrate
+	$(DEV_ENV) $(PY) manage.py seed_demo --contacts $(DEMO_CONTACTS) --seed $(DEMO_SEED) --if-empty
 
-test: venv
+# Migrate, seed once, serve on http://127.0.0.1:8000 (admin at /admin/).
+run: seed
+	$(DEV_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: venv-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: venv
+lint: venv-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: venv
+format: venv-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-check: venv
-	DJANGO_DEBUG=1 $(PY) manage.py check
-	DJANGO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+check: venv-dev
+	$(DEV_ENV) $(PY) manage.py check
+	$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run
 
-bench: venv
+bench: venv-dev
 	$(PY) bench/run.py --small
 
 worker: venv
-	$(BIN)/celery -A lifecycle_crm worker --loglevel=INFO
+	@test -n "$$CELERY_BROKER_URL" || { echo "Set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0): without it tasks run in-process and no worker is needed."; exit 1; }
+	$(DEV_ENV) $(BIN)/celery -A lifecycle_crm worker --loglevel=INFO
 
 beat: venv
-	$(BIN)/celery -A lifecycle_crm beat --loglevel=INFO
+	@test -n "$$CELERY_BROKER_URL" || { echo "Set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run the beat scheduler."; exit 1; }
+	$(DEV_ENV) $(BIN)/celery -A lifecycle_crm beat --loglevel=INFO --schedule=$(VENV)/celerybeat-schedule
 
 clean:
 	rm -rf $(VENV) .make-seeded

@@ -186,3 +186,11 @@ def test_seed_demo_rejects_bad_arguments():
         _seed(contacts=0)
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("seed_demo", "--end-date", "30/06/2026", stdout=StringIO())
+
+
+def test_seed_demo_if_empty_seeds_an_empty_database_once_and_then_does_nothing():
+    _seed("--if-empty", contacts=20)
+    assert Contact.objects.count() == 20
+    out = _seed("--if-empty", contacts=30)
+    assert "already has contacts" in out
+    assert Contact.objects.count() == 20

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from contacts.demo import DemoDataExists, demo_seed
+from contacts.models import Contact
 
 
 def _date(value: str) -> dt.date:
@@ -43,6 +44,11 @@ class Command(BaseCommand):
             "--password", default=None, help="Password for every demo user (default: a random one each, printed)."
         )
         parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Seed only when the database has no contacts; otherwise say so and succeed (used by `make run`).",
+        )
+        parser.add_argument(
             "--no-recompute", action="store_true", help="Skip placing the contacts (leave them in the first stage)."
         )
 
@@ -50,6 +56,9 @@ class Command(BaseCommand):
         if options["contacts"] < 1:
             raise CommandError("--contacts must be at least 1.")
         verbosity = options["verbosity"]
+        if options["if_empty"] and not options["reset"] and Contact.objects.exists():
+            self.stdout.write("The database already has contacts: demo data not seeded (use --reset to replace them).")
+            return
         try:
             result = demo_seed(
                 contacts=options["contacts"],

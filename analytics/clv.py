@@ -51,6 +51,20 @@ WEEKS_PER_MONTH = 52.0 / 12.0
 # to four significant digits; the objective is the mean log-likelihood per customer, so
 # these tolerances do not depend on the size of the customer base.
 _OPT_OPTIONS = {"maxiter": 500, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20}
+# Parameters live in [1e-8, 1e8]. Without a bound the likelihood can rise forever along a
+# ridge: data with no heterogeneity in dropout sends a and b to infinity at a fixed ratio
+# (a point-mass Beta). At 1e8 the model is that limit to many digits, and predictions stay
+# finite (see bgnbd_expected_purchases).
+_LOG_BOUNDS = (math.log(1e-8), math.log(1e8))
+# L-BFGS-B may stop with "ABNORMAL" when the line search cannot improve the last bits of
+# the objective although the optimum is reached; a tiny gradient (per customer) says so.
+_GRADIENT_OK = 1e-6
+
+
+def _converged(result: Any) -> bool:
+    if result.success:
+        return True
+    return bool(np.all(np.isfinite(result.x)) and np.max(np.abs(result.jac)) < _GRADIENT_OK)
 
 
 def _dot(a: FloatArray, b: FloatArray) -> float:
@@ -263,6 +277,8 @@ class _BGNBDData:
         # Terms that depend on x only are evaluated once per distinct x.
         self.ux, xi = np.unique(x, return_inverse=True)
         self.wx = np.bincount(xi, weights=w, minlength=self.ux.size)
+        self.ux_int = self.ux.astype(np.int64)
+        self.j = np.arange(int(self.ux_int.max()) if self.ux_int.size else 0, dtype=np.float64)
         # Customers with x = 0 contribute -r * log(alpha + T): only T matters.
         zero = x == 0
         self.T0, T0i = np.unique(T[zero], return_inverse=True)
@@ -278,23 +294,24 @@ class _BGNBDData:
     def neg_mean_loglik(self, log_params: FloatArray) -> tuple[float, FloatArray]:
         """Negative mean log-likelihood and its gradient in log-parameters."""
         r, alpha, a, b = np.exp(log_params)
-        ux, wx = self.ux, self.wx
-        # x-only part: A1 + A2 of Fader-Hardie-Lee (log-gammas), summed with weights.
-        part_x = (
-            gammaln(r + ux)
-            - gammaln(r)
-            + r * math.log(alpha)
-            + gammaln(a + b)
-            + gammaln(b + ux)
-            - gammaln(b)
-            - gammaln(a + b + ux)
-        )
-        ll = _dot(wx, part_x)
-        g_r = _dot(wx, (digamma(r + ux) - digamma(r) + math.log(alpha)))
-        g_alpha = r / alpha * float(wx.sum())
-        dab = digamma(a + b) - digamma(a + b + ux)
-        g_a = _dot(wx, dab)
-        g_b = _dot(wx, (dab + digamma(b + ux) - digamma(b)))
+        wx = self.wx
+        # x-only part, A1 + A2 of Fader-Hardie-Lee. x is an integer, so the log-gamma and
+        # digamma differences are finite sums over j < x: log G(r+x) - log G(r) =
+        # sum log(r+j), and B(a, b+x)/B(a, b) = prod (b+j)/(a+b+j). Unlike differences of
+        # log-gammas this stays exact when a and b are huge (near-homogeneous dropout),
+        # where cancelling 1e9-sized log-gammas made the objective too noisy to optimise.
+        j = self.j
+        log_ratio = np.log1p(-a / (a + b + j))  # log((b+j)/(a+b+j))
+        inv_ab = 1.0 / (a + b + j)
+        inv_b = 1.0 / (b + j)
+        cum = np.cumsum(np.stack([np.log(r + j), 1.0 / (r + j), log_ratio, inv_ab, inv_b]), axis=1)
+        cum = np.concatenate([np.zeros((5, 1)), cum], axis=1)[:, self.ux_int]
+        lg_r, dg_r, a2, sum_inv_ab, sum_inv_b = cum
+        ll = _dot(wx, lg_r + a2) + r * math.log(alpha) * self.total_weight
+        g_r = _dot(wx, dg_r) + math.log(alpha) * self.total_weight
+        g_alpha = r / alpha * self.total_weight
+        g_a = -_dot(wx, sum_inv_ab)
+        g_b = _dot(wx, sum_inv_b - sum_inv_ab)
 
         # x = 0: alive for sure in the likelihood, term -r * log(alpha + T).
         if self.T0.size:
@@ -377,6 +394,7 @@ def bgnbd_fit(
         _initial_bgnbd(x, T, w),
         jac=True,
         method="L-BFGS-B",
+        bounds=[_LOG_BOUNDS] * 4,
         options=_OPT_OPTIONS,
     )
     r, alpha, a, b = (float(v) for v in np.exp(result.x))
@@ -386,7 +404,7 @@ def bgnbd_fit(
         n_customers=round(data.total_weight),
         n_groups=int(x.size),
         iterations=int(result.nit),
-        converged=bool(result.success),
+        converged=_converged(result),
         message=str(result.message),
         duration_s=time.perf_counter() - started,
     )
@@ -414,16 +432,27 @@ def bgnbd_expected_purchases(
 ) -> FloatArray:
     """E[Y(t) | x, t_x, T]: expected purchases in the next `t` weeks (FHL 2005 eq. 10).
 
-    The factor ((alpha+T)/(alpha+T+t))^(r+x) * 2F1(r+x, b+x; a+b+x-1; z) is rewritten by
-    Euler's transformation as (1-z)^(a-1) * 2F1(a+b-1-r, a-1; a+b+x-1; z), z = t/(alpha+T+t):
-    algebraically the same, but its terms stay bounded for large x where the textbook
-    form multiplies an overflowing 2F1 by an underflowing power.
+    The factor (1-z)^(r+x) * 2F1(r+x, b+x; a+b+x-1; z), z = t/(alpha+T+t), is evaluated in
+    whichever of two algebraically equal forms has the smaller power of (1-z): as written
+    when r+x <= a-1, else by Euler's transformation (1-z)^(a-1) * 2F1(a+b-1-r, a-1;
+    a+b+x-1; z). A large power underflows while its 2F1 overflows, so the textbook form
+    breaks for heavy buyers (large x) and the Euler form when dropout is nearly
+    homogeneous (large a and b, which a fit reaches when the data shows no heterogeneity).
     """
     x, t_x, T = _as_float(x), _as_float(t_x), _as_float(T)
     t = _as_float(t)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    x, t_x, T, t = np.broadcast_arrays(x, t_x, T, t)
     z = t / (alpha + T + t)
-    tail = np.power(1.0 - z, a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+    tail = np.empty(z.shape, dtype=np.float64)
+    textbook = (r + x) <= (a - 1.0)
+    euler = ~textbook
+    if textbook.any():
+        zt, xt = z[textbook], x[textbook]
+        tail[textbook] = np.power(1.0 - zt, r + xt) * hyp2f1(r + xt, b + xt, a + b + xt - 1.0, zt)
+    if euler.any():
+        ze, xe = z[euler], x[euler]
+        tail[euler] = np.power(1.0 - ze, a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + xe - 1.0, ze)
     p_alive = expit(-_log_alive_odds(params, x, t_x, T))
     return (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail) * p_alive
 
@@ -502,14 +531,16 @@ def gamma_gamma_fit(x: ArrayLike, m: ArrayLike) -> GammaGammaFit:
     data = _GammaGammaData(x, m)
     # Start from p = q = 2 and gamma matching the mean spend (E[m] = p gamma / (q - 1)).
     start = np.log(np.array([2.0, 2.0, max(float(m.mean()) / 2.0, 1e-6)]))
-    result = minimize(data.neg_mean_loglik, start, jac=True, method="L-BFGS-B", options=_OPT_OPTIONS)
+    result = minimize(
+        data.neg_mean_loglik, start, jac=True, method="L-BFGS-B", bounds=[_LOG_BOUNDS] * 3, options=_OPT_OPTIONS
+    )
     p, q, g = (float(v) for v in np.exp(result.x))
     return GammaGammaFit(
         params=GammaGammaParams(p=p, q=q, gamma=g),
         loglik=float(-result.fun * data.n),
         n_customers=int(x.size),
         iterations=int(result.nit),
-        converged=bool(result.success),
+        converged=_converged(result),
         message=str(result.message),
         duration_s=time.perf_counter() - started,
     )

@@ -235,3 +235,20 @@ def test_fits_reject_invalid_input():
         clv.bgnbd_fit([0.0], [1.0], [3.0])  # t_x without repeat purchases
     with pytest.raises(ValueError):
         clv.gamma_gamma_fit([0.0, 0.0], [0.0, 0.0])
+
+
+def test_homogeneous_dropout_fit_converges_on_the_ridge_and_predicts_finitely():
+    # Every customer drops out with the same p = 0.1: the likelihood keeps rising as a, b -> inf.
+    truth = clv.BGNBDParams(r=1.0, alpha=8.0, a=1e7, b=9e7)
+    sim = clv.simulate_customers(50_000, bgnbd=truth, gamma_gamma=TRUE_GG, seed=5)
+    fit = clv.bgnbd_fit(sim.x, sim.t_x, sim.T)
+    assert fit.converged, fit.message
+    assert fit.params.a + fit.params.b > 1e4
+    assert fit.params.a / (fit.params.a + fit.params.b) == pytest.approx(0.1, rel=0.1)
+    assert fit.params.r == pytest.approx(1.0, rel=0.1)
+    expected = clv.bgnbd_expected_purchases(fit.params, 52.0, sim.x, sim.t_x, sim.T)
+    assert np.all(np.isfinite(expected)) and np.all(expected >= 0)
+    # Averaged over the base, the conditional expectations match the model's population forecast.
+    assert expected.mean() == pytest.approx(
+        clv.bgnbd_expected_purchases(truth, 52.0, sim.x, sim.t_x, sim.T).mean(), rel=0.05
+    )

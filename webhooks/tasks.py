@@ -9,6 +9,10 @@ def webhook_deliver_task(self, delivery_id: int) -> str | None:
     from webhooks.services import webhook_backoff, webhook_deliver
 
     delivery, retry = webhook_deliver(delivery_id=delivery_id)
+    # In-process mode (no broker: tasks run eagerly) there is no worker to come back later,
+    # so the attempts follow each other at once; with a worker, Celery waits out the backoff.
+    while retry and self.request.is_eager:
+        delivery, retry = webhook_deliver(delivery_id=delivery_id)
     if retry:
         raise self.retry(countdown=webhook_backoff(attempt=delivery.attempts))
     return delivery.status if delivery else None

@@ -7,34 +7,74 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_roles'),
+        ("accounts", "0001_roles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('role', models.CharField(choices=[('admin', 'Admin'), ('marketer', 'Marketer'), ('sales_rep', 'Sales rep'), ('integration', 'Integration')], max_length=16)),
-                ('prefix', models.CharField(editable=False, max_length=12, unique=True)),
-                ('hashed_key', models.CharField(editable=False, max_length=64)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('expires_at', models.DateTimeField(blank=True, help_text='Empty: never expires.', null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(blank=True, help_text='The user this key acts for (required for sales-rep keys; their contacts are the ones it writes).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("admin", "Admin"),
+                            ("marketer", "Marketer"),
+                            ("sales_rep", "Sales rep"),
+                            ("integration", "Integration"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("prefix", models.CharField(editable=False, max_length=12, unique=True)),
+                ("hashed_key", models.CharField(editable=False, max_length=64)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("expires_at", models.DateTimeField(blank=True, help_text="Empty: never expires.", null=True)),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The user this key acts for (required for sales-rep keys; their contacts are the ones it writes).",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_keys",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API key',
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('role', 'sales_rep'), _negated=True), ('user__isnull', False), _connector='OR'), name='api_key_rep_has_user'), models.CheckConstraint(condition=models.Q(('role__in', ['admin', 'marketer', 'sales_rep', 'integration'])), name='api_key_role_valid')],
+                "verbose_name": "API key",
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("role", "sales_rep"), _negated=True), ("user__isnull", False), _connector="OR"
+                        ),
+                        name="api_key_rep_has_user",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("role__in", ["admin", "marketer", "sales_rep", "integration"])),
+                        name="api_key_role_valid",
+                    ),
+                ],
             },
         ),
     ]

@@ -30,7 +30,13 @@ def test_valid_key_authenticates_and_stamps_last_use(db):
 
 @pytest.mark.parametrize(
     "header",
-    ["Bearer lcrm_000000000000AAAAAAAAAAAAAAAAAAAAAA", "Bearer nonsense", "Bearer", "Bearer a b", "Bearer \u00e9\u00e9"],
+    [
+        "Bearer lcrm_000000000000AAAAAAAAAAAAAAAAAAAAAA",
+        "Bearer nonsense",
+        "Bearer",
+        "Bearer a b",
+        "Bearer \u00e9\u00e9",
+    ],
 )
 def test_bad_keys_are_401(db, header):
     response = client_for().get("/api/v1/contacts/", HTTP_AUTHORIZATION=header)

@@ -31,7 +31,7 @@ def test_contact_json_carries_stage_slug_entered_time_and_metrics(admin_client):
     body = admin_client.get(f"/api/v1/contacts/{contact.pk}/").json()
     assert body["stage"] == "purchase"
     assert body["stage_entered_at"].startswith(contact.stage_entered_at.date().isoformat())
-    assert METRIC_KEYS <= set(body["metrics"])
+    assert set(body["metrics"]) >= METRIC_KEYS
     assert body["metrics"]["purchases"] == 3
     assert body["metrics"]["predicted_clv"] == "310.00"
     assert body["metrics"]["rfm_segment"] == "loyal"
@@ -178,9 +178,7 @@ def test_filter_segment_applies_its_saved_filters(admin_client):
     hit = ContactFactory(stage=stage("at_risk"), acquisition_channel="email")
     ContactFactory(stage=stage("at_risk"))
     assert _ids(admin_client, f"segment={segment.pk}") == {hit.pk}
-    assert {r["id"] for r in admin_client.get(f"/api/v1/segments/{segment.pk}/contacts/").json()["results"]} == {
-        hit.pk
-    }
+    assert {r["id"] for r in admin_client.get(f"/api/v1/segments/{segment.pk}/contacts/").json()["results"]} == {hit.pk}
 
 
 def test_filter_created_and_stage_entered_ranges(admin_client):

@@ -1,4 +1,4 @@
-"""The role matrix of the API: role × endpoint × method, with an owner rep, a teammate rep and an outsider.
+"""The role matrix of the API: role x endpoint x method, with an owner rep, a teammate rep and an outsider.
 
 Admins do everything; marketers read everything and write campaigns, segments and stage
 rules; sales reps read everything and write only the contacts they own (and their

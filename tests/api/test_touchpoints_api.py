@@ -96,9 +96,7 @@ def test_bad_body_shapes_are_400(integration_client):
     for body in ([], "text", 42, [1, 2]):
         response = integration_client.post("/api/v1/touchpoints/", body, format="json")
         assert response.status_code == 400, (body, response.content)
-    response = integration_client.post(
-        "/api/v1/touchpoints/", b"{not json", content_type="application/json"
-    )
+    response = integration_client.post("/api/v1/touchpoints/", b"{not json", content_type="application/json")
     assert response.status_code == 400
 
 

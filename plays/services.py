@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -371,29 +372,29 @@ def _task_create(*, play, action, runs, contacts, now) -> list[_Outcome]:
 
 
 def _webhook_fire(*, play, action, runs, contacts, now) -> list[_Outcome]:
-    enqueue = None
+    """Publish a webhook event about these contacts through the webhooks app (one call for the batch).
+
+    Only events whose payload objects are contacts make sense here (the webhooks app names
+    the objects of each event in `BUILDERS`); another event is refused per run with the reason.
+    """
     try:
         from webhooks import services as webhook_services
-
-        enqueue = getattr(webhook_services, "webhook_event_enqueue", None)
     except ImportError:
-        pass
-    if enqueue is None:
         return [_Outcome(r, ActionStatus.SKIPPED, "webhooks not installed") for r in runs]
-    outcomes = []
-    for run in runs:
-        enqueue(
-            event=action.webhook_event,
-            payload={
-                "contact_id": run.contact_id,
-                "play_id": play.pk,
-                "play": play.name,
-                "run_id": run.pk,
-                "occurrence": run.occurrence_key,
-            },
-        )
-        outcomes.append(_Outcome(run, ActionStatus.SENT, f"webhook event {action.webhook_event}"))
-    return outcomes
+    publish = getattr(webhook_services, "webhook_event_publish", None)
+    if publish is None or not apps.is_installed("webhooks"):
+        return [_Outcome(r, ActionStatus.SKIPPED, "webhooks not installed") for r in runs]
+    event = action.webhook_event
+    contact_events = sorted(
+        name for name, (key, _) in getattr(webhook_services, "BUILDERS", {}).items() if key == "contacts"
+    )
+    if event not in contact_events:
+        detail = f"webhook event {event!r} does not carry contacts (one of: {', '.join(contact_events) or 'none'})"
+        return [_Outcome(r, ActionStatus.FAILED, detail) for r in runs]
+    deliveries = publish(event=event, object_ids=sorted({r.contact_id for r in runs}))
+    if not deliveries:
+        return [_Outcome(r, ActionStatus.SKIPPED, f"no active webhook subscription to {event}") for r in runs]
+    return [_Outcome(r, ActionStatus.SENT, f"webhook event {event} published") for r in runs]
 
 
 def _stage_move(*, play, action, runs, contacts, now) -> list[_Outcome]:

@@ -86,25 +86,39 @@ def test_task_is_due_after_the_configured_days(run_on_commit):
     assert task.owner == rep
 
 
-def test_webhook_without_webhooks_app_is_skipped(run_on_commit):
-    try:
-        from webhooks import services as webhook_services
-    except ImportError:
-        installed = False
-    else:
-        installed = hasattr(webhook_services, "webhook_event_enqueue")
+def test_webhook_event_is_published_to_subscribers_of_it(settings, run_on_commit):
+    settings.WEBHOOKS_DELIVERY_ENABLED = False  # the delivery row is what we check; no HTTP from this test
+    webhooks_models = pytest.importorskip("webhooks.models")
     contact = ContactFactory()
     make_play(
         trigger_type="touchpoint_logged",
         trigger_kind="site_visit",
-        actions=[{"action_type": "fire_webhook", "webhook_event": "play.fired"}],
+        actions=[{"action_type": "fire_webhook", "webhook_event": "contact.created"}],
+    )
+    _visit(contact, run_on_commit)
+    assert _logs(contact) == [("fire_webhook", "skipped", "no active webhook subscription to contact.created")]
+    webhooks_models.WebhookSubscription.objects.create(
+        name="crm", url="https://hooks.example.com/in", events=["contact.created"], secret="s"
+    )
+    _visit(contact, run_on_commit)
+    assert _logs(contact)[-1] == ("fire_webhook", "sent", "webhook event contact.created published")
+    delivery = webhooks_models.WebhookDelivery.objects.get()
+    assert delivery.payload["type"] == "contact.created"
+    assert [c["id"] for c in delivery.payload["data"]["contacts"]] == [contact.pk]
+
+
+def test_webhook_event_that_does_not_carry_contacts_fails_with_reason(run_on_commit):
+    pytest.importorskip("webhooks.services")
+    contact = ContactFactory()
+    make_play(
+        trigger_type="touchpoint_logged",
+        trigger_kind="site_visit",
+        actions=[{"action_type": "fire_webhook", "webhook_event": "touchpoint.created"}],
     )
     _visit(contact, run_on_commit)
     [(kind, status, detail)] = _logs(contact)
-    if installed:
-        assert (kind, status, detail) == ("fire_webhook", "sent", "webhook event play.fired")
-    else:
-        assert (kind, status, detail) == ("fire_webhook", "skipped", "webhooks not installed")
+    assert (kind, status) == ("fire_webhook", "failed")
+    assert detail.startswith("webhook event 'touchpoint.created' does not carry contacts (one of: contact.created")
 
 
 def test_move_to_stage_records_the_reason_and_source(run_on_commit):

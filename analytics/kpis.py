@@ -99,6 +99,8 @@ def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -
     now = now or timezone.now()
     errors: dict[str, str] = {}
     period = params.get("period") or DEFAULT_PERIOD
+    if params.get("start") and params.get("end"):
+        period = "custom"  # dates typed in win over the preset
     end = now
     if period == "custom":
         try:

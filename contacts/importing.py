@@ -61,7 +61,12 @@ class ImportField:
 
 
 CONTACT_FIELDS: tuple[ImportField, ...] = (
-    ImportField("email", "Email", "Required. Matches an existing contact case-insensitively.", ("e_mail", "mail")),
+    ImportField(
+        "email",
+        "Email",
+        "Required. Matches an existing contact case-insensitively.",
+        ("e_mail", "mail", "email_address"),
+    ),
     ImportField("first_name", "First name", "", ("firstname", "given_name", "forename", "first")),
     ImportField("last_name", "Last name", "", ("lastname", "surname", "family_name", "last")),
     ImportField("phone", "Phone", "", ("telephone", "mobile", "phone_number", "tel")),
@@ -85,9 +90,17 @@ CONTACT_FIELDS: tuple[ImportField, ...] = (
 
 TOUCHPOINT_FIELDS: tuple[ImportField, ...] = (
     ImportField(
-        "contact_external_id", "Contact external id", "Names the contact (or use contact email).", ("customer_id",)
+        "contact_external_id",
+        "Contact external id",
+        "Names the contact (or use contact email).",
+        ("customer_id", "customer_external_id", "contact_id"),
     ),
-    ImportField("contact_email", "Contact email", "Names the contact (or use contact external id).", ("email",)),
+    ImportField(
+        "contact_email",
+        "Contact email",
+        "Names the contact (or use contact external id).",
+        ("email", "customer_email", "email_address", "contact"),
+    ),
     ImportField("kind", "Kind", "Required. One of the touchpoint kind codes.", ("type", "event", "touchpoint")),
     ImportField("channel", "Channel", "One of the channel codes.", ("medium",)),
     ImportField("occurred_at", "Occurred at", "ISO date or date-time; now if empty.", ("date", "time", "timestamp")),

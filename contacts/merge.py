@@ -82,13 +82,17 @@ _KEYS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class DuplicateGroup:
-    """Contacts sharing one normalised key; the first (oldest) is the suggested survivor."""
+    """Contacts sharing one normalised key; the first (oldest) is the suggested survivor.
+
+    `can_merge` is filled in by the page for the viewing user.
+    """
 
     reason: str
     key: str
     contacts: list[Contact]
+    can_merge: bool = False
 
     @property
     def reason_label(self) -> str:

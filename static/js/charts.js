@@ -12,8 +12,9 @@
     return {
       tooltip: { trigger: "item", formatter: "{b}: {c}" },
       series: [{
-        type: "funnel", sort: "none", left: "8%", width: "84%", top: 10, bottom: 10, gap: 2, minSize: "8%",
-        label: { show: true, position: "inside", formatter: "{b}\n{c}", color: "#fff", fontSize: narrow ? 10 : 12 },
+        type: "funnel", sort: "none", left: "4%", width: "58%", top: 10, bottom: 10, gap: 2, minSize: "6%",
+        label: { show: true, position: "right", formatter: "{b}: {c}", color: "#1f2933", fontSize: narrow ? 11 : 12 },
+        labelLine: { show: true, length: 12 },
         data: d.items.map(function (i) { return { name: i.name, value: i.value, itemStyle: { color: i.colour || undefined } }; })
       }]
     };

@@ -1,0 +1,160 @@
+"""The contact list: API filters, keyset pages, export, segments, bulk actions with confirmation and scope."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from campaigns.models import Segment
+from contacts.models import Contact
+from stages.models import StageTransition
+from tests.factories import ContactFactory, TagFactory, stage
+
+pytestmark = pytest.mark.django_db
+
+
+def test_list_applies_the_api_filters_and_search(marketer_client, rep):
+    ContactFactory(first_name="Ada", last_name="Lovelace", owner=rep, stage=stage("purchase"))
+    ContactFactory(first_name="Alan", last_name="Turing")
+    url = reverse("web:contact_list")
+    names = lambda r: [c.full_name for c in r.context["contacts"]]  # noqa: E731
+    assert names(marketer_client.get(url, {"q": "ada love"})) == ["Ada Lovelace"]
+    assert names(marketer_client.get(url, {"stage": "purchase"})) == ["Ada Lovelace"]
+    assert names(marketer_client.get(url, {"owner_id": rep.pk})) == ["Ada Lovelace"]
+    assert len(names(marketer_client.get(url))) == 2
+
+
+def test_bad_filter_is_explained_not_a_crash(marketer_client):
+    response = marketer_client.get(reverse("web:contact_list"), {"stage": "nowhere", "clv_min": "lots"})
+    assert response.status_code == 200
+    assert set(response.context["filter_errors"]) >= {"stage", "clv_min"}
+    assert response.context["contacts"] == []
+
+
+@pytest.mark.parametrize("ordering", ["-id", "id", "last_name", "-stage_entered_at", "-predicted_clv"])
+def test_keyset_pages_walk_every_contact_once_in_order(marketer_client, ordering, monkeypatch):
+    monkeypatch.setattr("contacts.views.PAGE_SIZE", 4)
+    for i in range(10):
+        ContactFactory(last_name=f"Name{i % 3}")
+    seen: list[int] = []
+    params = {"ordering": ordering}
+    for _ in range(5):
+        response = marketer_client.get(reverse("web:contact_list"), params)
+        seen += [c.pk for c in response.context["contacts"]]
+        if not response.context["next_cursor"]:
+            break
+        params = {"ordering": ordering, "cursor": response.context["next_cursor"]}
+    assert sorted(seen) == sorted(Contact.objects.values_list("pk", flat=True))
+    assert len(seen) == len(set(seen)) == 10
+
+
+def test_broken_cursor_is_a_message_not_an_error(marketer_client):
+    response = marketer_client.get(reverse("web:contact_list"), {"cursor": "not-a-cursor"})
+    assert response.status_code == 200
+    assert "cursor" in response.context["filter_errors"]
+
+
+def test_list_page_query_count_does_not_grow_with_rows(marketer_client, django_assert_max_num_queries):
+    tag = TagFactory(name="vip")
+    for _ in range(30):
+        ContactFactory().tags.add(tag)
+    with django_assert_max_num_queries(14):
+        marketer_client.get(reverse("web:contact_list"))
+
+
+def test_export_streams_the_filtered_list_as_csv_safe_for_spreadsheets(marketer_client):
+    ContactFactory(first_name="=cmd()", email="a@example.com", stage=stage("purchase"))
+    ContactFactory(email="b@example.com")
+    response = marketer_client.get(reverse("web:contact_export"), {"stage": "purchase"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["id", "email", "first_name"]
+    assert [r[1] for r in rows[1:]] == ["a@example.com"]
+    assert rows[1][2] == "'=cmd()"
+
+
+def test_save_filters_as_segment_then_the_segment_filters_the_list(marketer_client, marketer):
+    ContactFactory(stage=stage("purchase"))
+    ContactFactory()
+    response = marketer_client.post(
+        reverse("web:segment_save"), {"name": "Buyers", "query": "stage=purchase&ordering=-id"}
+    )
+    segment = Segment.objects.get(name="Buyers")
+    assert segment.filters == {"stage": "purchase"} and segment.created_by == marketer
+    assert response["Location"].endswith(f"?segment={segment.pk}")
+    listed = marketer_client.get(reverse("web:contact_list"), {"segment": segment.pk}).context["contacts"]
+    assert [c.stage.slug for c in listed] == ["purchase"]
+
+
+def test_segment_needs_a_filter_and_a_unique_name(marketer_client):
+    marketer_client.post(reverse("web:segment_save"), {"name": "Nothing", "query": ""})
+    assert not Segment.objects.filter(name="Nothing").exists()
+    Segment.objects.create(name="Taken", filters={"stage": "purchase"})
+    marketer_client.post(reverse("web:segment_save"), {"name": "taken", "query": "stage=purchase"})
+    assert Segment.objects.filter(name__iexact="taken").count() == 1
+
+
+def test_reps_cannot_save_segments_or_export(rep_client):
+    assert rep_client.post(reverse("web:segment_save"), {"name": "x", "query": "stage=purchase"}).status_code == 403
+    assert rep_client.get(reverse("web:contact_export")).status_code == 403
+
+
+def test_bulk_action_asks_for_confirmation_before_changing_anything(rep_client, rep_contact):
+    response = rep_client.post(
+        reverse("web:contact_bulk"), {"action": "add_tag", "tag": "hot", "ids": [rep_contact.pk]}
+    )
+    assert response.status_code == 200
+    assert b"Confirm" in response.content
+    assert not rep_contact.tags.exists()
+    rep_client.post(
+        reverse("web:contact_bulk"), {"action": "add_tag", "tag": "hot", "ids": [rep_contact.pk], "confirm": "1"}
+    )
+    assert list(rep_contact.tags.values_list("name", flat=True)) == ["hot"]
+
+
+def test_bulk_move_stage_needs_a_reason_and_logs_it(rep_client, rep_contact):
+    data = {"action": "move_stage", "stage": "consideration", "ids": [rep_contact.pk], "confirm": "1"}
+    rep_client.post(reverse("web:contact_bulk"), data)
+    rep_contact.refresh_from_db()
+    assert rep_contact.stage.slug == "awareness"
+    rep_client.post(reverse("web:contact_bulk"), data | {"reason": "Asked for pricing at the fair"})
+    rep_contact.refresh_from_db()
+    assert rep_contact.stage.slug == "consideration"
+    last = StageTransition.objects.filter(contact=rep_contact).latest("id")
+    assert last.note == "Asked for pricing at the fair" and last.source == "manual"
+
+
+def test_bulk_actions_touch_only_contacts_the_user_may_change(rep_client, rep_contact, other_contact):
+    response = rep_client.post(
+        reverse("web:contact_bulk"),
+        {"action": "add_tag", "tag": "fair", "ids": [rep_contact.pk, other_contact.pk], "confirm": "1"},
+        follow=True,
+    )
+    assert list(rep_contact.tags.values_list("name", flat=True)) == ["fair"]
+    assert not other_contact.tags.exists()
+    assert b"left alone" in response.content
+
+
+def test_admin_assigns_an_owner_in_bulk(admin_client, rep_contact, other_contact, other_rep):
+    admin_client.post(
+        reverse("web:contact_bulk"),
+        {"action": "assign_owner", "owner": other_rep.pk, "ids": [rep_contact.pk], "confirm": "1"},
+    )
+    rep_contact.refresh_from_db()
+    assert rep_contact.owner == other_rep
+
+
+def test_outsider_rep_cannot_bulk_change_someone_elses_contact(other_rep_client, rep_contact, rep):
+    other_rep_client.post(
+        reverse("web:contact_bulk"), {"action": "add_tag", "tag": "mine", "ids": [rep_contact.pk], "confirm": "1"}
+    )
+    assert not rep_contact.tags.exists()
+
+
+def test_marketers_get_no_bulk_actions(marketer_client, rep_contact):
+    page = marketer_client.get(reverse("web:contact_list"))
+    assert page.context["can_bulk"] is False
+    response = marketer_client.post(
+        reverse("web:contact_bulk"), {"action": "add_tag", "tag": "x", "ids": [rep_contact.pk]}
+    )
+    assert response.status_code == 403

@@ -7,97 +7,140 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0002_initial'),
-        ('contacts', '0002_initial'),
-        ('stages', '0002_default_stages'),
+        ("campaigns", "0002_initial"),
+        ("contacts", "0002_initial"),
+        ("stages", "0002_default_stages"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ContactMerge',
+            name="ContactMerge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('survivor_email', models.EmailField(max_length=254)),
-                ('merged_contact_id', models.BigIntegerField()),
-                ('merged_email', models.EmailField(max_length=254)),
-                ('merged_snapshot', models.JSONField(default=dict)),
-                ('moved', models.JSONField(default=dict, help_text='Counts of the rows moved to the survivor, by kind.')),
-                ('merged_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("survivor_email", models.EmailField(max_length=254)),
+                ("merged_contact_id", models.BigIntegerField()),
+                ("merged_email", models.EmailField(max_length=254)),
+                ("merged_snapshot", models.JSONField(default=dict)),
+                (
+                    "moved",
+                    models.JSONField(default=dict, help_text="Counts of the rows moved to the survivor, by kind."),
+                ),
+                ("merged_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-merged_at', '-id'],
+                "ordering": ["-merged_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('contacts', 'Contacts'), ('touchpoints', 'Touchpoints')], max_length=12)),
-                ('status', models.CharField(choices=[('uploaded', 'Uploaded (waiting for a column mapping)'), ('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='uploaded', max_length=10)),
-                ('file_name', models.CharField(max_length=255)),
-                ('content', models.TextField(help_text='The uploaded CSV, decoded as UTF-8.')),
-                ('headers', models.JSONField(default=list)),
-                ('mapping', models.JSONField(default=dict, help_text='CSV column → field name; unmapped columns are ignored.')),
-                ('total_rows', models.IntegerField(default=0)),
-                ('processed_rows', models.IntegerField(default=0)),
-                ('created_count', models.IntegerField(default=0)),
-                ('updated_count', models.IntegerField(default=0)),
-                ('unchanged_count', models.IntegerField(default=0, help_text='Rows already stored by an earlier import.')),
-                ('rejected_count', models.IntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(choices=[("contacts", "Contacts"), ("touchpoints", "Touchpoints")], max_length=12),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("uploaded", "Uploaded (waiting for a column mapping)"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="uploaded",
+                        max_length=10,
+                    ),
+                ),
+                ("file_name", models.CharField(max_length=255)),
+                ("content", models.TextField(help_text="The uploaded CSV, decoded as UTF-8.")),
+                ("headers", models.JSONField(default=list)),
+                (
+                    "mapping",
+                    models.JSONField(default=dict, help_text="CSV column → field name; unmapped columns are ignored."),
+                ),
+                ("total_rows", models.IntegerField(default=0)),
+                ("processed_rows", models.IntegerField(default=0)),
+                ("created_count", models.IntegerField(default=0)),
+                ("updated_count", models.IntegerField(default=0)),
+                (
+                    "unchanged_count",
+                    models.IntegerField(default=0, help_text="Rows already stored by an earlier import."),
+                ),
+                ("rejected_count", models.IntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ImportRejection',
+            name="ImportRejection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('row_number', models.IntegerField(help_text='Line number in the file (the header is line 1).')),
-                ('reason', models.TextField()),
-                ('values', models.JSONField(default=dict)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("row_number", models.IntegerField(help_text="Line number in the file (the header is line 1).")),
+                ("reason", models.TextField()),
+                ("values", models.JSONField(default=dict)),
             ],
             options={
-                'ordering': ['job_id', 'row_number'],
+                "ordering": ["job_id", "row_number"],
             },
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['last_name', 'first_name', 'id'], name='contact_name_idx'),
+            model_name="contact",
+            index=models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
         ),
         migrations.AddField(
-            model_name='contactmerge',
-            name='survivor',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='merges', to='contacts.contact'),
+            model_name="contactmerge",
+            name="survivor",
+            field=models.ForeignKey(
+                null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="merges", to="contacts.contact"
+            ),
         ),
         migrations.AddField(
-            model_name='contactmerge',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="contactmerge",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='importjob',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="importjob",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='importrejection',
-            name='job',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rejections', to='contacts.importjob'),
+            model_name="importrejection",
+            name="job",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="rejections", to="contacts.importjob"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='importjob',
-            constraint=models.CheckConstraint(condition=models.Q(('processed_rows__gte', 0), ('processed_rows__lte', models.F('total_rows'))), name='import_progress_in_range'),
+            model_name="importjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("processed_rows__gte", 0), ("processed_rows__lte", models.F("total_rows"))),
+                name="import_progress_in_range",
+            ),
         ),
         migrations.AddIndex(
-            model_name='importrejection',
-            index=models.Index(fields=['job', 'row_number'], name='import_rejection_job_idx'),
+            model_name="importrejection",
+            index=models.Index(fields=["job", "row_number"], name="import_rejection_job_idx"),
         ),
     ]

@@ -42,7 +42,7 @@ from plays.models import (
     TaskStatus,
     TriggerType,
 )
-from plays.triggers import _stale_claim
+from plays.triggers import PLAY_TOUCHPOINT_PREFIX, _stale_claim
 
 logger = logging.getLogger(__name__)
 
@@ -533,7 +533,7 @@ def _send_emails(
                         "kind": TouchpointKind.EMAIL_SENT,
                         "channel": "email",
                         "occurred_at": now,
-                        "external_id": f"play-email-{log.pk}",
+                        "external_id": f"{PLAY_TOUCHPOINT_PREFIX}email-{log.pk}",
                         "note": f"{play.name}: {subject}"[:10000],
                     }
                     for log, subject in sent

@@ -23,9 +23,12 @@ from django.utils import timezone
 
 from contacts.models import Touchpoint, TouchpointKind, TouchpointSource
 from plays.models import SCANNED_TRIGGERS, Play, PlayRun, PlayStatus, RunStatus, TriggerType
-from stages.models import StageTransition
+from stages.models import StageTransition, TransitionSource
 
 logger = logging.getLogger(__name__)
+
+# external_id prefix of the touchpoints plays write (email_sent), so triggers can ignore them.
+PLAY_TOUCHPOINT_PREFIX = "play-"
 
 
 def _event_max_age() -> dt.timedelta:
@@ -88,9 +91,14 @@ def runs_create_for_transitions(*, transition_ids: Sequence[int], now: dt.dateti
         return []
     keys_by_play: dict[int, list[str]] = {}
     for play in plays:
-        found = StageTransition.objects.filter(
-            pk__in=ids, to_stage_id=play.trigger_stage_id, effective_at__gte=now - _event_max_age()
-        ).values_list("contact_id", "pk", "effective_at")
+        found = (
+            StageTransition.objects.filter(
+                pk__in=ids, to_stage_id=play.trigger_stage_id, effective_at__gte=now - _event_max_age()
+            )
+            # Moves made by plays do not trigger plays: two plays moving contacts back and forth would loop.
+            .exclude(source=TransitionSource.PLAY)
+            .values_list("contact_id", "pk", "effective_at")
+        )
         rows = [(contact_id, f"transition:{pk}", min(when, now)) for contact_id, pk, when in found]
         _runs_bulk_insert(play=play, rows=rows, now=now)
         keys_by_play[play.pk] = [key for _, key, _ in rows]
@@ -106,7 +114,11 @@ def runs_create_for_touchpoints(*, touchpoint_ids: Sequence[int], now: dt.dateti
         return []
     keys_by_play: dict[int, list[str]] = {}
     for play in plays:
-        found = Touchpoint.objects.filter(pk__in=ids, kind=play.trigger_kind, occurred_at__gte=now - _event_max_age())
+        found = Touchpoint.objects.filter(
+            pk__in=ids, kind=play.trigger_kind, occurred_at__gte=now - _event_max_age()
+        ).exclude(  # a play's own email_sent touchpoints never trigger plays (an email play on email_sent would loop)
+            source=TouchpointSource.SYSTEM, external_id__startswith=PLAY_TOUCHPOINT_PREFIX
+        )
         if play.score_min is not None:
             found = found.filter(score__gte=play.score_min)
         if play.score_max is not None:

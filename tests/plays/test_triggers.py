@@ -285,3 +285,24 @@ def test_email_renders_contact_and_metrics_escaping_only_html(run_on_commit):
     assert message.subject == "<Bo>: 4 orders"
     assert "Spent 200.00 USD; <not html> & fine" in message.body
     assert "<p>&lt;Bo&gt;</p>" in message.alternatives[0][0]
+
+
+def test_plays_do_not_trigger_themselves_into_loops(consenting, run_on_commit):
+    on_email = make_play(trigger_type="touchpoint_logged", trigger_kind="email_sent", actions=[EMAIL])
+    to_advocacy = make_play(
+        trigger_type="stage_entered",
+        trigger_stage="loyalty",
+        actions=[{"action_type": "move_stage", "stage": "advocacy", "reason": "ping"}],
+    )
+    back = make_play(
+        trigger_type="stage_entered",
+        trigger_stage="advocacy",
+        actions=[{"action_type": "move_stage", "stage": "loyalty", "reason": "pong"}],
+    )
+    with run_on_commit():
+        contact_move_stage(contact=consenting, stage="loyalty", reason="VIP", source="manual")
+    assert to_advocacy.runs.count() == 1
+    assert back.runs.count() == 0  # the play's own move is not a trigger
+    with run_on_commit():
+        touchpoint_create(data={"contact": consenting.pk, "kind": "email_sent", "external_id": "esp-1"}, source="api")
+    assert on_email.runs.count() == 1 and len(mail.outbox) == 1  # its own email_sent did not fire it again

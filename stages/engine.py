@@ -47,7 +47,7 @@ from stages.rules import CompileContext, SqlPart, compile_condition, validate_co
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 5000
+DEFAULT_CHUNK_SIZE = 20000
 MAX_CONFLICT_RETRIES = 3
 MAX_PASSES = 4  # prospect -> customer -> exit is the longest chain of moves one evaluation can need
 MANUAL_SOURCE = "manual"
@@ -153,6 +153,43 @@ def rules_active() -> list[RuleSpec]:
         except Exception as exc:  # ValidationError from a rule edited outside the validated paths
             logger.error("Skipping invalid stage rule %s (%s): %s", rule.pk, rule.name, exc)
     return specs
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _configuration_signature() -> tuple:
+    """A cheap fingerprint of the rules and stages (one query); the cached set is reused while it holds.
+
+    Rules bump `updated_at` on every save (admin, service); stage rows are few, so their
+    engine-relevant columns are folded into sums. Real-time evaluations thus skip loading
+    and validating the rule set on every call.
+    """
+    rule = StageRule._meta.db_table
+    through = StageRule.from_stages.through._meta.db_table
+    stage = Stage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM {rule}), (SELECT MAX(updated_at) FROM {rule}),"
+            f" (SELECT SUM(LENGTH(CAST(conditions AS TEXT)) + priority * 31 + stage_id * 131"
+            f" + CASE WHEN is_active THEN 1 ELSE 0 END + CASE WHEN is_win_back THEN 2 ELSE 0 END) FROM {rule}),"
+            f" (SELECT COUNT(*) FROM {through}), (SELECT SUM(stagerule_id * 7919 + stage_id) FROM {through}),"
+            f" (SELECT COUNT(*) FROM {stage}), (SELECT SUM(id * 7919 + position) FROM {stage}),"
+            f" (SELECT SUM(CASE WHEN is_active THEN id ELSE 0 END) FROM {stage}),"
+            f" (SELECT SUM(id * LENGTH(category)) FROM {stage})"
+        )
+        return (connection.alias, connection.settings_dict["NAME"], *cursor.fetchone())
+
+
+def _rules_and_stages() -> tuple[dict[int, Stage], list[RuleSpec]]:
+    signature = _configuration_signature()
+    if _CACHE.get("signature") != signature:
+        _CACHE.update(
+            signature=signature,
+            stages={stage.pk: stage for stage in Stage.objects.all()},
+            rules=rules_active(),
+        )
+    return _CACHE["stages"], _CACHE["rules"]
 
 
 def rule_allowed_from(rule: RuleSpec, stages: dict[int, Stage]) -> list[int]:
@@ -292,6 +329,16 @@ def _compile_rules(
 
         metrics_join = f" LEFT JOIN {ContactMetrics._meta.db_table} m ON m.contact_id = c.id"
     contact_table = _table("contacts", "Contact")
+    aggregate_source = "lc_agg"
+    if ctx.needs_survey:
+        # The score is not in the covering index: look it up for respondents only (a few
+        # percent of contacts) instead of making the whole aggregate read the heap.
+        touchpoints = _table("contacts", "Touchpoint")
+        aggregate_source = (
+            "(SELECT g.*, CASE WHEN g.last_survey_at IS NOT NULL THEN (SELECT t.score FROM"
+            f" {touchpoints} t WHERE t.contact_id = g.contact_id AND t.occurred_at = g.last_survey_at"
+            " AND t.kind = 'survey_response' ORDER BY t.id DESC LIMIT 1) END AS last_survey_score FROM lc_agg g)"
+        )
     select = (
         _Sql()
         .add(
@@ -307,7 +354,7 @@ def _compile_rules(
         .add(whens.sql, whens.params)
         .add(" END AS rule_idx")
         .add(events.sql, events.params)
-        .add(f" FROM {contact_table} c LEFT JOIN lc_agg a ON a.contact_id = c.id{metrics_join}")
+        .add(f" FROM {contact_table} c LEFT JOIN {aggregate_source} a ON a.contact_id = c.id{metrics_join}")
         .add(" WHERE {chunk}) x WHERE x.rule_idx IS NOT NULL")
     )
     return _CompiledRules(
@@ -371,16 +418,15 @@ def _aggregate(cursor: Any, chunk: Chunk, compiled: _CompiledRules, cutoff: Any)
     sql = _Sql().add(
         "CREATE TEMPORARY TABLE lc_agg AS SELECT t.contact_id,"
         " COUNT(*) AS touch_count,"
-        " SUM(CASE WHEN t.kind = 'purchase' THEN 1 ELSE 0 END) AS purchase_count,"
-        " COALESCE(SUM(CASE WHEN t.kind = 'purchase' THEN t.amount END), 0) AS purchase_amount,"
-        " COALESCE(SUM(CASE WHEN t.kind = 'refund' THEN t.amount END), 0) AS refund_amount,"
-        " MIN(CASE WHEN t.kind = 'purchase' THEN t.occurred_at END) AS first_purchase_at,"
-        " MAX(CASE WHEN t.kind = 'purchase' THEN t.occurred_at END) AS last_purchase_at,"
+        " COUNT(*) FILTER (WHERE t.kind = 'purchase') AS purchase_count,"
+        " COALESCE(SUM(t.amount) FILTER (WHERE t.kind = 'purchase'), 0) AS purchase_amount,"
+        " COALESCE(SUM(t.amount) FILTER (WHERE t.kind = 'refund'), 0) AS refund_amount,"
+        " MIN(t.occurred_at) FILTER (WHERE t.kind = 'purchase') AS first_purchase_at,"
+        " MAX(t.occurred_at) FILTER (WHERE t.kind = 'purchase') AS last_purchase_at,"
         " MAX(t.occurred_at) AS last_touch_at"
     )
     if compiled.needs_survey:
-        sql.add(", MAX(CASE WHEN t.kind = 'survey_response' THEN t.occurred_at END) AS last_survey_at")
-        sql.add(", CAST(NULL AS INTEGER) AS last_survey_score")
+        sql.add(", MAX(t.occurred_at) FILTER (WHERE t.kind = 'survey_response') AS last_survey_at")
     for name, part in compiled.aggregates:
         sql.add(f", {part.sql} AS {name}", part.params)
     # Only columns of the covering index (contact_id, occurred_at) INCLUDE (kind, amount)
@@ -388,14 +434,6 @@ def _aggregate(cursor: Any, chunk: Chunk, compiled: _CompiledRules, cutoff: Any)
     sql.add(f" FROM {touchpoints} t WHERE t.occurred_at <= %s AND ", [cutoff]).part(chunk.predicate("t.contact_id"))
     sql.add(" GROUP BY t.contact_id")
     cursor.execute(sql.sql, sql.params)
-    if compiled.needs_survey:
-        # The score is not in the covering index: fetch it for respondents only (a few
-        # percent of contacts) rather than making the whole aggregate read the heap.
-        cursor.execute(
-            f"UPDATE lc_agg SET last_survey_score = (SELECT t.score FROM {touchpoints} t"
-            " WHERE t.contact_id = lc_agg.contact_id AND t.occurred_at = lc_agg.last_survey_at"
-            " AND t.kind = 'survey_response' ORDER BY t.id DESC LIMIT 1) WHERE last_survey_at IS NOT NULL"
-        )
 
 
 _METRIC_COLUMNS = ("purchase_count", "revenue", "refunds", "first_purchase_at", "last_purchase_at", "last_touch_at")
@@ -432,21 +470,29 @@ def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> None:
     cursor.execute(sql.sql, sql.params)
 
 
-def _plan_moves(cursor: Any, compiled: _CompiledRules, chunk: Chunk) -> list[tuple[int, int, int, int]]:
-    """Fill lc_move with the chunk's moves under the policy; return (contact, from stage, to stage, rule index)."""
+def _move_select(compiled: _CompiledRules, chunk: Chunk) -> tuple[str, list[Any]]:
     predicate = chunk.predicate("c.id")
     select_sql = compiled.move_select.sql.replace("{chunk}", predicate.sql)
     # Parameters: those before the {chunk} placeholder, then the chunk's, then the rest.
     before = compiled.move_select.sql.split("{chunk}")[0].count("%s")
     params = list(compiled.move_select.params)
-    params = params[:before] + list(predicate.params) + params[before:]
-    cursor.execute(f"CREATE TEMPORARY TABLE lc_move AS {select_sql}", params)
-    cursor.execute("SELECT contact_id, from_stage_id, to_stage_id, rule_idx FROM lc_move")
-    return [(int(a), int(b), int(c), int(d)) for a, b, c, d in cursor.fetchall()]
+    return select_sql, params[:before] + list(predicate.params) + params[before:]
 
 
-def _write_moves(cursor: Any, now: Any) -> list[tuple[int, int]]:
-    """Move the contacts in lc_move that are still where the evaluation saw them; return (transition id, contact id)."""
+# (contact id, from stage, to stage, rule index, transition id or None when not written)
+Move = tuple[int, int, int, int, int | None]
+
+
+def _moves(cursor: Any, compiled: _CompiledRules, chunk: Chunk, *, now: Any, write: bool) -> list[Move]:
+    """Plan the chunk's moves under the policy and, unless a dry run, apply them; return every planned move.
+
+    A planned move whose transition id is None was not written: a concurrent writer moved
+    that contact after this evaluation read it.
+    """
+    select_sql, params = _move_select(compiled, chunk)
+    if not write:
+        cursor.execute(f"SELECT contact_id, from_stage_id, to_stage_id, rule_idx FROM ({select_sql}) mv", params)
+        return [(int(a), int(b), int(c), int(d), None) for a, b, c, d in cursor.fetchall()]
     contacts = _table("contacts", "Contact")
     transitions = StageTransition._meta.db_table
     touchpoints = _table("contacts", "Touchpoint")
@@ -456,38 +502,45 @@ def _write_moves(cursor: Any, now: Any) -> list[tuple[int, int]]:
         f"(SELECT tp.id FROM {touchpoints} tp WHERE tp.contact_id = mv.contact_id"
         " AND tp.occurred_at = mv.effective_at ORDER BY tp.id DESC LIMIT 1)"
     )
-    insert_cols = (
+    insert = (
         f"INSERT INTO {transitions} (contact_id, from_stage_id, to_stage_id, effective_at, recorded_at, source,"
         " rule_id, touchpoint_id, user_id, note, is_win_back)"
-    )
-    insert_vals = (
         f" SELECT mv.contact_id, mv.from_stage_id, mv.to_stage_id, mv.effective_at, %s, '{TransitionSource.RULE}',"
-        f" mv.rule_id, {trigger}, NULL, '', mv.is_win_back FROM lc_move mv"
+        f" mv.rule_id, {trigger}, NULL, '', mv.is_win_back FROM {{source}} mv"
     )
     still_there = "c.id = mv.contact_id AND c.stage_id = mv.from_stage_id AND c.stage_entered_at = mv.from_entered_at"
     update = (
         f"UPDATE {contacts} AS c SET stage_id = mv.to_stage_id, stage_entered_at = mv.effective_at,"
-        f" stage_source = '{TransitionSource.RULE}', updated_at = %s FROM lc_move mv WHERE {still_there}"
+        f" stage_source = '{TransitionSource.RULE}', updated_at = %s FROM {{source}} mv WHERE {still_there}"
     )
     if connection.vendor == "postgresql":
         # One statement: the UPDATE takes the row locks and re-checks the old stage after a
-        # concurrent writer commits; transitions are inserted only for rows it returned.
+        # concurrent writer commits; transitions are inserted only for the rows it returned.
         cursor.execute(
-            f"WITH upd AS ({update} RETURNING c.id) {insert_cols}{insert_vals} JOIN upd ON upd.id = mv.contact_id"
-            " RETURNING id, contact_id",
-            [now, now],
+            f"WITH mv AS MATERIALIZED ({select_sql}),"
+            f" upd AS ({update.format(source='mv')} RETURNING c.id),"
+            f" ins AS ({insert.format(source='mv')} JOIN upd ON upd.id = mv.contact_id RETURNING id, contact_id)"
+            " SELECT mv.contact_id, mv.from_stage_id, mv.to_stage_id, mv.rule_idx, ins.id"
+            " FROM mv LEFT JOIN ins ON ins.contact_id = mv.contact_id",
+            [*params, now, now],
         )
-        return [(int(a), int(b)) for a, b in cursor.fetchall()]
+        return [(int(a), int(b), int(c), int(d), int(e) if e is not None else None) for a, b, c, d, e in cursor]
     # SQLite has no data-modifying CTE, but its write lock is held for the whole
     # transaction (transaction_mode IMMEDIATE), so nobody can move these contacts between
-    # the two statements: insert for the rows that still match, then update them.
-    cursor.execute(
-        f"{insert_cols}{insert_vals} JOIN {contacts} c ON {still_there} RETURNING id, contact_id",
-        [now],
-    )
-    written = [(int(a), int(b)) for a, b in cursor.fetchall()]
-    cursor.execute(update, [now])
-    return written
+    # the statements: plan into a temporary table, insert for the rows that still match,
+    # then update them.
+    cursor.execute(f"CREATE TEMPORARY TABLE lc_move AS {select_sql}", params)
+    cursor.execute("SELECT contact_id, from_stage_id, to_stage_id, rule_idx FROM lc_move")
+    planned = cursor.fetchall()
+    written: dict[int, int] = {}
+    if planned:
+        cursor.execute(
+            f"{insert.format(source='lc_move')} JOIN {contacts} c ON {still_there} RETURNING id, contact_id", [now]
+        )
+        written = {int(cid): int(tid) for tid, cid in cursor.fetchall()}
+        cursor.execute(update.format(source="lc_move"), [now])
+    cursor.execute("DROP TABLE lc_move")
+    return [(int(a), int(b), int(c), int(d), written.get(int(a))) for a, b, c, d in planned]
 
 
 def _evaluate_chunk(
@@ -505,7 +558,7 @@ def _evaluate_chunk(
     now = adapt(timezone.now())
     conflicted: list[int] = []
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and (not chunk.ids or len(chunk.ids) > 1000):
             # Big CASE expressions make the JIT compile for longer than the query runs (PERFORMANCE.md).
             cursor.execute("SET LOCAL jit = off")
         _aggregate(cursor, chunk, compiled, adapt(cutoff))
@@ -514,26 +567,22 @@ def _evaluate_chunk(
         if compiled.rules:
             targets = chunk
             for pass_no in range(MAX_PASSES):
-                planned = _plan_moves(cursor, compiled, targets)
-                applied = planned
-                if planned and not dry_run:
-                    written = _write_moves(cursor, now)
-                    result.transition_ids.extend(tid for tid, _ in written)
-                    done = {cid for _, cid in written}
-                    applied = [row for row in planned if row[0] in done]
-                    if pass_no == 0:
-                        conflicted = [row[0] for row in planned if row[0] not in done]
-                cursor.execute("DROP TABLE IF EXISTS lc_move")
-                for _cid, from_id, to_id, rule_idx in applied:
+                planned = _moves(cursor, compiled, targets, now=now, write=not dry_run)
+                applied = planned if dry_run else [move for move in planned if move[4] is not None]
+                if pass_no == 0 and not dry_run:
+                    conflicted = [move[0] for move in planned if move[4] is None]
+                for _cid, from_id, to_id, rule_idx, transition_id in applied:
                     result.moves[(stages[from_id].slug if from_id in stages else from_id, stages[to_id].slug)] += 1
                     result.moves_by_rule[compiled.rules[rule_idx - 1].name] += 1
+                    if transition_id is not None:
+                        result.transition_ids.append(transition_id)
                 result.moved += len(applied)
                 if dry_run or not applied:
                     break
                 # One move can make the next rule apply (a prospect whose only purchase was 400
                 # days ago: purchase, then churned). Evaluate the moved contacts again so a
                 # single run converges and the history shows each step with its own time.
-                targets = Chunk(ids=tuple(sorted(row[0] for row in applied)))
+                targets = Chunk(ids=tuple(sorted(move[0] for move in applied)))
         # Temporary tables are dropped in the transaction that made them (a rollback drops
         # them too), so a pooled connection never carries one into the next chunk.
         cursor.execute("DROP TABLE IF EXISTS lc_agg")
@@ -584,8 +633,8 @@ def lifecycle_evaluate(
     started = time.perf_counter()
     if chunk_size < 1:
         raise ValueError("chunk_size must be positive")
-    stages = {stage.pk: stage for stage in Stage.objects.all()}
-    specs = rules_active() if rules is None else rules
+    stages, active = _rules_and_stages()
+    specs = active if rules is None else rules
     reference_ts, cutoff = evaluation_times(as_of=as_of, reference=reference)
     compiled = _compile_rules(specs, stages, reference=reference_ts, vendor=connection.vendor)
     total = EvaluationResult(dry_run=dry_run)

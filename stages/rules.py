@@ -56,6 +56,10 @@ class CompileContext:
         return self.adapt(value)
 
     def add_aggregate(self, part: SqlPart) -> str:
+        """Name an aggregate column; rules sharing a condition share the column (computed once)."""
+        for name, existing in self.aggregates:
+            if existing == part:
+                return name
         name = f"{self.prefix}_{len(self.aggregates)}"
         self.aggregates.append((name, part))
         return name
@@ -96,25 +100,30 @@ class Metric:
 # --- SQL builders ----------------------------------------------------------------------------
 
 
-def _since(ctx: CompileContext, days: int | None) -> SqlPart:
+def _since(ctx: CompileContext, days: int | None) -> SqlPart | None:
     if days is None:
-        return SqlPart("")
-    return SqlPart(" AND t.occurred_at > %s", (ctx.ts(ctx.reference - dt.timedelta(days=days)),))
+        return None
+    return SqlPart("t.occurred_at > %s", (ctx.ts(ctx.reference - dt.timedelta(days=days)),))
 
 
-def _kinds_filter(kinds: list[str] | None) -> SqlPart:
+def _kinds_filter(kinds: list[str] | None) -> SqlPart | None:
     if not kinds:
-        return SqlPart("")
-    return SqlPart(f" AND t.kind IN ({', '.join(['%s'] * len(kinds))})", tuple(kinds))
+        return None
+    return SqlPart(f"t.kind IN ({', '.join(['%s'] * len(kinds))})", tuple(kinds))
+
+
+def _where(*parts: SqlPart | None) -> SqlPart:
+    present = [p for p in parts if p is not None]
+    if not present:
+        return SqlPart("1 = 1")
+    return SqlPart(" AND ".join(p.sql for p in present), tuple(x for p in present for x in p.params))
 
 
 def _count_and_latest(ctx: CompileContext, kinds: list[str] | None, days: int | None) -> tuple[str, str]:
     """Two aggregate columns: how many matching touchpoints, and when the latest one happened."""
-    where_kinds, where_since = _kinds_filter(kinds), _since(ctx, days)
-    cond = f"1 = 1{where_kinds.sql}{where_since.sql}"
-    params = where_kinds.params + where_since.params
-    count = ctx.add_aggregate(SqlPart(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)", params))
-    latest = ctx.add_aggregate(SqlPart(f"MAX(CASE WHEN {cond} THEN t.occurred_at END)", params))
+    cond = _where(_kinds_filter(kinds), _since(ctx, days))
+    count = ctx.add_aggregate(SqlPart(f"COUNT(*) FILTER (WHERE {cond.sql})", cond.params))
+    latest = ctx.add_aggregate(SqlPart(f"MAX(t.occurred_at) FILTER (WHERE {cond.sql})", cond.params))
     return count, latest
 
 
@@ -145,16 +154,16 @@ def _revenue(params: dict[str, Any], op: str, value: Any, ctx: CompileContext) -
         event = "a.last_purchase_at"
     else:
         since = _since(ctx, days)
+        purchases = _where(SqlPart("t.kind = 'purchase'"), since)
+        refunds = _where(SqlPart("t.kind = 'refund'"), since)
         net = ctx.add_aggregate(
             SqlPart(
-                "SUM(CASE WHEN t.kind = 'purchase'" + since.sql + " THEN t.amount "
-                "WHEN t.kind = 'refund'" + since.sql + " THEN -t.amount ELSE 0 END)",
-                since.params * 2,
+                f"COALESCE(SUM(t.amount) FILTER (WHERE {purchases.sql}), 0)"
+                f" - COALESCE(SUM(t.amount) FILTER (WHERE {refunds.sql}), 0)",
+                purchases.params + refunds.params,
             )
         )
-        latest = ctx.add_aggregate(
-            SqlPart("MAX(CASE WHEN t.kind = 'purchase'" + since.sql + " THEN t.occurred_at END)", since.params)
-        )
+        latest = ctx.add_aggregate(SqlPart(f"MAX(t.occurred_at) FILTER (WHERE {purchases.sql})", purchases.params))
         expr, event = f"COALESCE(a.{net}, 0)", f"a.{latest}"
     test = SqlPart(f"{expr} {NUMBER_OPS[op]} %s", (value,))
     return CompiledCondition(test, SqlPart(event) if op in (">=", ">", "=") else None)

@@ -100,7 +100,7 @@ def money(value) -> str:
         return "—"
     amount = Decimal(str(value))
     text = f"{amount:,.0f}" if abs(amount) >= 10000 else f"{amount:,.2f}"
-    return f"{text} {settings.CRM_CURRENCY}"
+    return format_html('<span class="money">{}<span class="cur"> {}</span></span>', text, settings.CRM_CURRENCY)
 
 
 @register.filter

@@ -107,7 +107,11 @@ def _sql(query: FunnelQuery) -> tuple[str, list[Any]]:
             GROUP BY t.contact_id, p.rk
         ),
         started AS (
-            SELECT contact_id, rk, entered_at, MIN(entered_at) OVER (PARTITION BY contact_id) AS start_at
+            -- Same window order as `seq` below, so PostgreSQL sorts the rows once.
+            SELECT contact_id, rk, entered_at,
+                   MIN(entered_at) OVER (
+                       PARTITION BY contact_id ORDER BY rk ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+                   ) AS start_at
             FROM firsts
         ),
         windowed AS (

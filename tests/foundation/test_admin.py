@@ -294,3 +294,36 @@ def test_touchpoint_change_page_is_read_only(client, admin_user):
     assert response.context["has_change_permission"] is False
     response = client.post(_url(Touchpoint, "change", touchpoint.pk), {"kind": "purchase"})
     assert response.status_code == 403
+
+
+# --- estimated counts on big tables ---------------------------------------------------------
+
+
+def test_unfiltered_big_table_list_uses_the_planner_estimate_on_postgresql(monkeypatch):
+    from tests.services import require_postgres
+
+    require_postgres()
+    import lifecycle_crm.admin_utils as admin_utils
+
+    for _ in range(30):
+        factories.ContactFactory()
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Contact._meta.db_table}")
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [Contact._meta.db_table])
+        estimate = cursor.fetchone()[0]
+    monkeypatch.setattr(admin_utils, "ESTIMATE_ABOVE", 0)
+    with CaptureQueriesContext(connection) as captured:
+        count = admin_utils.EstimatedCountPaginator(Contact.objects.all(), 50).count
+    assert count == estimate
+    assert not any("COUNT(" in query["sql"].upper() for query in captured.captured_queries)
+    # A filtered list is narrow: it is counted exactly.
+    filtered = admin_utils.EstimatedCountPaginator(Contact.objects.filter(pk__lte=0), 50)
+    assert filtered.count == 0
+
+
+def test_small_tables_and_sqlite_are_counted_exactly():
+    import lifecycle_crm.admin_utils as admin_utils
+
+    for _ in range(3):
+        factories.ContactFactory()
+    assert admin_utils.EstimatedCountPaginator(Contact.objects.all(), 50).count == 3

@@ -16,9 +16,14 @@ given; when it is absent and cannot be created that half is skipped with a messa
 
 from __future__ import annotations
 
+import os
+
+# Both halves run with one BLAS thread (the lifetimes subprocess inherits the environment),
+# as the app does (see analytics/__init__.py); set OPENBLAS_NUM_THREADS to compare otherwise.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile

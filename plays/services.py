@@ -104,8 +104,12 @@ def play_action_validate(*, action: PlayAction) -> None:
         errors["tag"] = "Choose the tag."
     if kind == ActionType.ENROL_CAMPAIGN and not action.campaign_id:
         errors["campaign"] = "Choose the campaign."
-    if kind == ActionType.FIRE_WEBHOOK and not action.webhook_event.strip():
-        errors["webhook_event"] = "Name the event."
+    if kind == ActionType.FIRE_WEBHOOK:
+        events = webhook_contact_events()
+        if not action.webhook_event.strip():
+            errors["webhook_event"] = "Name the event."
+        elif events is not None and action.webhook_event not in events:
+            errors["webhook_event"] = f"Choose an event about contacts: {', '.join(events) or 'none available'}."
     if kind == ActionType.MOVE_STAGE:
         if not action.stage_id:
             errors["stage"] = "Choose the stage."
@@ -371,27 +375,33 @@ def _task_create(*, play, action, runs, contacts, now) -> list[_Outcome]:
     return outcomes
 
 
+def webhook_contact_events() -> list[str] | None:
+    """Webhook events whose payload objects are contacts (what a play can publish), or None without webhooks."""
+    try:
+        from webhooks import services as webhook_services
+    except ImportError:
+        return None
+    if not apps.is_installed("webhooks") or not hasattr(webhook_services, "webhook_event_publish"):
+        return None
+    return sorted(name for name, (key, _) in getattr(webhook_services, "BUILDERS", {}).items() if key == "contacts")
+
+
 def _webhook_fire(*, play, action, runs, contacts, now) -> list[_Outcome]:
     """Publish a webhook event about these contacts through the webhooks app (one call for the batch).
 
     Only events whose payload objects are contacts make sense here (the webhooks app names
     the objects of each event in `BUILDERS`); another event is refused per run with the reason.
     """
-    try:
-        from webhooks import services as webhook_services
-    except ImportError:
+    contact_events = webhook_contact_events()
+    if contact_events is None:
         return [_Outcome(r, ActionStatus.SKIPPED, "webhooks not installed") for r in runs]
-    publish = getattr(webhook_services, "webhook_event_publish", None)
-    if publish is None or not apps.is_installed("webhooks"):
-        return [_Outcome(r, ActionStatus.SKIPPED, "webhooks not installed") for r in runs]
+    from webhooks.services import webhook_event_publish
+
     event = action.webhook_event
-    contact_events = sorted(
-        name for name, (key, _) in getattr(webhook_services, "BUILDERS", {}).items() if key == "contacts"
-    )
     if event not in contact_events:
         detail = f"webhook event {event!r} does not carry contacts (one of: {', '.join(contact_events) or 'none'})"
         return [_Outcome(r, ActionStatus.FAILED, detail) for r in runs]
-    deliveries = publish(event=event, object_ids=sorted({r.contact_id for r in runs}))
+    deliveries = webhook_event_publish(event=event, object_ids=sorted({r.contact_id for r in runs}))
     if not deliveries:
         return [_Outcome(r, ActionStatus.SKIPPED, f"no active webhook subscription to {event}") for r in runs]
     return [_Outcome(r, ActionStatus.SENT, f"webhook event {event} published") for r in runs]

@@ -182,3 +182,23 @@ def test_contact_play_log_shape_for_the_timeline(consenting, run_on_commit):
     [action] = entry.actions
     assert (action.action_type, action.status, action.detail) == ("send_email", "skipped", "no marketing consent")
     assert entry.as_dict()["actions"][0]["status_label"] == "Skipped"
+
+
+def test_admin_validation_names_the_missing_fields():
+    from django.core.exceptions import ValidationError
+
+    from plays.models import Play, PlayAction
+    from plays.services import play_action_validate, play_validate
+
+    with pytest.raises(ValidationError) as caught:
+        play_validate(
+            play=Play(name="x", trigger_type="silence", trigger_kind="", silence_days=0, quiet_kinds=["nope"])
+        )
+    assert set(caught.value.message_dict) == {"trigger_kind", "silence_days", "quiet_kinds"}
+    with pytest.raises(ValidationError) as caught:
+        play_action_validate(action=PlayAction(action_type="send_email", subject="{% if %}", body_text=""))
+    assert set(caught.value.message_dict) == {"subject", "body_text"}
+    assert "Template error" in caught.value.message_dict["subject"][0]
+    with pytest.raises(ValidationError) as caught:
+        play_action_validate(action=PlayAction(action_type="move_stage", reason=""))
+    assert set(caught.value.message_dict) == {"stage", "reason"}

@@ -100,7 +100,7 @@ def test_a_crashed_run_resumes_without_repeating_done_actions(consenting):
     assert PlayRun.objects.get(pk=run_id).status == RunStatus.DONE
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_racing_workers_act_once_per_occurrence():
     """Two threads (two DB connections) create and execute the runs of the same transitions at once."""
     require_postgres()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -64,8 +64,11 @@ class StageRuleForm(forms.ModelForm):
         help_texts = {"conditions": CONDITIONS_HELP}
 
     def clean_conditions(self):
-        # The same validation as the service, so the message lands on the field.
-        return stage_rule_conditions_clean(self.cleaned_data.get("conditions"))
+        # The same validation as the service, with its messages on this field.
+        try:
+            return stage_rule_conditions_clean(self.cleaned_data.get("conditions"))
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict.get("conditions", exc.messages)) from None
 
 
 @admin.register(StageRule)

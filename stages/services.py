@@ -198,6 +198,36 @@ def lifecycle_recompute(
     return result
 
 
+def lifecycle_replay(
+    *,
+    start: dt.date,
+    end: dt.date | None = None,
+    step_days: int = 30,
+    chunk_size: int | None = None,
+    progress: Callable[[dt.date, EvaluationResult], None] | None = None,
+) -> RecomputeResult:
+    """Rebuild stage history by evaluating as of successive dates from `start` to `end`, then a full recompute.
+
+    One evaluation sees only the present: a customer who lapsed for a year and bought again
+    last month is simply "retention" today. Replaying as of every `step_days` (ignoring later
+    touchpoints each time, like the nightly runs would have) records the at-risk, churned
+    and win-back moves in between, with their real effective times. For imports of history
+    and demo data; idempotent (forward-only rules never undo what an earlier step did).
+    """
+    if step_days < 1:
+        raise ValidationError({"step_days": "Give a step of at least one day."})
+    end = end or timezone.localdate()
+    if start > end:
+        raise ValidationError({"start": "The replay must start on or before its end."})
+    day = start
+    while day < end:
+        evaluation = lifecycle_evaluate(as_of=day, chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, write_metrics=False)
+        if progress is not None:
+            progress(day, evaluation)
+        day += dt.timedelta(days=step_days)
+    return lifecycle_recompute(as_of=end if end < timezone.localdate() else None, chunk_size=chunk_size)
+
+
 def lifecycle_finish(*, as_of: dt.date | None, result: RecomputeResult) -> RecomputeResult:
     """The steps after all chunks: the daily stage snapshot, then analytics' customer-value recompute."""
     started = time.perf_counter()

@@ -1,0 +1,71 @@
+"""Concurrency on PostgreSQL: a move committed while the engine evaluates is never overwritten or duplicated."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from contacts.models import Contact
+from stages.engine import lifecycle_evaluate
+from stages.models import StageTransition
+from tests.factories import ContactFactory, TouchpointFactory, stage
+from tests.services import require_postgres
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_engine_skips_and_re_evaluates_a_contact_moved_under_it():
+    require_postgres()
+    contact = ContactFactory()
+    TouchpointFactory(contact=contact, kind="purchase")
+    locked = threading.Event()
+
+    def manual_move_holding_the_row():
+        from stages.services import contact_move_stage
+
+        try:
+            with transaction.atomic():
+                Contact.objects.select_for_update().get(pk=contact.pk)
+                locked.set()
+                time.sleep(0.7)  # the engine's UPDATE waits on this row lock meanwhile
+                contact_move_stage(contact=contact, stage=stage("loyalty"), reason="Key account, set by hand")
+        finally:
+            connection.close()
+
+    mover = threading.Thread(target=manual_move_holding_the_row)
+    mover.start()
+    assert locked.wait(5)
+    result = lifecycle_evaluate(contact_ids=[contact.pk])  # reads "awareness", then blocks, then finds it moved
+    mover.join(10)
+    contact.refresh_from_db()
+    assert contact.stage.slug == "loyalty"
+    assert contact.stage_source == "manual"
+    assert result.moved == 0
+    assert result.conflicts_retried == 1
+    assert not StageTransition.objects.filter(contact=contact, source="rule").exists()
+    assert StageTransition.objects.filter(contact=contact).count() == 2  # created + the manual move
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_concurrent_evaluations_write_one_transition():
+    require_postgres()
+    contacts = [ContactFactory() for _ in range(20)]
+    for contact in contacts:
+        TouchpointFactory(contact=contact, kind="trial_signup")
+    ids = [c.pk for c in contacts]
+    results = []
+
+    def evaluate():
+        try:
+            results.append(lifecycle_evaluate(contact_ids=ids).moved)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=evaluate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sum(results) == 20
+    assert StageTransition.objects.filter(contact_id__in=ids, source="rule").count() == 20
+    assert set(Contact.objects.filter(pk__in=ids).values_list("stage__slug", flat=True)) == {"consideration"}

@@ -1,0 +1,127 @@
+"""Stage rule validation (registry, operators, value types) and that values only ever reach SQL as parameters."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+
+from stages.engine import RuleSpec, lifecycle_evaluate
+from stages.models import StageRule
+from stages.rules import validate_conditions
+from stages.services import stage_rule_save
+from tests.factories import ContactFactory, TouchpointFactory, stage
+
+
+def messages(exc: ValidationError) -> str:
+    return " ".join(exc.message_dict["conditions"])
+
+
+@pytest.mark.parametrize(
+    ("conditions", "expected"),
+    [
+        ([{"metric": "vibes", "op": ">", "value": 1}], "unknown metric 'vibes'"),
+        ([{"metric": "purchases", "op": "~=", "value": 1}], "operator '~=' is not allowed for 'purchases'"),
+        ([{"metric": "purchases", "op": ">=", "value": "2"}], "compares with a whole number, not '2'"),
+        ([{"metric": "purchases", "op": ">=", "value": 1.5}], "compares with a whole number"),
+        ([{"metric": "purchases", "op": ">=", "value": True}], "compares with a whole number"),
+        ([{"metric": "p_alive", "op": "<", "value": 2}], "cannot be above 1"),
+        ([{"metric": "last_survey_score", "op": ">=", "value": 11}], "cannot be above 10"),
+        ([{"metric": "days_since_last_purchase", "op": "=", "value": 3}], "operator '=' is not allowed"),
+        ([{"metric": "bought_since_stage_entered", "op": "=", "value": 1}], "takes true or false"),
+        (
+            [{"metric": "touches", "op": ">=", "value": 1, "params": {"kinds": ["telepathy"]}}],
+            "unknown touchpoint kind",
+        ),
+        ([{"metric": "touches", "op": ">=", "value": 1, "params": {"days": 0}}], "from 1 to 3650"),
+        ([{"metric": "touches", "op": ">=", "value": 1, "params": {"weeks": 2}}], "has no parameter 'weeks'"),
+        ([{"metric": "purchases", "op": ">="}], "a value is required"),
+        (["purchases >= 1"], "must be an object"),
+        ([], "non-empty list"),
+        ("purchases >= 1", "non-empty list"),
+    ],
+)
+def test_invalid_conditions_are_refused_with_a_clear_message(conditions, expected):
+    with pytest.raises(ValidationError) as exc:
+        validate_conditions(conditions)
+    assert expected in messages(exc.value)
+
+
+def test_valid_conditions_are_normalised():
+    assert validate_conditions([{"metric": "purchases", "op": ">=", "value": 2, "params": {"days": 365}}]) == [
+        {"metric": "purchases", "op": ">=", "value": 2, "params": {"days": 365}}
+    ]
+
+
+@pytest.mark.django_db
+def test_model_clean_and_service_refuse_invalid_rules():
+    rule = StageRule(name="Bad", stage=stage("loyalty"), conditions=[{"metric": "nope", "op": ">", "value": 1}])
+    with pytest.raises(ValidationError) as exc:
+        rule.full_clean()
+    assert "unknown metric 'nope'" in messages(exc.value)
+    count = StageRule.objects.count()
+    with pytest.raises(ValidationError):
+        stage_rule_save(data={"name": "Bad", "stage": stage("loyalty"), "conditions": [{"metric": "purchases"}]})
+    assert StageRule.objects.count() == count
+
+
+@pytest.mark.django_db
+def test_win_back_rule_cannot_target_an_exit_stage():
+    with pytest.raises(ValidationError) as exc:
+        stage_rule_save(
+            data={
+                "name": "Odd",
+                "stage": stage("churned"),
+                "is_win_back": True,
+                "conditions": [{"metric": "bought_since_stage_entered", "op": "=", "value": True}],
+            }
+        )
+    assert "win-back" in " ".join(exc.value.message_dict["stage"])
+
+
+@pytest.mark.django_db
+def test_service_saves_valid_rule_and_engine_uses_it():
+    with time_machine.travel(dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC), tick=False):
+        rule = stage_rule_save(
+            data={
+                "name": "Big spender",
+                "stage": stage("loyalty"),
+                "conditions": [{"metric": "revenue", "op": ">=", "value": 1000}],
+                "priority": 5,
+            }
+        )
+        contact = ContactFactory(stage=stage("purchase"))
+        TouchpointFactory(contact=contact, kind="purchase", amount="1200.00")
+        lifecycle_evaluate(contact_ids=[contact.pk])
+    contact.refresh_from_db()
+    assert contact.stage.slug == "loyalty"
+    assert contact.transitions.get(source="rule").rule == rule
+
+
+@pytest.mark.django_db
+def test_hostile_values_never_reach_sql_text():
+    """A value that looks like SQL is either refused or bound as a parameter, never spliced."""
+    with pytest.raises(ValidationError):
+        validate_conditions(
+            [
+                {
+                    "metric": "touches",
+                    "op": ">=",
+                    "value": 1,
+                    "params": {"kinds": ["x'); DROP TABLE contacts_contact;--"]},
+                }
+            ]
+        )
+    with pytest.raises(ValidationError):
+        validate_conditions([{"metric": "purchases", "op": ">= 0 OR 1=1 --", "value": 1}])
+    contact = ContactFactory()
+    spec = RuleSpec(
+        id=None,
+        name="probe",
+        stage_id=stage("engagement").pk,
+        match="all",
+        conditions=validate_conditions([{"metric": "touches", "op": ">=", "value": 1, "params": {"kinds": ["chat"]}}]),
+        from_stage_ids=frozenset(),
+    )
+    result = lifecycle_evaluate(contact_ids=[contact.pk], dry_run=True, rules=[spec])
+    assert result.moved == 0

@@ -437,15 +437,14 @@ def demo_seed(
             "Run it again with --reset to delete all contacts, touchpoints, stage history, campaigns, segments, "
             "tags and analytics rows first (users, stages and rules are kept)."
         )
-    if reset:
-        _reset(log=log)
-        result.timings["reset"] = time.perf_counter() - started
-
     rng = np.random.default_rng(seed)
     end = dt.datetime.combine(end_date, dt.time(0, 0), tzinfo=dt.UTC)
     start = end - dt.timedelta(days=HISTORY_DAYS)
 
-    with transaction.atomic():
+    with transaction.atomic():  # a failure leaves the database as it was, including what --reset would delete
+        if reset:
+            _reset(log=log)
+            result.timings["reset"] = time.perf_counter() - started
         users = _demo_users(password=password, result=result)
         reps = [users["rep"], users["rep2"]]
         campaigns = _create_campaigns(start=start, end=end, creator=users["marketer"])
@@ -483,7 +482,7 @@ def _reset(*, log: Callable[[str], None]) -> None:
     """Delete the CRM data (not users, stages or rules), history first so no foreign key blocks a delete."""
     from analytics.models import CLVModelFit, ContactMetrics, StageSnapshot
 
-    with transaction.atomic():
+    with transaction.atomic():  # also a savepoint inside demo_seed's transaction
         for model in (StageTransition, Touchpoint, CampaignMember, ContactMetrics, Contact, Campaign, Segment, Tag):
             deleted, _ = model.objects.all().delete()
             log(f"reset: deleted {deleted} row(s) from {model._meta.label} and its dependants")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from analytics.models import ContactMetrics, StageSnapshot
@@ -193,16 +193,15 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
         before = dict(StageSnapshot.objects.filter(date=snap_day).values_list("stage_id", "contacts"))
     overview.stages = [StageCount(s, now_counts.get(s.pk, 0), before.get(s.pk) if before else None) for s in stages]
 
-    # New contacts and the share of them that became customers: one query over the two periods.
-    became_customer = StageTransition.objects.filter(
-        contact_id=OuterRef("pk"), to_stage__category=StageCategory.CUSTOMER
-    )
+    # New contacts and the share of them that have bought since (metrics are written by the engine
+    # on every evaluation): one range scan on created_at joined to the one-row-per-contact metrics.
     contacts = _scoped(Contact.objects.filter(created_at__gte=prev_start, created_at__lt=end), scope, "pk")
-    counts = contacts.alias(converted=Exists(became_customer)).aggregate(
+    bought = Q(metrics__purchase_count__gt=0)
+    counts = contacts.aggregate(
         new=Count("pk", filter=cur),
         new_prev=Count("pk", filter=prev),
-        conv=Count("pk", filter=cur & Q(converted=True)),
-        conv_prev=Count("pk", filter=prev & Q(converted=True)),
+        conv=Count("pk", filter=cur & bought),
+        conv_prev=Count("pk", filter=prev & bought),
     )
 
     # New customers: first move from a prospect stage (or nowhere) into a customer stage.
@@ -266,7 +265,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
             rate(counts["conv"], counts["new"]),
             rate(counts["conv_prev"], counts["new_prev"]),
             fmt="percent",
-            help="Share of the period's new contacts that have reached a customer stage.",
+            help="Share of the period's new contacts that have made a purchase since.",
         ),
         Kpi(
             "revenue",

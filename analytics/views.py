@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from analytics.kpis import PERIODS, OverviewQuery, kpi_overview, overview_query_from_params, report_filters
@@ -278,27 +282,60 @@ def _filter_context(request: HttpRequest, query: OverviewQuery, errors: dict) ->
     }
 
 
+def _cache_key(query: OverviewQuery, part: str) -> str:
+    """Preset periods end "now", so the key names the period and today's date rather than the exact instant."""
+    window = (
+        f"{query.start:%Y%m%d}-{query.end:%Y%m%d}" if query.period == "custom" else f"{query.period}@{query.end:%Y%m%d}"
+    )
+    filters = f"{query.channel}|{query.campaign_id}|{query.owner_id}|{query.segment_id}"
+    digest = hashlib.sha256(f"{window}|{filters}".encode()).hexdigest()[:24]
+    return f"overview:v1:{part}:{digest}"
+
+
+def overview_compute(*, query: OverviewQuery, user: Any, refresh: bool = False) -> tuple[Any, list[ChartResult], Any]:
+    """KPIs and every chart for the filters, cached for CRM_DASHBOARD_CACHE_SECONDS (5 minutes by default).
+
+    The reports scan millions of rows at scale (seconds, PERFORMANCE.md); marketers open
+    the same views over and over, so a short cache keeps the page fast without precomputing
+    numbers nobody asked for. Every cached figure says when it was computed, and
+    `?refresh=1` recomputes it.
+    """
+    key = _cache_key(query, "all")
+    cached = None if refresh else cache.get(key)
+    if cached is not None:
+        return cached
+    overview = kpi_overview(query=query, user=user)
+    charts = [chart_run(spec, query) for spec in CHARTS]
+    result = (overview, charts, timezone.now())
+    cache.set(key, result, getattr(settings, "CRM_DASHBOARD_CACHE_SECONDS", 300))
+    return result
+
+
 @roles_required(MARKETING)
 @require_GET
 def overview_view(request: HttpRequest) -> HttpResponse:
     """KPI cards with change against the previous period, and every chart, for the filters in the URL."""
     query, errors = overview_query_from_params(request.GET)
+    refresh = request.GET.get("refresh") == "1"
     try:
-        overview = kpi_overview(query=query, user=request.user)
+        overview, charts, computed_at = overview_compute(query=query, user=request.user, refresh=refresh)
     except ValidationError as exc:
         errors.update({"segment": "; ".join(exc.messages)})
         query = OverviewQuery(start=query.start, end=query.end, period=query.period)
-        overview = kpi_overview(query=query, user=request.user)
-    charts = [chart_run(spec, query) for spec in CHARTS]
+        overview, charts, computed_at = overview_compute(query=query, user=request.user, refresh=refresh)
     chart_json = {
         c.spec.key: {"kind": c.spec.kind, "title": c.spec.title, **c.data.series}
         for c in charts
         if c.data is not None and not c.data.is_empty
     }
+    params = request.GET.copy()
+    params.pop("refresh", None)
     context = _filter_context(request, query, errors) | {
         "overview": overview,
         "charts": charts,
         "chart_json": chart_json,
+        "computed_at": computed_at,
+        "filter_query": params.urlencode(),
     }
     return render(request, "analytics/overview.html", context)
 
@@ -311,7 +348,8 @@ def chart_csv_view(request: HttpRequest, key: str) -> HttpResponse:
     if spec is None:
         raise Http404("No such chart.")
     query, _ = overview_query_from_params(request.GET)
-    result = chart_run(spec, query)
+    _, charts, _ = overview_compute(query=query, user=request.user)
+    result = next(c for c in charts if c.spec.key == key)
     if result.data is None:
         raise Http404(result.unavailable)
     response = HttpResponse(content_type="text/csv; charset=utf-8")

@@ -35,6 +35,9 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def browser_page(live_server):
     """A logged-out page in a fresh Chromium profile; closed after the test."""
+    from django.core.cache import cache
+
+    cache.clear()  # the overview caches its figures per process
     executable = chromium_path()
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (requirements-dev.txt)")
     with tempfile.TemporaryDirectory(prefix="crm-chromium-") as profile, sync_api.sync_playwright() as playwright:

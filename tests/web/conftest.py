@@ -1,9 +1,18 @@
 """Fixtures of the dashboard tests: logged-in clients per role and a small set of contacts."""
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from tests.factories import ContactFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # The overview caches its figures; each test starts from none.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def login(user) -> Client:

@@ -153,3 +153,16 @@ def test_empty_states_say_what_to_do(rep_client, marketer_client):
     assert b"You own no contacts yet" in rep_client.get(reverse("web:my_contacts")).content
     assert b"No campaigns yet" in marketer_client.get(reverse("web:campaign_list")).content
     assert b"Import a CSV of contacts" in marketer_client.get(reverse("web:contact_list")).content
+
+
+def test_overview_figures_are_cached_briefly_and_refresh_recomputes_them(marketer_client):
+    ContactFactory()
+    url = reverse("web:overview")
+    first = marketer_client.get(url, {"period": "90d"})
+    ContactFactory()
+    cached = marketer_client.get(url, {"period": "90d"})
+    assert cached.context["computed_at"] == first.context["computed_at"]
+    assert {sc.stage.slug: sc.count for sc in cached.context["overview"].stages}["awareness"] == 1
+    fresh = marketer_client.get(url, {"period": "90d", "refresh": "1"})
+    assert {sc.stage.slug: sc.count for sc in fresh.context["overview"].stages}["awareness"] == 2
+    assert "refresh" not in fresh.context["filter_query"]

@@ -1,0 +1,244 @@
+"""Benchmark of the dashboard on PostgreSQL: server time of the overview, contact list and contact page; CSV import.
+
+On the dataset of bench/generate.py (N contacts, ~20 touchpoints each):
+1. server time — each page requested through Django's test client in this process (no
+   network, full middleware, view, queries and template), logged in as a marketer; a mix
+   of parameters per page (periods and filters for the overview; filters, search, sort
+   and deep keyset pages for the list; random contacts for the contact page); median and
+   p95 over `--requests` requests per page after one warm-up request each;
+2. import — a CSV of `--touchpoints` touchpoints (default 100,000) for existing contacts,
+   named by email, through the same code path as the upload page and the
+   `import_touchpoints` command (upload, parse and count, chunked run). The lifecycle
+   evaluation the import enqueues for a worker is recorded, not run inline (it is worker
+   time, measured by bench_engine). The imported rows are deleted afterwards so the
+   shared dataset stays as generated.
+
+    .venv/bin/python bench/bench_web.py --contacts 1000000 [--requests 30] [--database-url postgres://…]
+    .venv/bin/python bench/bench_web.py --small        # 20,000 contacts, 100,000 touchpoints imported
+
+Prints a table, then one line `RESULT {json}` that bench/run.py collects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+# The test client talks to "testserver" over plain HTTP, with unhashed static names.
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ["DJANGO_HTTPS"] = "0"
+os.environ["DJANGO_STATIC_MANIFEST"] = "0"
+
+import generate  # noqa: E402  (bench/generate.py, next to this file)
+
+SMALL_CONTACTS = 20_000
+
+
+def _user(username: str, group: str):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user, _ = get_user_model().objects.get_or_create(username=username, defaults={"email": f"{username}@bench.local"})
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def _ensure_engine_ran(verbose: bool) -> None:
+    """Pages show history and metrics only after the lifecycle engine has run once; run it if needed (timed apart)."""
+    from analytics.models import ContactMetrics
+
+    if ContactMetrics.objects.exists():
+        return
+    from stages.services import lifecycle_recompute
+
+    started = time.perf_counter()
+    lifecycle_recompute()
+    if verbose:
+        print(f"  lifecycle recompute (one-off, engine time): {time.perf_counter() - started:.1f} s")
+
+
+def _time_requests(client, urls: list[str]) -> list[float]:
+    client.get(urls[0])  # warm-up: imports, template compilation, connection
+    timings = []
+    for url in urls:
+        started = time.perf_counter()
+        response = client.get(url)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+        if hasattr(response, "streaming_content"):
+            b"".join(response.streaming_content)
+        timings.append(elapsed)
+    return timings
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _page_urls(requests: int, rng: random.Random) -> dict[str, list[str]]:
+    from contacts.models import Contact
+    from contacts.views import _encode_cursor
+
+    max_id = Contact.objects.order_by("-id").values_list("id", flat=True).first() or 1
+    min_id = Contact.objects.order_by("id").values_list("id", flat=True).first() or 1
+    overview = [
+        "/overview/?period=30d",
+        "/overview/?period=90d",
+        "/overview/?period=365d",
+        "/overview/?period=30d&channel=email",
+        "/overview/?period=90d&channel=paid_search",
+    ]
+    contact_list = [
+        "/contacts/",
+        "/contacts/?stage=purchase",
+        "/contacts/?stage=at_risk&ordering=-stage_entered_at",
+        "/contacts/?channel=email&ordering=last_name",
+        "/contacts/?q=smith",
+        "/contacts/?ordering=-predicted_clv",
+        "/contacts/?at_risk=true",
+    ]
+    # Deep keyset pages: seek into the middle of the table, as page 10,000 would.
+    for _ in range(3):
+        pk = rng.randint(min_id, max_id)
+        contact_list.append(f"/contacts/?cursor={_encode_cursor(pk, pk)}")
+    ids = [rng.randint(min_id, max_id) for _ in range(requests * 3)]
+    existing = list(Contact.objects.filter(pk__in=ids).values_list("pk", flat=True))[:requests]
+    return {
+        "overview": [overview[i % len(overview)] for i in range(requests)],
+        "contact list": [contact_list[i % len(contact_list)] for i in range(requests)],
+        "contact page": [f"/contacts/{pk}/" for pk in existing],
+    }
+
+
+def bench_pages(*, requests: int, seed: int) -> dict[str, dict[str, float]]:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(_user("bench_marketer", "Marketers"))
+    results = {}
+    for name, urls in _page_urls(requests, random.Random(seed)).items():
+        timings = _time_requests(client, urls)
+        results[name] = {
+            "median_ms": statistics.median(timings),
+            "p95_ms": _p95(timings),
+            "max_ms": max(timings),
+            "n": len(timings),
+        }
+    return results
+
+
+def bench_import(*, touchpoints: int, seed: int) -> dict[str, float]:
+    """Import `touchpoints` rows through the upload code path; returns timings and counts, then removes the rows."""
+    import stages.services
+    from contacts.importing import import_run, import_start, import_upload
+    from contacts.models import Contact, ImportJob, Touchpoint
+
+    rng = random.Random(seed)
+    emails = list(Contact.objects.order_by("?").values_list("email", flat=True)[: max(1, touchpoints // 5)])
+    kinds = ["site_visit", "email_open", "email_click", "call", "meeting", "purchase"]
+    buffer = io.StringIO()
+    buffer.write("contact_email,kind,channel,occurred_at,amount,external_id\n")
+    run_tag = f"bench-web-{int(time.time())}"
+    for i in range(touchpoints):
+        kind = rng.choice(kinds)
+        amount = f"{rng.uniform(20, 400):.2f}" if kind == "purchase" else ""
+        day = f"2026-{rng.randint(1, 10):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z"
+        buffer.write(f"{rng.choice(emails)},{kind},web,{day},{amount},{run_tag}-{i}\n")
+    raw = buffer.getvalue().encode()
+
+    enqueued: list[int] = []
+    original = stages.services.lifecycle_enqueue_evaluation
+    stages.services.lifecycle_enqueue_evaluation = lambda *, contact_ids: enqueued.extend(contact_ids)
+    try:
+        started = time.perf_counter()
+        job = import_upload(kind="touchpoints", file_name="bench.csv", raw=raw)
+        uploaded = time.perf_counter()
+        import_start(job=job, mapping=job.mapping, enqueue=False)
+        job = import_run(job_id=job.pk)
+        finished = time.perf_counter()
+    finally:
+        stages.services.lifecycle_enqueue_evaluation = original
+    result = {
+        "import_total_s": finished - started,
+        "import_upload_s": uploaded - started,
+        "import_run_s": finished - uploaded,
+        "rows": job.total_rows,
+        "created": job.created_count,
+        "rejected": job.rejected_count,
+        "rows_per_s": job.total_rows / (finished - started),
+        "contacts_enqueued": len(set(enqueued)),
+        "status": job.status,
+    }
+    # Re-import of the same file: every row is found already stored, nothing is written.
+    started = time.perf_counter()
+    again = import_upload(kind="touchpoints", file_name="bench.csv", raw=raw)
+    import_start(job=again, mapping=again.mapping, enqueue=False)
+    stages.services.lifecycle_enqueue_evaluation = lambda *, contact_ids: None
+    try:
+        again = import_run(job_id=again.pk)
+    finally:
+        stages.services.lifecycle_enqueue_evaluation = original
+    result["reimport_s"] = time.perf_counter() - started
+    result["reimport_created"] = again.created_count
+    Touchpoint.objects.filter(source="import", external_id__startswith=run_tag).delete()
+    ImportJob.objects.filter(pk__in=[job.pk, again.pk]).delete()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--contacts", type=int, default=None)
+    parser.add_argument("--small", action="store_true", help=f"{SMALL_CONTACTS:,} contacts")
+    parser.add_argument("--requests", type=int, default=30, help="requests per page (default 30)")
+    parser.add_argument("--touchpoints", type=int, default=100_000, help="rows in the import (default 100,000)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--database-url", help="default $BENCH_DATABASE_URL or the generator's default")
+    args = parser.parse_args()
+    contacts = args.contacts or SMALL_CONTACTS
+    dataset = generate.ensure_dataset(contacts=contacts, seed=args.seed, database_url=args.database_url)
+    _ensure_engine_ran(verbose=True)
+    from django.db import connection
+
+    print(f"web benchmark on {connection.vendor}, {dataset.contacts:,} contacts, {dataset.touchpoints:,} touchpoints")
+    pages = bench_pages(requests=args.requests, seed=args.seed)
+    targets = {"overview": 300, "contact list": 300, "contact page": 150}
+    print(f"{'page':<14}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}{'target p95':>12}")
+    for name, row in pages.items():
+        print(f"{name:<14}{row['median_ms']:>11.1f}{row['p95_ms']:>9.1f}{row['max_ms']:>9.1f}{targets[name]:>12}")
+    imported = bench_import(touchpoints=args.touchpoints, seed=args.seed)
+    print(
+        f"import of {imported['rows']:,} touchpoints: {imported['import_total_s']:.1f} s "
+        f"({imported['rows_per_s']:,.0f} rows/s; upload+count {imported['import_upload_s']:.1f} s), "
+        f"{imported['created']:,} created, {imported['rejected']:,} rejected, "
+        f"{imported['contacts_enqueued']:,} contacts enqueued for evaluation; "
+        f"re-import {imported['reimport_s']:.1f} s, {imported['reimport_created']} created"
+    )
+    flat: dict[str, float | int | str] = {"contacts": dataset.contacts}
+    for name, row in pages.items():
+        key = name.replace(" ", "_")
+        flat[f"{key}_p95_ms"] = round(row["p95_ms"], 1)
+        flat[f"{key}_median_ms"] = round(row["median_ms"], 1)
+    flat |= {
+        "import_100k_s" if args.touchpoints == 100_000 else "import_s": round(imported["import_total_s"], 2),
+        "reimport_s": round(imported["reimport_s"], 2),
+        "import_rows": imported["rows"],
+    }
+    print("RESULT " + json.dumps(flat))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

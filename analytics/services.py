@@ -14,7 +14,6 @@ import io
 import logging
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,8 +53,8 @@ class PurchaseHistory:
     purchase_days: np.ndarray  # distinct purchase days (x + 1)
     first_day: np.ndarray  # datetime64[D]
     last_day: np.ndarray  # datetime64[D]
-    first_purchase_at: list[Any]
-    last_purchase_at: list[Any]
+    first_purchase_epoch: np.ndarray  # seconds since 1970 (UTC) of the first purchase touchpoint
+    last_purchase_epoch: np.ndarray
     total_spend: np.ndarray
     first_day_spend: np.ndarray
     refunds: np.ndarray
@@ -139,7 +138,8 @@ def purchase_history_as_of(*, as_of: dt.date) -> PurchaseHistory:
             GROUP BY contact_id
         ),
         refunds AS ({refund_sql})
-        SELECT p.contact_id, p.purchase_count, p.purchase_days, p.first_day, p.last_day, p.first_at, p.last_at,
+        SELECT p.contact_id, p.purchase_count, p.purchase_days, {_day_number_sql("p.first_day")},
+               {_day_number_sql("p.last_day")}, {_epoch_sql("p.first_at")}, {_epoch_sql("p.last_at")},
                p.total_spend, p.first_day_spend, CAST(COALESCE(r.refunded, 0) AS FLOAT)
         FROM per_contact p LEFT JOIN refunds r ON r.contact_id = p.contact_id
         ORDER BY p.contact_id
@@ -147,31 +147,44 @@ def purchase_history_as_of(*, as_of: dt.date) -> PurchaseHistory:
     with connection.cursor() as cursor:
         cursor.execute(sql, (*day_params, *refund_params))
         rows = cursor.fetchall()
-    if not rows:
-        empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        empty_d = np.empty(0, dtype="datetime64[D]")
-        return PurchaseHistory(empty_i, empty_i, empty_i, empty_d, empty_d, [], [], empty_f, empty_f, empty_f)
-    cols = list(zip(*rows, strict=True))
+    # Every column is a number (days and seconds since 1970 computed in SQL), so the rows
+    # become NumPy arrays without building a Python date object per customer.
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 10)
+    ints = table[:, :5].astype(np.int64)
     return PurchaseHistory(
-        contact_ids=np.asarray(cols[0], dtype=np.int64),
-        purchase_count=np.asarray(cols[1], dtype=np.int64),
-        purchase_days=np.asarray(cols[2], dtype=np.int64),
-        first_day=np.asarray([str(d)[:10] for d in cols[3]], dtype="datetime64[D]"),
-        last_day=np.asarray([str(d)[:10] for d in cols[4]], dtype="datetime64[D]"),
-        first_purchase_at=[_as_datetime(v) for v in cols[5]],
-        last_purchase_at=[_as_datetime(v) for v in cols[6]],
-        total_spend=np.asarray(cols[7], dtype=np.float64),
-        first_day_spend=np.asarray(cols[8], dtype=np.float64),
-        refunds=np.asarray(cols[9], dtype=np.float64),
+        contact_ids=ints[:, 0],
+        purchase_count=ints[:, 1],
+        purchase_days=ints[:, 2],
+        first_day=ints[:, 3].astype("datetime64[D]"),
+        last_day=ints[:, 4].astype("datetime64[D]"),
+        first_purchase_epoch=table[:, 5],
+        last_purchase_epoch=table[:, 6],
+        total_spend=table[:, 7],
+        first_day_spend=table[:, 8],
+        refunds=table[:, 9],
     )
 
 
-def _as_datetime(value: Any) -> dt.datetime:
-    """Raw SQL returns SQLite datetimes as text; PostgreSQL gives aware datetimes already."""
-    if isinstance(value, dt.datetime):
-        return value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
-    parsed = dt.datetime.fromisoformat(str(value))
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
+def _day_number_sql(expr: str) -> str:
+    """Days since 1970-01-01 of a date value (TruncDate's output: a date, or ISO text on SQLite)."""
+    if connection.vendor == "postgresql":
+        return f"({expr} - DATE '1970-01-01')"
+    return f"CAST(julianday({expr}) - 2440587.5 AS INTEGER)"
+
+
+def _epoch_sql(expr: str) -> str:
+    """Seconds since 1970 (UTC) of a stored timestamp."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {expr})"
+    return f"((julianday({expr}) - 2440587.5) * 86400.0)"
+
+
+def _from_epoch_sql(expr: str) -> str:
+    """A timestamp column value from seconds since 1970 (inverse of `_epoch_sql`)."""
+    if connection.vendor == "postgresql":
+        return f"to_timestamp({expr})"
+    # %% because the statement is executed with parameters (the backend turns %% into %).
+    return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {expr}, 'unixepoch')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,8 +420,8 @@ _TMP_COLUMNS = (
     ("purchase_count", "INTEGER NOT NULL"),
     ("revenue", "NUMERIC(14, 2) NOT NULL"),
     ("refunds", "NUMERIC(14, 2) NOT NULL"),
-    ("first_purchase_at", "TIMESTAMP WITH TIME ZONE"),
-    ("last_purchase_at", "TIMESTAMP WITH TIME ZONE"),
+    ("first_purchase_epoch", "DOUBLE PRECISION NOT NULL"),
+    ("last_purchase_epoch", "DOUBLE PRECISION NOT NULL"),
     ("recency_days", "INTEGER NOT NULL"),
     ("frequency", "INTEGER NOT NULL"),
     ("monetary", "DOUBLE PRECISION NOT NULL"),
@@ -432,58 +445,61 @@ _OWN_COLUMNS = (
 _SQLITE_ROWS_PER_INSERT = 500  # 14 columns x 500 rows stays under SQLite's 32,766 variables
 
 
-def _nullable(values: np.ndarray) -> list[float | None]:
-    return [None if math.isnan(v) else v for v in values.tolist()]
+# Text formats of the temporary table's columns for COPY (PostgreSQL), in _TMP_COLUMNS order.
+_COPY_FORMATS = ("d", "d", ".2f", ".2f", ".6f", ".6f", "d", "d", ".2f", ".2f", ".6f", ".6f", ".2f", ".2f")
 
 
-def _tmp_rows(history: PurchaseHistory, predictions: _Predictions, as_of: dt.date) -> Iterator[tuple[Any, ...]]:
+def _tmp_columns(history: PurchaseHistory, predictions: _Predictions, as_of: dt.date) -> list[np.ndarray]:
+    """The temporary table's columns as arrays (NaN = NULL), in _TMP_COLUMNS order."""
     net = np.round(history.total_spend - history.refunds, 2)
     recency = (np.datetime64(as_of, "D") - history.last_day).astype(np.int64)
-    return zip(
-        history.contact_ids.tolist(),
-        history.purchase_count.tolist(),
-        net.tolist(),
-        np.round(history.refunds, 2).tolist(),
-        history.first_purchase_at,
-        history.last_purchase_at,
-        recency.tolist(),
-        history.purchase_days.tolist(),
-        net.tolist(),
-        predictions.historic_clv.tolist(),
-        _nullable(np.round(predictions.expected_purchases, 6)),
-        _nullable(np.round(predictions.p_alive, 6)),
-        _nullable(predictions.expected_spend),
-        _nullable(predictions.predicted_clv),
-        strict=True,
-    )
+    return [
+        history.contact_ids,
+        history.purchase_count,
+        net,
+        np.round(history.refunds, 2),
+        history.first_purchase_epoch,
+        history.last_purchase_epoch,
+        recency,
+        history.purchase_days,
+        net,
+        predictions.historic_clv,
+        np.round(predictions.expected_purchases, 6),
+        np.round(predictions.p_alive, 6),
+        predictions.expected_spend,
+        predictions.predicted_clv,
+    ]
 
 
-def _tmp_load(cursor: Any, rows: Iterator[tuple[Any, ...]]) -> None:
+def _as_text(values: np.ndarray, fmt: str) -> list[str]:
+    if fmt == "d":
+        return [str(v) for v in values.tolist()]
+    spec = "{:" + fmt + "}"
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        return [r"\N" if v != v else spec.format(v) for v in values.tolist()]
+    return [spec.format(v) for v in values.tolist()]
+
+
+def _tmp_load(cursor: Any, columns: list[np.ndarray]) -> None:
     """Fill the temporary table: COPY on PostgreSQL, multi-row INSERTs on SQLite."""
     names = ", ".join(name for name, _ in _TMP_COLUMNS)
     if connection.vendor == "postgresql":
-        buffer = io.StringIO()
-        for row in rows:
-            buffer.write("\t".join(r"\N" if v is None else str(v) for v in row))
-            buffer.write("\n")
-        buffer.seek(0)
+        text = zip(*(_as_text(values, fmt) for values, fmt in zip(columns, _COPY_FORMATS, strict=True)), strict=True)
+        buffer = io.StringIO("\n".join("\t".join(row) for row in text) + "\n")
         cursor.cursor.copy_expert(f"COPY {_TEMP_TABLE} ({names}) FROM STDIN", buffer)
         return
-    ops = connection.ops
+    as_lists = [
+        [None if v != v else v for v in values.tolist()] if values.dtype.kind == "f" else values.tolist()
+        for values in columns
+    ]
+    rows = list(zip(*as_lists, strict=True))
     one = "(" + ", ".join(["%s"] * len(_TMP_COLUMNS)) + ")"
-    batch: list[Any] = []
-    count = 0
-    for row in rows:
-        row = list(row)
-        row[4] = ops.adapt_datetimefield_value(row[4])
-        row[5] = ops.adapt_datetimefield_value(row[5])
-        batch.extend(row)
-        count += 1
-        if count == _SQLITE_ROWS_PER_INSERT:
-            cursor.execute(f"INSERT INTO {_TEMP_TABLE} ({names}) VALUES {', '.join([one] * count)}", batch)
-            batch, count = [], 0
-    if count:
-        cursor.execute(f"INSERT INTO {_TEMP_TABLE} ({names}) VALUES {', '.join([one] * count)}", batch)
+    for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
+        batch = rows[start : start + _SQLITE_ROWS_PER_INSERT]
+        cursor.execute(
+            f"INSERT INTO {_TEMP_TABLE} ({names}) VALUES {', '.join([one] * len(batch))}",
+            [value for row in batch for value in row],
+        )
 
 
 def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of: dt.date) -> int:
@@ -502,7 +518,7 @@ def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of
         cursor.execute(f"DROP TABLE IF EXISTS {_TEMP_TABLE}")
         on_commit = " ON COMMIT DROP" if connection.vendor == "postgresql" else ""
         cursor.execute(f"CREATE TEMPORARY TABLE {_TEMP_TABLE} ({columns_sql}){on_commit}")
-        _tmp_load(cursor, _tmp_rows(history, predictions, as_of))
+        _tmp_load(cursor, _tmp_columns(history, predictions, as_of))
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {_TEMP_TABLE}")
         updates = ", ".join(f"{name} = excluded.{name}" for name in _OWN_COLUMNS)
@@ -516,7 +532,8 @@ def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of
                 contact_id, purchase_count, revenue, refunds, first_purchase_at, last_purchase_at,
                 touch_count, computed_at, {", ".join(_OWN_COLUMNS)}
             )
-            SELECT contact_id, purchase_count, revenue, refunds, first_purchase_at, last_purchase_at,
+            SELECT contact_id, purchase_count, revenue, refunds,
+                   {_from_epoch_sql("first_purchase_epoch")}, {_from_epoch_sql("last_purchase_epoch")},
                    0, %s, r_score, f_score, m_score, {_segment_case_sql()},
                    historic_clv, expected_purchases, p_alive, expected_spend, predicted_clv
             FROM (

@@ -132,6 +132,9 @@ def test_small_sample_falls_back_to_historic_figures_and_says_so(settings):
     assert metrics.expected_spend == Decimal("100.00")  # 200 over two purchase days
     assert metrics.revenue == Decimal("170.00") and metrics.refunds == Decimal("30.00")
     assert metrics.purchase_count == 3
+    assert metrics.first_purchase_at == timezone.make_aware(dt.datetime(2024, 1, 5, 10))
+    assert metrics.last_purchase_at == timezone.make_aware(dt.datetime(2024, 3, 1, 10))
+    assert metrics.recency_score is not None and metrics.rfm_segment
     assert not ContactMetrics.objects.filter(contact=prospect).exists()
 
 

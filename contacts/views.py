@@ -125,10 +125,19 @@ def _decode_cursor(cursor: str, key: str) -> tuple[Any, int]:
     return value, pk
 
 
+# Sorting by CLV uses the metrics table's own index (walked backwards, contacts joined by
+# primary key) instead of the shared filter's COALESCE expression, which no index serves and
+# which would sort a million rows per page; contacts without a CLV yet are left out of it.
+CLV_SORTS = {"-predicted_clv": "predicted_clv", "-historic_clv": "historic_clv"}
+
+
 def keyset_page(queryset: QuerySet, *, ordering: str, cursor: str | None, size: int = PAGE_SIZE):
     """One page after `cursor` by seeking on (sort key, id) — no OFFSET, no COUNT, so page 1,000 costs page 1."""
-    attr, descending = _sort_attr(ordering)
     key = ordering.lstrip("-")
+    if ordering in CLV_SORTS:
+        attr, descending = f"metrics__{CLV_SORTS[ordering]}", True
+    else:
+        attr, descending = _sort_attr(ordering)
     if cursor:
         value, pk = _decode_cursor(cursor, key)
         op = "lt" if descending else "gt"
@@ -141,7 +150,13 @@ def keyset_page(queryset: QuerySet, *, ordering: str, cursor: str | None, size: 
     if len(rows) > size:
         rows = rows[:size]
         last = rows[-1]
-        next_cursor = _encode_cursor(getattr(last, attr) if attr != "id" else last.pk, last.pk)
+        if attr == "id":
+            value = last.pk
+        elif attr.startswith("metrics__"):
+            value = getattr(last.metrics, attr.removeprefix("metrics__"))
+        else:
+            value = getattr(last, attr)
+        next_cursor = _encode_cursor(value, last.pk)
     return rows, next_cursor
 
 
@@ -152,7 +167,17 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
     rows: list[Contact] = []
     next_cursor = None
     try:
-        queryset = contact_list(user=request.user, filters=params)
+        if ordering in CLV_SORTS:
+            field = CLV_SORTS[ordering]
+            filters = params.copy()
+            filters.pop("ordering", None)
+            queryset = (
+                contact_list(user=request.user, filters=filters)
+                .filter(**{f"metrics__{field}__isnull": False})
+                .order_by(f"-metrics__{field}", "-id")
+            )
+        else:
+            queryset = contact_list(user=request.user, filters=params)
         rows, next_cursor = keyset_page(queryset, ordering=ordering, cursor=request.GET.get("cursor"))
     except ValidationError as exc:
         errors = exc.message_dict

@@ -2,10 +2,12 @@
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
+from analytics.models import ContactMetrics
 from campaigns.models import Segment
 from contacts.models import Contact
 from stages.models import StageTransition
@@ -32,11 +34,15 @@ def test_bad_filter_is_explained_not_a_crash(marketer_client):
     assert response.context["contacts"] == []
 
 
-@pytest.mark.parametrize("ordering", ["-id", "id", "last_name", "-stage_entered_at", "-predicted_clv"])
+@pytest.mark.parametrize(
+    "ordering", ["-id", "id", "last_name", "-stage_entered_at", "stage_entered_at", "-predicted_clv", "-historic_clv"]
+)
 def test_keyset_pages_walk_every_contact_once_in_order(marketer_client, ordering, monkeypatch):
     monkeypatch.setattr("contacts.views.PAGE_SIZE", 4)
     for i in range(10):
-        ContactFactory(last_name=f"Name{i % 3}")
+        contact = ContactFactory(last_name=f"Name{i % 3}")
+        # Ties on every sort key, so the id tie-breaker is exercised.
+        ContactMetrics.objects.create(contact=contact, predicted_clv=Decimal(i % 3), historic_clv=Decimal(i % 2))
     seen: list[int] = []
     params = {"ordering": ordering}
     for _ in range(5):
@@ -158,3 +164,12 @@ def test_marketers_get_no_bulk_actions(marketer_client, rep_contact):
         reverse("web:contact_bulk"), {"action": "add_tag", "tag": "x", "ids": [rep_contact.pk]}
     )
     assert response.status_code == 403
+
+
+def test_clv_sort_lists_contacts_with_a_clv_highest_first(marketer_client):
+    low, high, none = ContactFactory(), ContactFactory(), ContactFactory()
+    ContactMetrics.objects.create(contact=low, predicted_clv=Decimal("10"))
+    ContactMetrics.objects.create(contact=high, predicted_clv=Decimal("900"))
+    ContactMetrics.objects.create(contact=none, predicted_clv=None)
+    listed = marketer_client.get(reverse("web:contact_list"), {"ordering": "-predicted_clv"}).context["contacts"]
+    assert [c.pk for c in listed] == [high.pk, low.pk]

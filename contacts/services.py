@@ -260,14 +260,17 @@ def touchpoint_row_clean(row: dict[str, Any], *, source: str) -> dict[str, Any]:
     keys = [k for k in ("contact", "contact_external_id", "contact_email") if row.get(k) not in (None, "")]
     if len(keys) != 1:
         err("contact", "Give exactly one of contact, contact_external_id or contact_email.")
+    elif isinstance(row[keys[0]], bool) or not isinstance(row[keys[0]], str | int):
+        # Lists or objects here would be unhashable when the batch resolves its contacts.
+        err(keys[0], "Must be a string or an integer.")
     else:
         out["_contact_key"] = (keys[0], row[keys[0]])
 
     kind = row.get("kind")
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         err("kind", f"{kind!r} is not a touchpoint kind.")
     channel = row.get("channel") or Channel.OTHER
-    if channel not in _CHANNELS:
+    if not isinstance(channel, str) or channel not in _CHANNELS:
         err("channel", f"{channel!r} is not a channel.")
     out["kind"], out["channel"] = kind, channel
 

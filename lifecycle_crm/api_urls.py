@@ -1,7 +1,16 @@
 """API routes: `/api/v1/...` resources, the OpenAPI schema and its offline interactive docs."""
 
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+@csrf_exempt  # it changes nothing; a POST to an unknown path is a 404, not a CSRF page
+def api_not_found(request, *args, **kwargs):
+    """Unknown API paths (including ids that are not numbers) answer JSON, like every other API error."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
 
 v1 = [
     path("", include("contacts.api.urls")),
@@ -15,4 +24,5 @@ urlpatterns = [
     path("v1/", include(v1)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^.*$", api_not_found),
 ]

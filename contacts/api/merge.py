@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +12,8 @@ from rest_framework.views import APIView
 
 from contacts.merge import contact_merge
 from contacts.selectors import contact_can_write, contact_get
+from lifecycle_crm.api.authentication import request_actor
+from lifecycle_crm.api.schema import WRITE_ERRORS
 
 
 class ContactMergeInputSerializer(serializers.Serializer):
@@ -40,7 +42,8 @@ class ContactMergeApi(APIView):
                     "moved": serializers.DictField(),
                     "stage": serializers.CharField(),
                 },
-            )
+            ),
+            **WRITE_ERRORS,
         },
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -51,7 +54,7 @@ class ContactMergeApi(APIView):
         if survivor is None:
             return Response({"detail": "No such contact."}, status=status.HTTP_404_NOT_FOUND)
         if other is None:
-            return Response({"merge_id": ["No such contact."]}, status=status.HTTP_400_BAD_REQUEST)
+            raise DrfValidationError({"merge_id": ["No such contact."]})
         if not (
             contact_can_write(user=request.user, contact=survivor)
             and contact_can_write(user=request.user, contact=other)
@@ -59,10 +62,8 @@ class ContactMergeApi(APIView):
             return Response(
                 {"detail": "You may merge only contacts you are allowed to change."}, status=status.HTTP_403_FORBIDDEN
             )
-        try:
-            log = contact_merge(survivor=survivor, other=other, user=request.user)
-        except ValidationError as exc:
-            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        # ValidationError from the service becomes a 400 in the shared API error shape.
+        log = contact_merge(survivor=survivor, other=other, user=request_actor(request))
         return Response(
             {
                 "merge_log_id": log.pk,

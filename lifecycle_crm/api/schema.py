@@ -10,6 +10,7 @@ ValidationErrorSerializer = inline_serializer(
     {
         "detail": serializers.CharField(),
         "errors": serializers.DictField(
+            required=False,
             child=serializers.JSONField(),
             help_text="Field name → list of messages; for a bulk request `items`: [{index, errors}].",
         ),

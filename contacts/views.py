@@ -220,8 +220,11 @@ class _Echo:
 
 def _cell(value: Any) -> str:
     """A CSV cell safe to open in a spreadsheet: text starting with = + - @ is not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return str(value)  # numbers (a negative revenue) are not formulas
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 EXPORT_COLUMNS = [

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from decimal import Decimal
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from analytics import clv
@@ -14,7 +17,7 @@ from analytics.models import CLVModelFit, ContactMetrics, RfmSegment
 from analytics.selectors import clv_model_fit_as_dict, clv_model_fit_latest
 from analytics.services import RFM_SEGMENT_GRID, customer_value_recompute, rfm_segment_for
 from analytics.tasks import customer_value_recompute_task
-from contacts.models import Contact, TouchpointSource
+from contacts.models import Contact, Touchpoint
 from contacts.services import touchpoint_bulk_create
 from tests.analytics.cdnow import (
     CALIBRATION_END,
@@ -32,9 +35,10 @@ from tests.factories import ContactFactory, TouchpointFactory, stage
 pytestmark = pytest.mark.django_db
 
 
-def _import_cdnow() -> dict[int, int]:
-    """Contacts for the 2,357 CDNOW customers and their 6,919 purchases through the import path."""
+def _import_cdnow(tmp_path) -> dict[str, int]:
+    """The 6,919 CDNOW purchases of 2,357 customers through `manage.py import_touchpoints` (the public contract)."""
     rows = load_cdnow()
+    # The contacts themselves are not under test: bulk-created, like an earlier contact import.
     awareness = stage("awareness")
     acquired = timezone.make_aware(dt.datetime(1997, 1, 1))
     Contact.objects.bulk_create(
@@ -49,24 +53,21 @@ def _import_cdnow() -> dict[int, int]:
             for cid in sorted({row.customer_id for row in rows})
         ]
     )
-    items = [
-        {
-            "contact_external_id": f"cdnow-{row.customer_id}",
-            "kind": "purchase",
-            "channel": "web",
-            "occurred_at": row.day.isoformat(),
-            "amount": row.dollars,
-            "external_id": f"cdnow-line-{line}",
-        }
-        for line, row in enumerate(rows, start=1)
-    ]
-    for start in range(0, len(items), 1000):
-        touchpoint_bulk_create(rows=items[start : start + 1000], source=TouchpointSource.IMPORT, enqueue=False)
+    touchpoints_csv = tmp_path / "cdnow_purchases.csv"
+    with touchpoints_csv.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["contact_external_id", "kind", "channel", "occurred_at", "amount", "external_id"])
+        for line, row in enumerate(rows, start=1):
+            writer.writerow(
+                [f"cdnow-{row.customer_id}", "purchase", "web", row.day.isoformat(), row.dollars, f"l{line}"]
+            )
+    call_command("import_touchpoints", str(touchpoints_csv), stdout=io.StringIO(), stderr=io.StringIO())
+    assert Touchpoint.objects.filter(kind="purchase", source="import").count() == len(rows)
     return dict(Contact.objects.filter(external_id__startswith="cdnow-").values_list("external_id", "pk"))
 
 
-def test_cdnow_through_the_project_reproduces_published_results():
-    ids = _import_cdnow()
+def test_cdnow_through_the_project_reproduces_published_results(tmp_path):
+    ids = _import_cdnow(tmp_path)
     # 9 months = 39 weeks, the horizon of the published conditional expectation.
     result = customer_value_recompute(as_of=CALIBRATION_END, horizon_months=9, min_customers=100)
     assert not result.is_fallback, result.note

@@ -162,6 +162,12 @@ def latency(*, url: str, moves: int, redis_url: str, smtp_port: int) -> dict:
     from stages.services import contact_move_stage
 
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command
+    # bench/generate.py detaches stage_changed receivers (so engine benchmarks don't time them); this part
+    # measures exactly that path, so the plays receiver is connected again.
+    from plays.receivers import on_stage_changed
+    from stages.signals import stage_changed
+
+    stage_changed.connect(on_stage_changed, dispatch_uid="plays.stage_changed")
     inbox = _Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
@@ -209,12 +215,17 @@ def latency(*, url: str, moves: int, redis_url: str, smtp_port: int) -> dict:
         for pk in candidates:
             contact = Contact.objects.get(pk=pk)
             with transaction.atomic():
-                contact_move_stage(contact=contact, stage="loyalty", reason="bench", source="play")
+                contact_move_stage(contact=contact, stage="loyalty", reason="bench", source="manual")
             committed = time.perf_counter()
             email = contact.email.lower()
             while email not in inbox.arrivals and time.perf_counter() - committed < 10:
                 time.sleep(0.005)
             delays.append(inbox.arrivals.get(email, float("inf")) - committed)
+        if any(d == float("inf") for d in delays):
+            worker.terminate()
+            print(
+                "some emails never arrived; worker log tail:\n" + worker.stderr.read().decode(errors="replace")[-3000:]
+            )
         return {
             "moves": len(delays),
             "median_s": round(statistics.median(delays), 3),

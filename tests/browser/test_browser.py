@@ -117,8 +117,15 @@ def test_marketer_runs_an_import_to_completion(browser_page, demo, tmp_path):
 
 
 def test_screenshots_of_the_remaining_pages(browser_page, demo):
+    from contacts.services import contact_create
+
+    first = contact_create(data={"email": "Dana.Fox+news@fox.example", "first_name": "Dana", "last_name": "Fox"})
+    second = contact_create(data={"email": "danafox@fox.example", "first_name": "Dana", "last_name": "Fox"})
     page = browser_page
     log_in(page, "admin")
+    page.goto(page.base_url + f"/contacts/merge/?survivor={first.pk}&other={second.pk}")
+    assert "Merge two contacts" in page.inner_text("h1")
+    screenshot(page, "merge")
     for path, name in [
         ("/campaigns/", "campaigns"),
         ("/campaigns/new/", "campaign-form"),

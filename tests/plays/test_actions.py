@@ -202,3 +202,12 @@ def test_admin_validation_names_the_missing_fields():
     with pytest.raises(ValidationError) as caught:
         play_action_validate(action=PlayAction(action_type="move_stage", reason=""))
     assert set(caught.value.message_dict) == {"stage", "reason"}
+
+
+def test_contact_play_log_partial_renders_outcomes(consenting, run_on_commit):
+    from django.template.loader import render_to_string
+
+    make_play(name="Welcome", trigger_type="touchpoint_logged", trigger_kind="site_visit", actions=[EMAIL])
+    _visit(consenting, run_on_commit)
+    html = render_to_string("plays/_contact_play_log.html", {"entries": contact_play_log(contact_id=consenting.pk)})
+    assert "Welcome" in html and "Send email" in html and "to ann@example.com: Hello Ann" in html

@@ -72,7 +72,9 @@ def _report(module: str) -> Any | None:
 
 
 def _funnel(mod: Any, query: OverviewQuery) -> ChartData:
-    result = mod.funnel_report(mod.FunnelQuery(filters=report_filters(query)))
+    # "Reached at all": journeys often skip stages (a first purchase straight after a visit),
+    # so the strictly ordered variant would show empty later steps for real customers.
+    result = mod.funnel_report(mod.FunnelQuery(filters=report_filters(query), ordered=False))
     rows = [
         [
             s.name,
@@ -89,7 +91,7 @@ def _funnel(mod: Any, query: OverviewQuery) -> ChartData:
         columns=["Stage", "Reached", "Step conversion", "Cumulative conversion", "Drop-off", "Median days to next"],
         rows=rows if result.entered else [],
         series={"items": [{"name": s.name, "value": s.reached, "colour": colours.get(s.stage)} for s in result.steps]},
-        caption="Contacts who entered the lifecycle in the period, by the furthest stage reached in order.",
+        caption="Contacts who entered the lifecycle in the period, and how many of them reached each stage since.",
     )
 
 

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from lifecycle_crm.admin_utils import LargeTableAdminMixin
 from stages.engine import RuleSpec, lifecycle_evaluate, rules_active
 from stages.models import Stage, StageRule, StageTransition
 from stages.rules import METRICS
@@ -150,7 +151,7 @@ class StageRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(StageTransition)
-class StageTransitionAdmin(admin.ModelAdmin):
+class StageTransitionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     """Append-only history: viewable and searchable, never added, edited or deleted here."""
 
     list_display = ("contact", "from_stage", "to_stage", "effective_at", "source", "rule", "is_win_back", "user")
@@ -158,7 +159,6 @@ class StageTransitionAdmin(admin.ModelAdmin):
     list_select_related = ("contact", "from_stage", "to_stage", "rule", "user")
     search_fields = ("contact__email", "note")
     date_hierarchy = "effective_at"
-    show_full_result_count = False  # a COUNT over millions of rows per page view is not free
     raw_id_fields = ("contact", "touchpoint", "user", "rule")
 
     def get_readonly_fields(self, request, obj=None):

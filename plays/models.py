@@ -141,6 +141,17 @@ class Play(models.Model):
     def is_active(self) -> bool:
         return self.status == PlayStatus.ACTIVE
 
+    @property
+    def delay_label(self) -> str:
+        """The delay in words ("3 days", "2 hours 30 minutes"), for pages."""
+        seconds = int(self.delay.total_seconds()) if self.delay else 0
+        parts = []
+        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+            count, seconds = divmod(seconds, size)
+            if count:
+                parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+        return " ".join(parts) or "no delay"
+
 
 class ActionType(models.TextChoices):
     SEND_EMAIL = "send_email", "Send email"

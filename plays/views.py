@@ -29,6 +29,15 @@ def _layout():
     return select_template(["base.html", "plays/standalone_base.html"])
 
 
+def _web_contacts() -> bool:
+    """Whether the dashboard's contact pages exist to link to."""
+    try:
+        reverse("web:contact_detail", args=[1])
+    except NoReverseMatch:
+        return False
+    return True
+
+
 def _require_marketer(request: HttpRequest) -> None:
     if user_role(request.user) not in (Role.ADMIN, Role.MARKETER):
         raise PermissionDenied("Plays are managed by marketers and admins.")
@@ -83,7 +92,13 @@ def my_tasks_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "plays/my_tasks.html",
-        {"layout": _layout(), "tasks": tasks, "show": show, "today": timezone.localdate()},
+        {
+            "layout": _layout(),
+            "tasks": tasks,
+            "show": show,
+            "today": timezone.localdate(),
+            "web_contacts": _web_contacts(),
+        },
     )
 
 
@@ -108,6 +123,7 @@ def task_complete_view(request: HttpRequest, pk: int) -> HttpResponse:
         "tasks": tasks,
         "show": "open",
         "today": timezone.localdate(),
+        "web_contacts": _web_contacts(),
         "failed": task,
         "failed_form": form,
     }

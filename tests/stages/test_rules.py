@@ -125,3 +125,55 @@ def test_hostile_values_never_reach_sql_text():
     )
     result = lifecycle_evaluate(contact_ids=[contact.pk], dry_run=True, rules=[spec])
     assert result.moved == 0
+
+
+@pytest.mark.django_db
+def test_p_alive_rule_reads_customer_value_and_is_false_without_it():
+    from analytics.models import ContactMetrics
+
+    now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    with time_machine.travel(now, tick=False):
+        stage_rule_save(
+            data={
+                "name": "Fading",
+                "stage": stage("at_risk"),
+                "conditions": [{"metric": "p_alive", "op": "<", "value": 0.2}],
+            }
+        )
+        fading, unknown, fine = (ContactFactory(stage=stage("retention")) for _ in range(3))
+        for contact in (fading, unknown, fine):
+            TouchpointFactory(contact=contact, kind="purchase", occurred_at=now - dt.timedelta(days=30))
+        ContactMetrics.objects.create(contact=fading, p_alive=0.05)
+        ContactMetrics.objects.create(contact=fine, p_alive=0.9)
+        lifecycle_evaluate(contact_ids=[fading.pk, unknown.pk, fine.pk])
+    slugs = [c.stage.slug for c in (fading, unknown, fine) if c.refresh_from_db() is None]
+    assert slugs == ["at_risk", "retention", "retention"]
+    assert fading.transitions.get(source="rule").effective_at == now  # no event: the evaluation time
+
+
+@pytest.mark.django_db
+def test_any_match_takes_the_earliest_true_condition_as_the_event():
+    now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    with time_machine.travel(now, tick=False):
+        stage_rule_save(
+            data={
+                "name": "Talked to us",
+                "stage": stage("consideration"),
+                "match": "any",
+                "conditions": [
+                    {"metric": "touches", "op": ">=", "value": 1, "params": {"kinds": ["call"]}},
+                    {"metric": "touches", "op": ">=", "value": 1, "params": {"kinds": ["chat"], "days": 7}},
+                    {"metric": "days_since_last_touch", "op": "<", "value": 1},
+                ],
+            }
+        )
+        contact = ContactFactory(acquired_at=now - dt.timedelta(days=90))
+        TouchpointFactory(contact=contact, kind="chat", occurred_at=now - dt.timedelta(days=3))
+        TouchpointFactory(contact=contact, kind="call", occurred_at=now - dt.timedelta(days=20))
+        TouchpointFactory(contact=contact, kind="site_visit", occurred_at=now - dt.timedelta(days=60))
+        lifecycle_evaluate(contact_ids=[contact.pk])
+    contact.refresh_from_db()
+    assert contact.stage.slug == "consideration"
+    transition = contact.transitions.get(source="rule")
+    assert transition.rule.name == "Talked to us"
+    assert transition.effective_at == now - dt.timedelta(days=20)  # the call, the earliest true condition

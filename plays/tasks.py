@@ -14,10 +14,11 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 DISPATCH_CHUNK = 200
+ETA_HORIZON = dt.timedelta(minutes=15)  # delays up to this are scheduled with an ETA, longer ones by the scan
 
 
 def runs_dispatch(*, run_ids: Sequence[int]) -> int:
-    """Hand runs to workers: due ones now in chunks, later ones with an ETA (the scan is the safety net).
+    """Hand runs to workers: due ones now in chunks, ones due within 15 minutes with an ETA, the rest to the scan.
 
     A broker failure is logged, not raised: the runs are stored and the next scan
     dispatches whatever is due.
@@ -30,11 +31,14 @@ def runs_dispatch(*, run_ids: Sequence[int]) -> int:
     now = timezone.now()
     due: list[int] = []
     later: dict[dt.datetime, list[int]] = defaultdict(list)
+    eta_horizon = now + ETA_HORIZON
     for pk, due_at in PlayRun.objects.filter(pk__in=ids).values_list("pk", "due_at"):
         if due_at <= now:
             due.append(pk)
-        else:
+        elif due_at <= eta_horizon:
             later[due_at].append(pk)
+        # Longer delays wait in the table (due_at) for the periodic scan: a Redis broker redelivers
+        # ETA messages held past its visibility timeout (1 h), so days-long ETAs would multiply.
     try:
         for start in range(0, len(due), DISPATCH_CHUNK):
             execute_runs_task.delay(due[start : start + DISPATCH_CHUNK])

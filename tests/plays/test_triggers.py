@@ -306,3 +306,18 @@ def test_plays_do_not_trigger_themselves_into_loops(consenting, run_on_commit):
     with run_on_commit():
         touchpoint_create(data={"contact": consenting.pk, "kind": "email_sent", "external_id": "esp-1"}, source="api")
     assert on_email.runs.count() == 1 and len(mail.outbox) == 1  # its own email_sent did not fire it again
+
+
+def test_short_delays_get_an_eta_and_long_ones_wait_for_the_scan(consenting, run_on_commit, monkeypatch):
+    from plays import tasks
+
+    scheduled = []
+    monkeypatch.setattr(tasks.execute_runs_task, "apply_async", lambda args, eta: scheduled.append((args[0], eta)))
+    with time_machine.travel(T0, tick=False):
+        short = make_play(
+            trigger_type="stage_entered", trigger_stage="loyalty", delay=dt.timedelta(minutes=10), actions=[EMAIL]
+        )
+        make_play(trigger_type="stage_entered", trigger_stage="loyalty", delay=dt.timedelta(days=3), actions=[EMAIL])
+        with run_on_commit():
+            contact_move_stage(contact=consenting, stage="loyalty", reason="VIP", source="manual")
+    assert scheduled == [([short.runs.get().pk], T0 + dt.timedelta(minutes=10))]

@@ -228,6 +228,21 @@ def _channels(mod: Any, query: OverviewQuery) -> ChartData:
     )
 
 
+def _stage_counts(mod: Any, query: OverviewQuery) -> ChartData:
+    result = mod.stage_counts_report(mod.StageCountsQuery(filters=report_filters(query)))
+    columns = ["Date", *[serie.name for serie in result.series]]
+    rows = [[day.isoformat(), *[serie.counts[i] for serie in result.series]] for i, day in enumerate(result.dates)]
+    return ChartData(
+        columns=columns,
+        rows=rows,
+        series={
+            "dates": [d.isoformat() for d in result.dates],
+            "lines": [{"name": s.name, "colour": s.colour, "values": s.counts} for s in result.series],
+        },
+        caption="Contacts per stage at the end of each day (the nightly snapshot).",
+    )
+
+
 def _pct(value: Any) -> str:
     return "" if value is None else f"{float(value) * 100:.1f}%"
 
@@ -240,6 +255,14 @@ def _num(value: Any) -> float:
 
 
 CHARTS: list[ChartSpec] = [
+    ChartSpec(
+        "stage_counts",
+        "Contacts per stage over time",
+        "line",
+        "stage_counts",
+        _stage_counts,
+        empty_text="No nightly snapshot in this period yet.",
+    ),
     ChartSpec("funnel", "Funnel", "funnel", "funnel", _funnel),
     ChartSpec("stage_flow", "Stage flow", "sankey", "stage_flow", _stage_flow, tall=True),
     ChartSpec("cohorts", "Cohort retention", "heatmap", "cohort_retention", _cohorts, tall=True),

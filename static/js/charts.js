@@ -52,7 +52,20 @@
       series: [{ type: "bar", data: d.values, itemStyle: { color: "#2f5fd0", borderRadius: [4, 4, 0, 0] } }]
     };
   }
-  var builders = { funnel: funnel, sankey: sankey, heatmap: heatmap, bar: bar };
+  function line(d) {
+    return {
+      tooltip: { trigger: "axis" },
+      legend: { type: "scroll", bottom: 0 },
+      grid: { left: 50, right: 16, top: 16, bottom: 56 },
+      xAxis: { type: "category", data: d.dates, boundaryGap: false },
+      yAxis: { type: "value" },
+      series: d.lines.map(function (l) {
+        return { name: l.name, type: "line", stack: "all", areaStyle: { opacity: 0.85 }, showSymbol: false,
+          lineStyle: { width: 0 }, itemStyle: { color: l.colour }, data: l.values };
+      })
+    };
+  }
+  var builders = { funnel: funnel, sankey: sankey, heatmap: heatmap, bar: bar, line: line };
   var charts = [];
   document.querySelectorAll("[data-chart]").forEach(function (el) {
     var d = data[el.getAttribute("data-chart")];

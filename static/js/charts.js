@@ -60,7 +60,7 @@
       xAxis: { type: "category", data: d.dates, boundaryGap: false },
       yAxis: { type: "value" },
       series: d.lines.map(function (l) {
-        return { name: l.name, type: "line", stack: "all", areaStyle: { opacity: 0.85 }, showSymbol: false,
+        return { name: l.name, type: "line", stack: "all", areaStyle: { opacity: 0.85 }, showSymbol: d.dates.length < 3,
           lineStyle: { width: 0 }, itemStyle: { color: l.colour }, data: l.values };
       })
     };

@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError as DrfValidationError
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 from contacts.merge import contact_merge
 from contacts.selectors import contact_can_write, contact_get
 from lifecycle_crm.api.authentication import request_actor
+from lifecycle_crm.api.permissions import ALL_ROLES, CONTACT_WRITERS
 from lifecycle_crm.api.schema import WRITE_ERRORS
 
 
@@ -27,7 +27,10 @@ class ContactMergeApi(APIView):
     sales rep only contacts they own). Answers with the merge log.
     """
 
-    permission_classes = [IsAuthenticated]
+    # The project's default permissions (IsAuthenticated + RolePermission) with the contact writers'
+    # roles; the object check (a rep's own contacts) is contact_can_write on both contacts.
+    read_roles = ALL_ROLES
+    write_roles = CONTACT_WRITERS
 
     @extend_schema(
         request=ContactMergeInputSerializer,

@@ -2,7 +2,7 @@
 
 import pytest
 from django.urls import reverse
-from rest_framework.test import APIRequestFactory, force_authenticate
+from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 
 from campaigns.models import CampaignMember
 from contacts.api.merge import ContactMergeApi
@@ -153,4 +153,31 @@ def test_merge_api_view_refuses_a_rep_on_someone_elses_contact_and_bad_input(rep
     request = factory.post("/x/", {"merge_id": mine.pk}, format="json")
     force_authenticate(request, user=rep)
     assert view(request, pk=mine.pk).status_code == 400
+    assert Contact.objects.count() == 2
+
+
+def test_merge_endpoint_works_through_the_api_with_an_integration_key():
+    from accounts.services import api_key_create
+
+    _, raw = api_key_create(name="shop", role="integration")
+    survivor, other = ContactFactory(), ContactFactory()
+    TouchpointFactory(contact=other)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = client.post(f"/api/v1/contacts/{survivor.pk}/merge/", {"merge_id": other.pk}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["moved"]["touchpoints"] == 1
+    assert ContactMerge.objects.get().user is None  # a bare key acts for no user
+    missing = client.post(f"/api/v1/contacts/{survivor.pk}/merge/", {"merge_id": other.pk}, format="json")
+    assert missing.status_code == 400
+
+
+def test_merge_endpoint_is_refused_to_marketers():
+    from tests.factories import UserFactory
+
+    survivor, other = ContactFactory(), ContactFactory()
+    client = APIClient()
+    client.force_authenticate(UserFactory(username="m2", role="marketer"))
+    response = client.post(f"/api/v1/contacts/{survivor.pk}/merge/", {"merge_id": other.pk}, format="json")
+    assert response.status_code == 403
     assert Contact.objects.count() == 2

@@ -12,22 +12,15 @@ from typing import Any
 from django.db.models import (
     Count,
     DateTimeField,
-    DecimalField,
-    Exists,
     ExpressionWrapper,
     F,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
-    Value,
 )
-from django.db.models.functions import Coalesce
 
-from contacts.models import Touchpoint, TouchpointKind
+from contacts.models import TouchpointKind
 from plays.models import ActionLog, Play, PlayRun, RunStatus, Task, TaskStatus
-from stages.models import StageTransition
 
 
 @dataclass(frozen=True)
@@ -127,61 +120,63 @@ class PlayReport:
         return asdict(self) | {"conversion_rate": self.conversion_rate}
 
 
-def play_report(*, play_ids: Sequence[int] | None = None) -> dict[int, PlayReport]:
-    """Reporting for plays, set-based: one GROUP BY over runs with correlated EXISTS / SUM subqueries.
+def play_report(*, play_ids: Sequence[int] | None = None, since: dt.datetime | None = None) -> dict[int, PlayReport]:
+    """Reporting for plays, set-based: three GROUP BY play queries (counts, conversions, revenue) over joins.
 
     Conversion and revenue count finished runs that acted; the window starts when the run
-    finished and lasts the play's goal window. A contact with overlapping runs of one play
-    counts its purchases once per run.
+    finished and lasts the play's goal window. Joins rather than a correlated subquery per
+    run, so PostgreSQL may hash-join runs against purchases and transitions instead of
+    probing an index once per run. `since` limits the report to runs created since then.
+    A contact with overlapping runs of one play counts its purchases once per run.
     """
     runs = PlayRun.objects.all()
     if play_ids is not None:
         runs = runs.filter(play_id__in=list(play_ids))
+    if since is not None:
+        runs = runs.filter(created_at__gte=since)
     window_end = ExpressionWrapper(F("finished_at") + F("play__goal_window"), output_field=DateTimeField())
-    reached = StageTransition.objects.filter(
-        contact_id=OuterRef("contact_id"),
-        to_stage_id=OuterRef("play__goal_stage_id"),
-        effective_at__gt=OuterRef("finished_at"),
-        effective_at__lte=OuterRef("window_end"),
-    )
-    spent = (
-        Touchpoint.objects.filter(
-            contact_id=OuterRef("contact_id"),
-            kind=TouchpointKind.PURCHASE,
-            occurred_at__gt=OuterRef("finished_at"),
-            occurred_at__lte=OuterRef("window_end"),
-        )
-        .order_by()
-        .values("contact_id")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    money = DecimalField(max_digits=14, decimal_places=2)
-    rows = (
-        runs.annotate(window_end=window_end)
-        .annotate(
-            reached_goal=Exists(reached),
-            revenue_after=Coalesce(Subquery(spent, output_field=money), Value(Decimal("0")), output_field=money),
-        )
-        .order_by()
+    counts = (
+        runs.order_by()
         .values("play_id")
         .annotate(
             entered=Count("pk"),
             acted_count=Count("pk", filter=Q(acted=True)),
             skipped_count=Count("pk", filter=Q(status=RunStatus.SKIPPED)),
-            converted=Count("pk", filter=Q(acted=True, reached_goal=True)),
-            revenue=Sum("revenue_after", filter=Q(acted=True)),
         )
     )
+    acted = runs.filter(acted=True, finished_at__isnull=False).annotate(window_end=window_end)
+    converted = dict(
+        acted.filter(
+            contact__transitions__to_stage_id=F("play__goal_stage_id"),
+            contact__transitions__effective_at__gt=F("finished_at"),
+            contact__transitions__effective_at__lte=F("window_end"),
+        )
+        .order_by()
+        .values("play_id")
+        .annotate(n=Count("pk", distinct=True))
+        .values_list("play_id", "n")
+    )
+    revenue = dict(
+        acted.filter(
+            contact__touchpoints__kind=TouchpointKind.PURCHASE,
+            contact__touchpoints__occurred_at__gt=F("finished_at"),
+            contact__touchpoints__occurred_at__lte=F("window_end"),
+        )
+        .order_by()
+        .values("play_id")
+        .annotate(total=Sum("contact__touchpoints__amount"))
+        .values_list("play_id", "total")
+    )
     reports = {pk: PlayReport(play_id=pk) for pk in (play_ids or [])}
-    for row in rows:
-        reports[row["play_id"]] = PlayReport(
-            play_id=row["play_id"],
+    for row in counts:
+        pk = row["play_id"]
+        reports[pk] = PlayReport(
+            play_id=pk,
             entered=row["entered"],
             acted=row["acted_count"],
             skipped=row["skipped_count"],
-            converted=row["converted"],
-            revenue=(row["revenue"] or Decimal("0")).quantize(Decimal("0.01")),
+            converted=converted.get(pk, 0),
+            revenue=(revenue.get(pk) or Decimal("0")).quantize(Decimal("0.01")),
         )
     return reports
 

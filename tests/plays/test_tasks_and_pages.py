@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from contacts.models import Touchpoint
 from plays.models import Play, PlayRun, PlayStatus, Task
@@ -133,6 +134,8 @@ def test_report_counts_entered_acted_converted_and_revenue_after():
     assert (report.entered, report.acted, report.skipped, report.converted) == (3, 2, 1, 1)
     assert report.revenue == Decimal("100.00")
     assert report.conversion_rate == 0.5
+    later = play_report(play_ids=[play.pk], since=timezone.now() + dt.timedelta(days=1))[play.pk]
+    assert (later.entered, later.converted, later.revenue) == (0, 0, Decimal("0.00"))
 
 
 def test_unsubscribe_link_confirms_then_withdraws_consent_once(client):

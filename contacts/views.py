@@ -25,6 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, user_role
+from analytics.models import RfmSegment
 from campaigns.models import Segment
 from contacts import bulk
 from contacts.filters import ORDERING_KEYS, ContactFilterSet
@@ -55,7 +56,6 @@ from contacts.selectors import (
     contact_get,
     contact_list,
     contact_touchpoint_list,
-    contact_transition_list,
 )
 from contacts.services import touchpoint_create
 from lifecycle_crm.web_access import EVERYONE, MARKETING, SALES, roles_required
@@ -194,6 +194,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "sort_labels": SORT_LABELS,
         "stages": Stage.objects.filter(is_active=True),
         "channels": Channel.choices,
+        "rfm_segments": RfmSegment.choices,
         "owners": owner_choices_queryset(),
         "segments": Segment.objects.only("id", "name"),
         "selected_stages": params.getlist("stage"),
@@ -427,7 +428,10 @@ def _contact_or_404(request: HttpRequest, pk: int) -> Contact:
 
 
 def _history(request: HttpRequest, contact: Contact) -> list:
-    return list(contact_transition_list(user=request.user, contact=contact))[::-1]
+    """Newest move first, each with `exited_at` (stages.selectors, one LEAD query) for the time spent there."""
+    from stages.selectors import contact_stage_history
+
+    return contact_stage_history(contact_id=contact.pk).transitions[::-1]
 
 
 @roles_required(EVERYONE)

@@ -25,6 +25,9 @@ def test_list_applies_the_api_filters_and_search(marketer_client, rep):
     assert names(marketer_client.get(url, {"stage": "purchase"})) == ["Ada Lovelace"]
     assert names(marketer_client.get(url, {"owner_id": rep.pk})) == ["Ada Lovelace"]
     assert len(names(marketer_client.get(url))) == 2
+    ada = Contact.objects.get(first_name="Ada")
+    ContactMetrics.objects.create(contact=ada, rfm_segment="champions")
+    assert names(marketer_client.get(url, {"rfm_segment": "champions"})) == ["Ada Lovelace"]
 
 
 def test_bad_filter_is_explained_not_a_crash(marketer_client):

@@ -139,7 +139,7 @@ def test_touchpoint_list_pages_by_cursor_and_filters(integration_client, shop_co
     assert integration_client.get("/api/v1/touchpoints/?kind=teleport").status_code == 400
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_identical_batches_create_each_touchpoint_once():
     """Four threads post the same batch at once (PostgreSQL): every touchpoint exists exactly once."""
     require_postgres()

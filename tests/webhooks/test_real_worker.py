@@ -27,7 +27,7 @@ def _database_url() -> str:
 
 
 @pytest.mark.celery_worker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_real_worker_retries_with_backoff_until_the_receiver_answers(receiver):
     require_postgres()
     redis_url()  # skips when Redis is unreachable

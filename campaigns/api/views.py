@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from campaigns.api.serializers import CampaignSerializer, SegmentSerializer
 from campaigns.models import Campaign, Segment
 from contacts.api.serializers import ContactSerializer
+from contacts.filters import ORDERING_CHOICES
 from contacts.selectors import contact_list
 from lifecycle_crm.api.authentication import request_actor
 from lifecycle_crm.api.pagination import KeysetPagination, SmallPagination
@@ -45,6 +46,11 @@ class SegmentViewSet(_CrudViewSet):
         summary="The contacts in a segment now (its saved filters, evaluated live)",
         responses={200: ContactSerializer(many=True), **READ_ERRORS},
         filters=False,
+        parameters=[
+            OpenApiParameter(
+                "ordering", str, enum=[name for name, _ in ORDERING_CHOICES], description="Sort key; `-` descending."
+            )
+        ],
     )
     @action(detail=True, methods=["get"], url_path="contacts", pagination_class=KeysetPagination, filter_backends=[])
     def contacts(self, request: Request, pk=None) -> Response:

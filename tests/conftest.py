@@ -25,6 +25,40 @@ def pytest_sessionstart(session):
             raise pytest.UsageError(f"CRM_EXPECT_DB={EXPECT_DB} but the database engine is {engine}")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Give every transactional test `serialized_rollback`, so each one starts from the migrated data.
+
+    A transactional test ends with a flush of every table. Without serialized_rollback the
+    flush drops the rows data migrations made (stages, stage rules, role groups) and
+    post_migrate recreates content types and permissions under new ids (PostgreSQL does not
+    reuse ids); the next test that does use serialized_rollback then restores the old
+    content-type rows and fails on their unique (app_label, model) key. With it everywhere,
+    flushes skip post_migrate and every transactional test gets the migrated state back.
+    """
+    from pytest_django.plugin import validate_django_db
+
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        fixtures = getattr(item, "fixturenames", ())
+        if marker is not None:
+            transaction, reset_sequences, databases, serialized, available_apps = validate_django_db(marker)
+        else:
+            transaction, reset_sequences, databases, serialized, available_apps = False, False, None, False, None
+        transactional = transaction or reset_sequences or "transactional_db" in fixtures or "live_server" in fixtures
+        if transactional and not serialized:
+            item.add_marker(
+                pytest.mark.django_db(
+                    transaction=True,
+                    reset_sequences=reset_sequences,
+                    databases=databases,
+                    serialized_rollback=True,
+                    available_apps=available_apps,
+                ),
+                append=False,
+            )
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -190,10 +190,10 @@ def realtime_latencies(sample: list[int]) -> list[float]:
         latencies.append((time.perf_counter() - started) * 1000)
     with connection.cursor() as cursor:
         cursor.execute(
-            "DELETE FROM contacts_touchpoint WHERE created_at >= %s AND contact_id = ANY(%s)", [started_at, sample]
+            "DELETE FROM stages_stagetransition WHERE recorded_at >= %s AND contact_id = ANY(%s)", [started_at, sample]
         )
         cursor.execute(
-            "DELETE FROM stages_stagetransition WHERE recorded_at >= %s AND contact_id = ANY(%s)", [started_at, sample]
+            "DELETE FROM contacts_touchpoint WHERE created_at >= %s AND contact_id = ANY(%s)", [started_at, sample]
         )
         cursor.execute(
             "UPDATE contacts_contact c SET stage_id = t.to_stage_id, stage_entered_at = t.effective_at,"
@@ -230,18 +230,22 @@ def main() -> None:
     chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE
     rows: list[tuple[str, float, str]] = []
 
+    def record(name: str, seconds: float, note: str = "") -> None:
+        rows.append((name, seconds, note))
+        print(f"  {name}: {seconds:.2f} s {note}", flush=True)
+
     floor = min(floor_seconds() for _ in range(2))
-    rows.append(("floor: bare GROUP BY over all touchpoints", floor, ""))
+    record("floor: bare GROUP BY over all touchpoints", floor)
 
     reset_stages()
     started = time.perf_counter()
     first = lifecycle_evaluate(chunk_size=chunk_size)
     full = time.perf_counter() - started
-    rows.append(("full recompute from a fresh import (1 process)", full, f"{first.moved:,} moves written"))
+    record("full recompute from a fresh import (1 process)", full, f"{first.moved:,} moves written")
     started = time.perf_counter()
     again = lifecycle_evaluate(chunk_size=chunk_size)
     steady = time.perf_counter() - started
-    rows.append(("full recompute again (steady state, 1 process)", steady, f"{again.moved:,} moves"))
+    record("full recompute again (steady state, 1 process)", steady, f"{again.moved:,} moves")
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT s.slug, COUNT(c.id) FROM stages_stage s LEFT JOIN contacts_contact c ON c.stage_id = s.id"
@@ -253,19 +257,17 @@ def main() -> None:
     if args.workers > 1:
         reset_stages()
         parallel, moved = parallel_recompute(url, args.workers, chunk_size)
-        rows.append((f"full recompute from a fresh import ({args.workers} processes)", parallel, f"{moved:,} moves"))
+        record(f"full recompute from a fresh import ({args.workers} processes)", parallel, f"{moved:,} moves")
 
     rng = random.Random(args.seed)
     sample = rng.sample(range(1, contacts + 1), min(sample_size, contacts))
     loop = orm_loop_seconds(sample)
     per_contact = loop / len(sample)
     extrapolated = per_contact * contacts
-    rows.append(
-        (
-            f"per-contact ORM loop, extrapolated from {len(sample):,}",
-            extrapolated,
-            f"{per_contact * 1000:.2f} ms/contact",
-        )
+    record(
+        f"per-contact ORM loop, extrapolated from {len(sample):,}",
+        extrapolated,
+        f"{per_contact * 1000:.2f} ms/contact",
     )
 
     latencies = realtime_latencies(rng.sample(range(1, contacts + 1), min(args.realtime_sample, contacts)))

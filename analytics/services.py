@@ -483,6 +483,8 @@ def _as_text(values: np.ndarray, fmt: str) -> list[str]:
 def _tmp_load(cursor: Any, columns: list[np.ndarray]) -> None:
     """Fill the temporary table: COPY on PostgreSQL, multi-row INSERTs on SQLite."""
     names = ", ".join(name for name, _ in _TMP_COLUMNS)
+    if not len(columns[0]):
+        return
     if connection.vendor == "postgresql":
         text = zip(*(_as_text(values, fmt) for values, fmt in zip(columns, _COPY_FORMATS, strict=True)), strict=True)
         buffer = io.StringIO("\n".join("\t".join(row) for row in text) + "\n")

@@ -261,3 +261,10 @@ def test_recompute_issues_a_fixed_number_of_queries(django_assert_max_num_querie
     with django_assert_max_num_queries(12):
         customer_value_recompute(as_of=dt.date(2024, 6, 30))
     assert np.isclose(float(ContactMetrics.objects.first().historic_clv), 10.0)
+
+
+def test_recompute_without_customers_stores_a_fallback_fit():
+    ContactFactory()
+    result = customer_value_recompute(as_of=dt.date(2024, 6, 30))
+    assert result.is_fallback and result.n_customers == 0 and result.rows_written == 0
+    assert CLVModelFit.objects.get(pk=result.fit_id).note.startswith("Too few customers")

@@ -184,6 +184,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
     role = user_role(request.user)
     return {
         "contacts": rows,
+        "contact_url": reverse("web:contact_list"),  # rows link to contact_url + id + "/" (no reverse per row)
         "next_cursor": next_cursor,
         "is_first_page": not request.GET.get("cursor"),
         "filter_errors": errors,

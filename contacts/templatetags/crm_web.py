@@ -120,3 +120,18 @@ def change_text(kpi) -> str:
     if kpi.fmt == "percent":
         return f"{arrow} {abs(change) * 100:.1f} pts vs previous"
     return f"{arrow} {abs(change) * 100:.1f}% vs previous"
+
+
+@register.filter
+def age(value) -> str:
+    """How long ago, in the largest whole unit ("3 days", "5 weeks"); cheaper than `timesince` for long lists."""
+    if value is None:
+        return ""
+    from django.utils import timezone
+
+    seconds = max(0, int((timezone.now() - value).total_seconds()))
+    for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("week", 604_800), ("day", 86_400), ("hour", 3_600)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return "under an hour"

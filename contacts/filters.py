@@ -245,9 +245,7 @@ class ContactFilterSet(django_filters.FilterSet):
         """Check a filter dict before it is saved as a segment; raises ValidationError naming the bad filters."""
         if not isinstance(filters, Mapping):
             raise ValidationError({"filters": "Filters must be a JSON object of contact-list filters."})
-        known = set(cls.base_filters) | {"created_after", "created_before", "acquired_after", "acquired_before"}
-        known |= {"stage_entered_after", "stage_entered_before"}
-        unknown = sorted(set(filters) - known)
+        unknown = sorted(set(filters) - FILTER_PARAMS)
         if unknown:
             raise ValidationError({"filters": f"Unknown filter(s): {', '.join(map(str, unknown))}."})
         filterset = cls(filters_to_querydict(filters), queryset=Contact.objects.none(), depth=1)
@@ -275,3 +273,11 @@ def contact_order(queryset: QuerySet, *, ordering: str | None) -> QuerySet:
         return queryset.order_by(f"{prefix}{expression}", f"{prefix}id")
     sort_name = f"sort_{key}"
     return queryset.annotate(**{sort_name: expression}).order_by(f"{prefix}{sort_name}", f"{prefix}id")
+
+
+# Every query parameter the filter set reads (range filters read `<name>_after` / `<name>_before`).
+FILTER_PARAMS = frozenset(
+    name
+    for key, f in ContactFilterSet.base_filters.items()
+    for name in ((f"{key}_after", f"{key}_before") if isinstance(f, django_filters.DateFromToRangeFilter) else (key,))
+)

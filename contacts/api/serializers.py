@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -26,6 +28,16 @@ class ContactMetricsSerializer(serializers.Serializer):
     expected_purchases = serializers.FloatField(allow_null=True)
     rfm_segment = serializers.CharField(allow_null=True)
     computed_at = serializers.DateTimeField(allow_null=True)
+
+
+def iso_datetime(value: dt.datetime | None) -> str | None:
+    """A datetime as DRF renders it: ISO 8601 in the current time zone, `Z` for UTC."""
+    if value is None:
+        return None
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def metrics_dict(contact: Contact) -> dict:
@@ -52,7 +64,7 @@ def metrics_dict(contact: Contact) -> dict:
         "p_alive": m.p_alive,
         "expected_purchases": m.expected_purchases,
         "rfm_segment": m.rfm_segment or None,
-        "computed_at": m.computed_at.isoformat().replace("+00:00", "Z") if m.computed_at else None,
+        "computed_at": iso_datetime(m.computed_at),
     }
 
 
@@ -106,6 +118,34 @@ class ContactSerializer(serializers.Serializer):
     @extend_schema_field(ContactMetricsSerializer)
     def get_metrics(self, contact: Contact) -> dict:
         return metrics_dict(contact)
+
+    def to_representation(self, contact: Contact) -> dict:
+        """The same output as the declared fields, built directly: DRF's field-by-field path costs
+        about 1 ms per contact, which is most of a 50-row page (the fields still drive input and the schema)."""
+        return {
+            "id": contact.pk,
+            "email": contact.email,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "phone": contact.phone,
+            "company": contact.company,
+            "external_id": contact.external_id,
+            "owner": contact.owner_id,
+            "acquisition_channel": contact.acquisition_channel,
+            "acquisition_campaign": contact.acquisition_campaign_id,
+            "acquired_at": iso_datetime(contact.acquired_at),
+            "tags": sorted(tag.name for tag in contact.tags.all()),
+            "marketing_consent": contact.marketing_consent,
+            "attributes": contact.attributes,
+            "stage": contact.stage.slug,
+            "stage_entered_at": iso_datetime(contact.stage_entered_at),
+            "stage_source": contact.stage_source,
+            "consent_updated_at": iso_datetime(contact.consent_updated_at),
+            "unsubscribed_at": iso_datetime(contact.unsubscribed_at),
+            "metrics": metrics_dict(contact),
+            "created_at": iso_datetime(contact.created_at),
+            "updated_at": iso_datetime(contact.updated_at),
+        }
 
     def service_data(self) -> dict:
         """validated_data in the form contacts.services takes (stage as its slug)."""

@@ -321,3 +321,19 @@ def test_every_ordering_pages_without_gaps(admin_client, ordering):
         seen += [row["id"] for row in body["results"]]
         url = body["next"]
     assert sorted(seen) == sorted(c.pk for c in made)
+
+
+def test_fast_contact_representation_equals_the_declared_fields(admin_user):
+    from rest_framework import serializers
+
+    from contacts.api.serializers import ContactSerializer
+    from contacts.selectors import contact_get
+
+    contact = ContactFactory(external_id="X-1", attributes={"plan": ["pro", 2]}, owner=admin_user)
+    contact.tags.add(TagFactory(name="b"), TagFactory(name="A"))
+    ContactMetrics.objects.create(
+        contact=contact, purchase_count=2, revenue=Decimal("3.50"), predicted_clv=Decimal("9.99"), p_alive=0.5
+    )
+    contact = contact_get(user=admin_user, pk=contact.pk)
+    declared = serializers.Serializer.to_representation(ContactSerializer(), contact)
+    assert ContactSerializer(contact).data == dict(declared)

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -362,8 +362,6 @@ def contact_bulk_view(request: HttpRequest) -> HttpResponse:
 def segment_save_view(request: HttpRequest) -> HttpResponse:
     """Save the current contact-list filters as a segment (the same parameters the API and list use)."""
     form = SaveSegmentForm(request.POST)
-    from django.http import QueryDict
-
     query = QueryDict(request.POST.get("query", ""))
     back = reverse("web:contact_list") + ("?" + query.urlencode() if query else "")
     if not form.is_valid():

@@ -11,9 +11,9 @@ from django.db import connection
 from contacts.services import touchpoint_create
 from plays.models import ActionLog, PlayRun, RunStatus
 from plays.services import play_runs_execute
-from plays.triggers import runs_create_for_touchpoints, runs_create_for_transitions
+from plays.triggers import play_scan, runs_create_for_touchpoints, runs_create_for_transitions
 from stages.models import Stage, StageTransition
-from tests.factories import ContactFactory, TagFactory
+from tests.factories import ContactFactory, TagFactory, TouchpointFactory
 from tests.plays.conftest import EMAIL, T0, make_play
 from tests.services import require_postgres
 
@@ -102,7 +102,7 @@ def test_a_crashed_run_resumes_without_repeating_done_actions(consenting):
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_racing_workers_act_once_per_occurrence():
-    """Two threads (two DB connections) create and execute the runs of the same transitions at once."""
+    """Two threads (two DB connections) create and execute the runs of the same transitions at once, then scan."""
     require_postgres()
     contacts = [ContactFactory(email=f"race{i}@example.com", marketing_consent=True) for i in range(20)]
     play = make_play(trigger_type="stage_entered", trigger_stage="loyalty", actions=[EMAIL])
@@ -137,3 +137,27 @@ def test_two_racing_workers_act_once_per_occurrence():
     assert set(play.runs.values_list("status", flat=True)) == {"done"}
     assert ActionLog.objects.filter(status="sent").count() == 20
     assert sorted(m.to[0] for m in mail.outbox) == sorted(c.email for c in contacts)
+
+    # Two overlapping scans of a time-based play (a slow beat tick and the next one) create each run once.
+    now = dt.datetime.now(dt.UTC)
+    for contact in contacts:
+        TouchpointFactory(contact=contact, kind="cart_abandoned", occurred_at=now - dt.timedelta(days=1, hours=1))
+    cart = make_play(trigger_type="silence", trigger_kind="cart_abandoned", silence_days=1)
+    created: list[int] = []
+
+    def scanner():
+        try:
+            barrier.wait()
+            created.append(play_scan(play_id=cart.pk, now=now))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=scanner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(created) == [0, 20] and cart.runs.count() == 20

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from contacts.models import TouchpointKind
 from plays import services
 from plays.models import ActionLog, Play, PlayAction, PlayRun, Task
 
@@ -45,6 +46,12 @@ class PlayActionInline(admin.StackedInline):
 
 
 class PlayForm(forms.ModelForm):
+    trigger_kind = forms.ChoiceField(
+        choices=[("", "—"), *TouchpointKind.choices],
+        required=False,
+        help_text=Play._meta.get_field("trigger_kind").help_text,
+    )
+
     class Meta:
         model = Play
         fields = [

@@ -55,9 +55,10 @@ class Play(models.Model):
         help_text="Stage entered (stage-entry trigger).",
     )
     # touchpoint_logged / silence: the touchpoint kind that fires (or starts the silence)
+    # No `choices=` here on purpose: the kinds belong to contacts.TouchpointKind, and choices in this
+    # migration state would make every new kind there a migration here. Forms and services validate it.
     trigger_kind = models.CharField(
         max_length=20,
-        choices=TouchpointKind.choices,
         blank=True,
         help_text="Touchpoint kind logged (touchpoint trigger) or the event the silence follows (silence trigger).",
     )
@@ -140,6 +141,10 @@ class Play(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == PlayStatus.ACTIVE
+
+    @property
+    def trigger_kind_label(self) -> str:
+        return dict(TouchpointKind.choices).get(self.trigger_kind, self.trigger_kind)
 
     @property
     def delay_label(self) -> str:

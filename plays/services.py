@@ -68,6 +68,8 @@ def play_validate(*, play: Play) -> None:
         errors["trigger_stage"] = "A stage-entry play needs the stage."
     if kind in (TriggerType.TOUCHPOINT_LOGGED, TriggerType.SILENCE) and not play.trigger_kind:
         errors["trigger_kind"] = "Choose the touchpoint kind."
+    elif play.trigger_kind and play.trigger_kind not in TouchpointKind.values:
+        errors["trigger_kind"] = f"{play.trigger_kind!r} is not a touchpoint kind."
     if kind == TriggerType.SILENCE and not (play.silence_days or 0) >= 1:
         errors["silence_days"] = "A silence play needs at least 1 day."
     if kind == TriggerType.SILENCE:

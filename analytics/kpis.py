@@ -204,14 +204,22 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
         conv_prev=Count("pk", filter=prev & bought),
     )
 
-    # New customers: first move from a prospect stage (or nowhere) into a customer stage.
+    # New customers (first move from a prospect stage, or from nowhere, into a customer stage) and
+    # moves into churned: stage ids are resolved here so the query seeks the (to_stage, effective_at)
+    # index for just those stages instead of scanning every transition of the period.
+    customer_ids = [st.pk for st in stages if st.category == StageCategory.CUSTOMER]
+    prospect_ids = [st.pk for st in stages if st.category == StageCategory.PROSPECT]
+    churned_ids = [st.pk for st in stages if st.slug == "churned"]
     eff_cur = Q(effective_at__gte=start, effective_at__lt=end)
     eff_prev = Q(effective_at__gte=prev_start, effective_at__lt=prev_end)
-    first_buy = Q(to_stage__category=StageCategory.CUSTOMER) & (
-        Q(from_stage__isnull=True) | Q(from_stage__category=StageCategory.PROSPECT)
+    first_buy = Q(to_stage_id__in=customer_ids) & (Q(from_stage__isnull=True) | Q(from_stage_id__in=prospect_ids))
+    churned = Q(to_stage_id__in=churned_ids)
+    moves = _scoped(
+        StageTransition.objects.filter(
+            to_stage_id__in=customer_ids + churned_ids, effective_at__gte=prev_start, effective_at__lt=end
+        ),
+        scope,
     )
-    churned = Q(to_stage__slug="churned")
-    moves = _scoped(StageTransition.objects.filter(effective_at__gte=prev_start, effective_at__lt=end), scope)
     move_counts = moves.aggregate(
         customers=Count("contact_id", filter=eff_cur & first_buy, distinct=True),
         customers_prev=Count("contact_id", filter=eff_prev & first_buy, distinct=True),
@@ -228,30 +236,27 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
     )
     money = purchases.aggregate(revenue=Sum("amount", filter=occ_cur), revenue_prev=Sum("amount", filter=occ_prev))
 
-    # Churn, retention and repeat-purchase rates as of the period's end and as of its start (churn report).
-    churn_now = churn_before = None
-    try:
-        from analytics.reports.base import ReportFilters
-        from analytics.reports.churn import ChurnQuery, churn_report
+    # Churn rate = share of everyone who has been a customer (customer and exit stages) now in
+    # the churned stage: now from the live counts above, at the period's start from the nightly
+    # snapshot (whole base only). No extra scan: the analytics churn report, which recomputes
+    # purchase gaps over every purchase, takes seconds per call at scale.
+    been_customer = set(customer_ids) | {st.pk for st in stages if st.category == StageCategory.EXIT}
 
-        base = report_filters(query)
-        contact_only = ReportFilters(
-            channel=base.channel, campaign_id=base.campaign_id, owner_id=base.owner_id, segment_id=base.segment_id
-        )
-        churn_now = churn_report(ChurnQuery(filters=contact_only, as_of=base.period_end))
-        churn_before = churn_report(ChurnQuery(filters=contact_only, as_of=query.start.date()))
-    except ImportError:  # the churn report is not installed: the cards show "—"
-        pass
-    churn_rate = churn_now.churn_rate if churn_now else None
-    churn_prev = churn_before.churn_rate if churn_before else None
-    repeat_rate = churn_now.repeat_purchase_rate if churn_now else None
-    repeat_prev = churn_before.repeat_purchase_rate if churn_before else None
-    inactive_days = churn_now.inactive_days if churn_now else None
+    def churn_share(counts: dict[int, int]) -> float | None:
+        base = sum(n for pk, n in counts.items() if pk in been_customer)
+        return sum(counts.get(pk, 0) for pk in churned_ids) / base if base else None
+
+    churn_rate = churn_share(now_counts)
+    churn_prev = churn_share(before) if before else None
 
     # Customer value now (metrics are a current snapshot; no previous-period value exists).
     value = _scoped(ContactMetrics.objects.filter(purchase_count__gt=0), scope).aggregate(
-        historic=Avg("historic_clv"), predicted=Avg("predicted_clv"), customers=Count("pk")
+        historic=Avg("historic_clv"),
+        predicted=Avg("predicted_clv"),
+        customers=Count("pk"),
+        repeat=Count("pk", filter=Q(purchase_count__gte=2)),
     )
+    repeat_rate = value["repeat"] / value["customers"] if value["customers"] else None
 
     def rate(part: int, whole: int) -> float | None:
         return part / whole if whole else None
@@ -282,7 +287,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
             churn_prev,
             fmt="percent",
             higher_is_better=False,
-            help=f"Customers with no purchase in the last {inactive_days} days, at the period's end vs its start.",
+            help="Share of customers (ever) now in the churned stage; before = the snapshot at the period's start.",
         ),
         Kpi(
             "retention_rate",
@@ -296,9 +301,9 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
             "repeat_rate",
             "Repeat-purchase rate",
             repeat_rate,
-            repeat_prev,
+            None,
             fmt="percent",
-            help="Customers who bought on two or more days.",
+            help="Customers with two or more purchases, as of the last evaluation.",
         ),
         Kpi(
             "churned",

@@ -78,3 +78,24 @@ def test_overview_period_parsing():
     assert not errors and query.days == 7 and query.previous == (NOW - dt.timedelta(days=14), query.start)
     query, errors = overview_query_from_params({"period": "custom", "start": "2026-05-10", "end": "2026-05-01"})
     assert "period" in errors and query.period == "30d"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_churn_and_repeat_kpis_come_from_stage_counts_snapshots_and_metrics():
+    from analytics.kpis import kpi_overview
+    from analytics.models import StageSnapshot
+
+    for slug in ("purchase", "retention", "churned"):
+        ContactFactory(stage=stage(slug))
+    buyer = ContactFactory(stage=stage("loyalty"))
+    ContactMetrics.objects.create(contact=buyer, purchase_count=3)
+    ContactMetrics.objects.create(contact=ContactFactory(stage=stage("purchase")), purchase_count=1)
+    query, _ = overview_query_from_params({"period": "30d"})
+    day_before = (query.start - dt.timedelta(days=1)).date()
+    StageSnapshot.objects.create(date=day_before, stage=stage("purchase"), contacts=8)
+    StageSnapshot.objects.create(date=day_before, stage=stage("churned"), contacts=2)
+    kpis = {k.key: k for k in kpi_overview(query=query, user=None).kpis}
+    assert kpis["churn_rate"].value == pytest.approx(1 / 5)  # 1 churned of 5 customers ever
+    assert kpis["churn_rate"].previous == pytest.approx(2 / 10)
+    assert kpis["retention_rate"].value == pytest.approx(4 / 5)
+    assert kpis["repeat_rate"].value == pytest.approx(1 / 2)

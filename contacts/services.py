@@ -17,7 +17,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -462,7 +462,7 @@ def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> l
                 pending[ext] = len(to_create)
             to_create.append(Touchpoint(**row, logged_by=user, created_at=now))
             slots.append(("new", len(to_create) - 1))
-    Touchpoint.objects.bulk_create(to_create, batch_size=1000)
+    _touchpoints_insert(to_create)
     seen_new: set[int] = set()
     results = []
     for kind, value in slots:
@@ -472,6 +472,53 @@ def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> l
             results.append(TouchpointResult(to_create[value], value not in seen_new))
             seen_new.add(value)
     return results
+
+
+_INSERT_FIELDS = (
+    "contact",
+    "kind",
+    "channel",
+    "occurred_at",
+    "amount",
+    "score",
+    "campaign",
+    "logged_by",
+    "source",
+    "external_id",
+    "note",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "created_at",
+)
+
+
+def _touchpoints_insert(objs: list[Touchpoint]) -> None:
+    """Insert new touchpoints and set their ids: one `INSERT … VALUES … RETURNING id` on PostgreSQL.
+
+    The same statement bulk_create sends, without its per-field Python preparation, which is
+    about half the CPU of a 1,000-row API batch (the values are already clean, typed Python
+    values that psycopg2 adapts itself). Other databases use bulk_create.
+    """
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        Touchpoint.objects.bulk_create(objs, batch_size=1000)
+        return
+    from psycopg2.extras import execute_values
+
+    fields = [Touchpoint._meta.get_field(name) for name in _INSERT_FIELDS]
+    attnames = [field.attname for field in fields]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    sql = f"INSERT INTO {connection.ops.quote_name(Touchpoint._meta.db_table)} ({columns}) VALUES %s RETURNING id"
+    rows = [tuple(getattr(obj, attname) for attname in attnames) for obj in objs]
+    # wrap_database_errors: a concurrent duplicate must surface as Django's IntegrityError (the caller retries).
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        returned = execute_values(cursor.cursor, sql, rows, page_size=len(rows), fetch=True)
+    for obj, (pk,) in zip(objs, returned, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 def touchpoint_create(

@@ -148,6 +148,8 @@ def _events_clean(events: Any) -> list[str]:
 
 
 def _active_events_forget() -> None:
+    # Now, and again after commit: another process may re-cache the old set in between.
+    cache.delete(ACTIVE_EVENTS_CACHE_KEY)
     transaction.on_commit(lambda: cache.delete(ACTIVE_EVENTS_CACHE_KEY))
 
 

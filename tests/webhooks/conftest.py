@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 import pytest
+from django.core.cache import cache
 
 PORTS = range(8120, 8130)
 
@@ -41,6 +42,14 @@ def _free_port() -> int:
                 continue
             return port
     raise RuntimeError("no free port in 8120-8129")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # The set of subscribed events is cached; each test starts without it.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

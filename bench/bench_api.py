@@ -274,7 +274,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, help="seconds per fixed-rate phase (default 10 small, 30 big)")
     parser.add_argument("--batches", type=int, help="bulk batches of 1,000 (default 20 small, 100 big)")
     parser.add_argument("--post-rps", type=float, default=100.0)
-    parser.add_argument("--read-rps", type=float, default=100.0)
+    parser.add_argument("--read-rps", type=float, default=100.0, help="contact detail requests per second")
+    parser.add_argument("--list-rps", type=float, default=50.0, help="contact list pages per second")
     args = parser.parse_args()
     contacts = args.contacts or SMALL_CONTACTS
     big = bool(args.contacts) and not args.small
@@ -335,9 +336,9 @@ def main() -> int:
                 return "GET", "/api/v1/contacts/", None
 
             results["contact_list"] = await open_loop(
-                args.port, key, rate=args.read_rps, duration=duration, make=listing
+                args.port, key, rate=args.list_rps, duration=duration, make=listing
             )
-            print(f"contact list @ {args.read_rps:g}/s: {results['contact_list']}")
+            print(f"contact list @ {args.list_rps:g}/s: {results['contact_list']}")
 
             def detail(i: int):
                 return "GET", f"/api/v1/contacts/{rng.randint(1, contacts)}/", None

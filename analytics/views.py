@@ -336,6 +336,20 @@ def overview_compute(*, query: OverviewQuery, user: Any, refresh: bool = False) 
     return result
 
 
+def overview_warm(*, periods: tuple[str, ...] = ("30d", "90d", "365d")) -> list[str]:
+    """Recompute the unfiltered overview for the preset periods into the cache; returns the cache keys.
+
+    Meant for a periodic task (every few minutes, under CRM_DASHBOARD_CACHE_SECONDS) so the
+    views marketers open first are always served from the cache, whatever the data size.
+    """
+    keys = []
+    for period in periods:
+        query, _ = overview_query_from_params({"period": period})
+        overview_compute(query=query, user=None, refresh=True)
+        keys.append(_cache_key(query, "all"))
+    return keys
+
+
 @roles_required(MARKETING)
 @require_GET
 def overview_view(request: HttpRequest) -> HttpResponse:

@@ -1,6 +1,7 @@
 """Every dashboard page for every role: who may open it, who gets 403, and that the page shows real content."""
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 
 from tests.factories import CampaignFactory, ContactFactory, SegmentFactory, TouchpointFactory, stage
@@ -166,3 +167,15 @@ def test_overview_figures_are_cached_briefly_and_refresh_recomputes_them(markete
     fresh = marketer_client.get(url, {"period": "90d", "refresh": "1"})
     assert {sc.stage.slug: sc.count for sc in fresh.context["overview"].stages}["awareness"] == 2
     assert "refresh" not in fresh.context["filter_query"]
+
+
+def test_warming_fills_the_cache_the_page_then_reads(marketer_client):
+    from analytics.views import overview_warm
+
+    ContactFactory()
+    keys = overview_warm(periods=("30d",))
+    assert len(keys) == 1
+    _, _, computed_at = cache.get(keys[0])
+    ContactFactory()
+    page = marketer_client.get(reverse("web:overview"), {"period": "30d"})
+    assert page.context["computed_at"] == computed_at

@@ -141,8 +141,9 @@ class Contact(models.Model):
             models.Index(fields=["stage_entered_at"], name="contact_stage_entered_idx"),
             # Contact list / new-contact KPIs by creation date.
             models.Index(fields=["created_at"], name="contact_created_idx"),
-            # Contact list sorted by name (keyset pagination on last name, first name, id).
-            models.Index(fields=["last_name", "first_name", "id"], name="contact_name_idx"),
+            # Contact list sorted by name: contacts.filters orders by (last_name, id), which this
+            # index serves exactly (keyset pages seek it; no sort of a large same-name group).
+            models.Index(fields=["last_name", "id"], name="contact_last_name_idx"),
         ]
 
     def __str__(self) -> str:

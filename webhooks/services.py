@@ -19,6 +19,7 @@ import hmac
 import http.client
 import ipaddress
 import json
+import logging
 import secrets
 import socket
 import ssl
@@ -43,6 +44,8 @@ from webhooks.models import (
     WebhookEvent,
     WebhookSubscription,
 )
+
+logger = logging.getLogger(__name__)
 
 OBJECTS_PER_DELIVERY = 100
 ACTIVE_EVENTS_CACHE_KEY = "webhooks:active-events"
@@ -355,7 +358,10 @@ def _enqueue(delivery_ids: list[int]) -> None:
     from webhooks.tasks import webhook_deliver_task
 
     for delivery_id in delivery_ids:
-        webhook_deliver_task.delay(delivery_id)
+        try:
+            webhook_deliver_task.delay(delivery_id)
+        except Exception:  # broker down: the delivery stays `pending` in the log rather than failing the request
+            logger.exception("Could not enqueue webhook delivery %s; it stays pending", delivery_id)
 
 
 # --- delivery --------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 20000
 MAX_CONFLICT_RETRIES = 3
+SINGLE_STATEMENT_MAX = 200  # ids evaluated in one statement on PostgreSQL (real time)
 MAX_PASSES = 4  # prospect -> customer -> exit is the longest chain of moves one evaluation can need
 MANUAL_SOURCE = "manual"
 
@@ -413,10 +414,11 @@ def _chunks(contact_ids: Sequence[int] | None, chunk_size: int) -> Iterator[Chun
 # --- one chunk ----------------------------------------------------------------------------------
 
 
-def _aggregate(cursor: Any, chunk: Chunk, compiled: _CompiledRules, cutoff: Any) -> None:
+def _aggregate_sql(chunk: Chunk, compiled: _CompiledRules, cutoff: Any) -> _Sql:
+    """The per-contact GROUP BY over the chunk's touchpoints up to the cut-off (the rows of lc_agg)."""
     touchpoints = _table("contacts", "Touchpoint")
     sql = _Sql().add(
-        "CREATE TEMPORARY TABLE lc_agg AS SELECT t.contact_id,"
+        "SELECT t.contact_id,"
         " COUNT(*) AS touch_count,"
         " COUNT(*) FILTER (WHERE t.kind = 'purchase') AS purchase_count,"
         " COALESCE(SUM(t.amount) FILTER (WHERE t.kind = 'purchase'), 0) AS purchase_amount,"
@@ -433,7 +435,12 @@ def _aggregate(cursor: Any, chunk: Chunk, compiled: _CompiledRules, cutoff: Any)
     # are read, so PostgreSQL can answer this with an index-only scan.
     sql.add(f" FROM {touchpoints} t WHERE t.occurred_at <= %s AND ", [cutoff]).part(chunk.predicate("t.contact_id"))
     sql.add(" GROUP BY t.contact_id")
-    cursor.execute(sql.sql, sql.params)
+    return sql
+
+
+def _aggregate(cursor: Any, chunk: Chunk, compiled: _CompiledRules, cutoff: Any) -> None:
+    sql = _aggregate_sql(chunk, compiled, cutoff)
+    cursor.execute(f"CREATE TEMPORARY TABLE lc_agg AS {sql.sql}", sql.params)
 
 
 _METRIC_COLUMNS = ("purchase_count", "revenue", "refunds", "first_purchase_at", "last_purchase_at", "last_touch_at")
@@ -441,6 +448,12 @@ _METRIC_COLUMNS = ("purchase_count", "revenue", "refunds", "first_purchase_at", 
 
 def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> None:
     """Upsert the base columns of analytics.ContactMetrics for the chunk, skipping rows whose values are unchanged."""
+    sql = _metrics_sql(chunk, now)
+    cursor.execute(sql.sql, sql.params)
+
+
+def _metrics_sql(chunk: Chunk, now: Any) -> _Sql:
+    """INSERT … SELECT … ON CONFLICT DO UPDATE of ContactMetrics' base columns from lc_agg, changed rows only."""
     from analytics.models import ContactMetrics
 
     table = ContactMetrics._meta.db_table
@@ -467,7 +480,7 @@ def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> None:
             + f" WHERE {changed}"
         )
     )
-    cursor.execute(sql.sql, sql.params)
+    return sql
 
 
 def _move_select(compiled: _CompiledRules, chunk: Chunk) -> tuple[str, list[Any]]:
@@ -483,7 +496,9 @@ def _move_select(compiled: _CompiledRules, chunk: Chunk) -> tuple[str, list[Any]
 Move = tuple[int, int, int, int, int | None]
 
 
-def _moves(cursor: Any, compiled: _CompiledRules, chunk: Chunk, *, now: Any, write: bool) -> list[Move]:
+def _moves(
+    cursor: Any, compiled: _CompiledRules, chunk: Chunk, *, now: Any, write: bool, prefix: _Sql | None = None
+) -> list[Move]:
     """Plan the chunk's moves under the policy and, unless a dry run, apply them; return every planned move.
 
     A planned move whose transition id is None was not written: a concurrent writer moved
@@ -516,13 +531,16 @@ def _moves(cursor: Any, compiled: _CompiledRules, chunk: Chunk, *, now: Any, wri
     if connection.vendor == "postgresql":
         # One statement: the UPDATE takes the row locks and re-checks the old stage after a
         # concurrent writer commits; transitions are inserted only for the rows it returned.
+        # `prefix` (real time) adds the aggregate and the metrics upsert as CTEs before it, so
+        # the whole evaluation of a few contacts is a single round trip.
+        head = f"{prefix.sql}, " if prefix is not None else "WITH "
         cursor.execute(
-            f"WITH mv AS MATERIALIZED ({select_sql}),"
+            f"{head}mv AS MATERIALIZED ({select_sql}),"
             f" upd AS ({update.format(source='mv')} RETURNING c.id),"
             f" ins AS ({insert.format(source='mv')} JOIN upd ON upd.id = mv.contact_id RETURNING id, contact_id)"
             " SELECT mv.contact_id, mv.from_stage_id, mv.to_stage_id, mv.rule_idx, ins.id"
             " FROM mv LEFT JOIN ins ON ins.contact_id = mv.contact_id",
-            [*params, now, now],
+            [*(prefix.params if prefix is not None else []), *params, now, now],
         )
         return [(int(a), int(b), int(c), int(d), int(e) if e is not None else None) for a, b, c, d, e in cursor]
     # SQLite has no data-modifying CTE, but its write lock is held for the whole
@@ -561,13 +579,31 @@ def _evaluate_chunk(
         if connection.vendor == "postgresql" and (not chunk.ids or len(chunk.ids) > 1000):
             # Big CASE expressions make the JIT compile for longer than the query runs (PERFORMANCE.md).
             cursor.execute("SET LOCAL jit = off")
-        _aggregate(cursor, chunk, compiled, adapt(cutoff))
-        if write_metrics and not dry_run:
-            _write_metrics(cursor, chunk, now)
+        # Real time on PostgreSQL (a few ids): aggregate, metrics upsert, plan and writes in one
+        # statement of CTEs, one round trip per pass; big chunks keep the temporary table (its
+        # CREATE … AS SELECT may run in parallel, a data-modifying statement never does).
+        single = (
+            connection.vendor == "postgresql"
+            and bool(chunk.ids)
+            and len(chunk.ids) <= SINGLE_STATEMENT_MAX
+            and bool(compiled.rules)
+            and not dry_run
+        )
+        if not single:
+            _aggregate(cursor, chunk, compiled, adapt(cutoff))
+            if write_metrics and not dry_run:
+                _write_metrics(cursor, chunk, now)
         if compiled.rules:
             targets = chunk
             for pass_no in range(MAX_PASSES):
-                planned = _moves(cursor, compiled, targets, now=now, write=not dry_run)
+                prefix = None
+                if single:
+                    aggregate = _aggregate_sql(targets, compiled, adapt(cutoff))
+                    prefix = _Sql().add(f"WITH lc_agg AS MATERIALIZED ({aggregate.sql})", aggregate.params)
+                    if write_metrics:
+                        metrics = _metrics_sql(targets, now)
+                        prefix.add(f", lc_metrics AS ({metrics.sql})", metrics.params)
+                planned = _moves(cursor, compiled, targets, now=now, write=not dry_run, prefix=prefix)
                 applied = planned if dry_run else [move for move in planned if move[4] is not None]
                 if pass_no == 0 and not dry_run:
                     conflicted = [move[0] for move in planned if move[4] is None]
@@ -585,7 +621,8 @@ def _evaluate_chunk(
                 targets = Chunk(ids=tuple(sorted(move[0] for move in applied)))
         # Temporary tables are dropped in the transaction that made them (a rollback drops
         # them too), so a pooled connection never carries one into the next chunk.
-        cursor.execute("DROP TABLE IF EXISTS lc_agg")
+        if not single:
+            cursor.execute("DROP TABLE lc_agg")
         if chunk.ids:
             result.contacts = len(chunk.ids)
         else:

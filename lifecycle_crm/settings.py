@@ -187,6 +187,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "plays.tasks.scan_plays_task",
         "schedule": env_int("PLAYS_SCAN_INTERVAL_SECONDS", 300),
     },
+    "webhooks-requeue-stale": {
+        "task": "webhooks.tasks.webhook_requeue_stale_task",
+        "schedule": 600,
+    },
 }
 
 # Domain settings.

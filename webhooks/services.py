@@ -33,7 +33,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from webhooks.models import (
@@ -362,6 +362,26 @@ def _enqueue(delivery_ids: list[int]) -> None:
             webhook_deliver_task.delay(delivery_id)
         except Exception:  # broker down: the delivery stays `pending` in the log rather than failing the request
             logger.exception("Could not enqueue webhook delivery %s; it stays pending", delivery_id)
+
+
+def webhook_requeue_stale(*, older_than: dt.timedelta = dt.timedelta(minutes=10), limit: int = 1000) -> int:
+    """Enqueue again deliveries that should have been attempted long ago; returns how many.
+
+    A delivery stays `pending` when the broker was down as it was queued, and a `retrying`
+    one is lost if its scheduled retry message is. Run by beat every 10 minutes. Delivery is
+    at least once: a receiver drops repeats by `X-CRM-Delivery`.
+    """
+    cutoff = timezone.now() - older_than
+    stale = list(
+        WebhookDelivery.objects.filter(
+            Q(status=DeliveryStatus.PENDING, created_at__lt=cutoff)
+            | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=cutoff)
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    _enqueue(stale)
+    return len(stale)
 
 
 # --- delivery --------------------------------------------------------------------------------

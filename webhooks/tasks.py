@@ -24,3 +24,11 @@ def webhook_publish_task(event: str, object_ids: list[int]) -> int:
     from webhooks.services import webhook_event_publish
 
     return len(webhook_event_publish(event=event, object_ids=object_ids))
+
+
+@shared_task(acks_late=True, time_limit=120)
+def webhook_requeue_stale_task() -> int:
+    """Beat: enqueue again deliveries left pending or whose retry was lost."""
+    from webhooks.services import webhook_requeue_stale
+
+    return webhook_requeue_stale()

@@ -193,3 +193,26 @@ def test_unknown_events_and_empty_lists_are_400(admin_api):
         )
         assert response.status_code == 400
     assert not WebhookSubscription.objects.exists()
+
+
+@LOCAL
+def test_stale_pending_deliveries_are_requeued_and_delivered(receiver, django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from webhooks.services import webhook_requeue_stale
+
+    subscription, _ = webhook_subscription_create(name="s", url=receiver.url, events=["contact.created"])
+    old = WebhookDelivery.objects.create(
+        subscription=subscription,
+        event="contact.created",
+        payload={"id": "x", "type": "contact.created", "data": {"contacts": []}},
+        created_at=timezone.now() - dt.timedelta(hours=1),
+    )
+    fresh = WebhookDelivery.objects.create(subscription=subscription, event="contact.created", payload={})
+    assert webhook_requeue_stale() == 1
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert old.status == DeliveryStatus.SUCCEEDED and len(receiver.requests) == 1
+    assert fresh.status == DeliveryStatus.PENDING

@@ -17,6 +17,18 @@ Per chunk of contact ids, in one transaction:
    therefore never both write a transition; the loser re-evaluates those contacts once
    the winner has committed, so no touchpoint's effect is lost.
 
+For a few ids on PostgreSQL (the real-time task) steps 1-4 are one statement of CTEs
+(`lc_agg` becomes a CTE, the metrics upsert a data-modifying CTE), one round trip per pass.
+After a move the moved contacts are evaluated again in the same transaction (at most
+MAX_PASSES), so one run converges (purchase, then at_risk, then churned, each with its own
+effective time) instead of needing several nights.
+
+Effective time: the latest touchpoint among the ones a rising condition counts (for "at
+least N purchases" that is the latest purchase, exact in real time; a backfill of old
+history gets the latest rather than the N-th purchase — `stages.services.lifecycle_replay`
+rebuilds it step by step), "last + N days" for silence, the evaluation time for metrics
+without an event (p_alive, "fewer than").
+
 Raw SQL is used because the ORM cannot express the temporary tables, the data-modifying
 CTE, `ON CONFLICT … WHERE … IS DISTINCT FROM` or a CASE over compiled rule conditions;
 every user-supplied value is a bound parameter (see stages.rules). It runs on

@@ -951,30 +951,31 @@ def _insert_members(
     CampaignMember.objects.bulk_create(rows, batch_size=BATCH_SIZE)
 
 
-MAX_PLACEMENT_PASSES = 4
+REPLAY_STEP_DAYS = 30
+SNAPSHOT_STEP_DAYS = 7
 
 
 def _place_contacts(*, as_of: dt.date, log: Callable[[str], None]) -> Any:
-    """Let the lifecycle engine place every contact, writing their stage history; then one full recompute.
+    """Let the lifecycle engine place every contact, replaying the two years month by month.
 
-    One evaluation moves a contact at most one step of the policy (a lapsed one-time buyer
-    first enters `purchase`, and only a later evaluation sees it as a customer gone silent
-    and moves it to `at_risk`), so evaluations are repeated until nothing moves, as the
-    nightly run would do over successive nights. The final `lifecycle_recompute` writes
-    the snapshot and the customer values.
+    One evaluation sees only the present: a customer who lapsed and bought again is simply
+    "retention" today. Replaying as of every month (each step ignoring later touchpoints,
+    as the nightly runs would have) records the at-risk, churned and win-back moves in
+    between with their real effective times. Then weekly stage snapshots are rebuilt from
+    that history, so the "contacts per stage over time" chart has two years of points.
     """
-    try:
-        from stages.engine import lifecycle_evaluate
-        from stages.services import lifecycle_recompute
-    except ImportError:
-        log(
-            "the lifecycle engine (stages.services.lifecycle_recompute) is not installed: contacts stay in their "
-            "first stage until `python manage.py recompute_lifecycle` runs"
-        )
-        return None
-    for number in range(1, MAX_PLACEMENT_PASSES + 1):
-        moved = lifecycle_evaluate(as_of=as_of).moved
-        log(f"placement pass {number}: {moved} contact(s) moved")
-        if not moved:
-            break
-    return lifecycle_recompute(as_of=as_of)
+    from stages.services import lifecycle_replay, stage_snapshot_write
+
+    start = as_of - dt.timedelta(days=HISTORY_DAYS)
+
+    def progress(day: dt.date, evaluation: Any) -> None:
+        if evaluation.moved:
+            log(f"replay as of {day}: {evaluation.moved} contact(s) moved")
+
+    result = lifecycle_replay(start=start, end=as_of, step_days=REPLAY_STEP_DAYS, progress=progress)
+    day = start
+    while day < as_of:
+        stage_snapshot_write(date=day)
+        day += dt.timedelta(days=SNAPSHOT_STEP_DAYS)
+    log(f"wrote weekly stage snapshots from {start} to {as_of}")
+    return result

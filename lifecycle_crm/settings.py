@@ -196,7 +196,16 @@ CELERY_BEAT_SCHEDULE = {
 # Domain settings.
 CRM_CURRENCY = env_str("CRM_CURRENCY", "USD")
 CRM_MARGIN = env_float("CRM_MARGIN", 1.0)  # share of revenue that is margin, for historic CLV
-CRM_RECOMPUTE_CHUNK_SIZE = env_int("CRM_RECOMPUTE_CHUNK_SIZE", 20000)
+CRM_LIFECYCLE_CHUNK_SIZE = env_int("CRM_LIFECYCLE_CHUNK_SIZE", 20000)  # contacts per engine chunk (transaction/task)
+# Customer value: prediction horizon, discounting, the smallest sample a CLV fit is trusted on,
+# the probability-alive threshold that counts as "at risk" in filters, and the silence that
+# counts as churn in the churn report.
+CRM_CLV_HORIZON_MONTHS = env_int("CRM_CLV_HORIZON_MONTHS", 12)
+CRM_CLV_ANNUAL_DISCOUNT_RATE = env_float("CRM_CLV_ANNUAL_DISCOUNT_RATE", 0.10)
+CRM_CLV_MIN_CUSTOMERS = env_int("CRM_CLV_MIN_CUSTOMERS", 100)
+CRM_CLV_MIN_REPEAT_CUSTOMERS = env_int("CRM_CLV_MIN_REPEAT_CUSTOMERS", 30)
+CRM_AT_RISK_P_ALIVE = env_float("CRM_AT_RISK_P_ALIVE", 0.5)
+CRM_CHURN_INACTIVE_DAYS = env_int("CRM_CHURN_INACTIVE_DAYS", 180)
 # Plays: absolute base URL for links in emails (unsubscribe), the per-contact weekly email cap,
 # and how old an event may be when it arrives and still trigger a play (older = an import of history).
 CRM_BASE_URL = env_str("CRM_BASE_URL", "http://127.0.0.1:8000")
@@ -262,5 +271,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # In-process (eager) mode every task would log "succeeded" into the runserver output.
+        "celery.app.trace": {"level": "INFO" if CELERY_BROKER_URL else "WARNING"},
+    },
 }

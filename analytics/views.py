@@ -340,7 +340,10 @@ def overview_warm(*, periods: tuple[str, ...] = ("30d", "90d", "365d")) -> list[
     """Recompute the unfiltered overview for the preset periods into the cache; returns the cache keys.
 
     Meant for a periodic task (every few minutes, under CRM_DASHBOARD_CACHE_SECONDS) so the
-    views marketers open first are always served from the cache, whatever the data size.
+    views marketers open first are always served from the cache, whatever the data size. It
+    runs exactly the report queries the page runs, so calling it inside
+    `analytics.reports.base.report_snapshots_recording()` stores the dashboard's default queries
+    as report snapshots.
     """
     keys = []
     for period in periods:

@@ -104,3 +104,32 @@ class StageSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.stage_id}: {self.contacts}"
+
+
+class ReportSnapshot(models.Model):
+    """A stored result of one report for one validated query, served instead of recomputing it.
+
+    The reports scan millions of rows at scale (seconds cold); the dashboard and API ask
+    the same default queries all day, so the nightly refresh stores their results and the
+    report entry points answer from here when the snapshot is as of the date the query is
+    about. `query_key` is the SHA-256 of the query's canonical JSON (see
+    analytics.reports.base.report_query_key); `result` holds the result dataclass's fields
+    as JSON, rebuilt into the same dataclass when served.
+    """
+
+    report = models.CharField(max_length=64)
+    query_key = models.CharField(max_length=64)
+    query = models.JSONField()
+    result = models.JSONField()
+    as_of = models.DateField(help_text="The day the result is about: today, or the query's own past end date.")
+    computed_at = models.DateTimeField(default=timezone.now)
+    duration = models.DurationField(help_text="Time the live computation took.")
+
+    class Meta:
+        constraints = [
+            # One snapshot per report and query; its index serves the lookup on every report call.
+            models.UniqueConstraint(fields=["report", "query_key"], name="report_snapshot_report_query_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.report} {self.query_key[:12]} as of {self.as_of}"

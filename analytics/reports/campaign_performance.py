@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 
 from analytics.reports.base import (
     ReportFilters,
+    SnapshotInfo,
     as_money,
     contact_scope_sql,
     day_end,
@@ -32,6 +33,7 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
+    served_from_snapshot,
     to_jsonable,
 )
 
@@ -73,11 +75,13 @@ class CampaignPerformanceResult:
     window_days: int
     margin: float
     campaigns: list[CampaignPerformance]
+    snapshot: SnapshotInfo | None = None  # set when the result was served from a stored snapshot
 
     def as_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
 
 
+@served_from_snapshot()
 def campaign_performance_report(query: CampaignPerformanceQuery) -> CampaignPerformanceResult:
     """Every campaign's (or one campaign's) performance, in ONE statement of CTEs joined per campaign."""
     query.validate()

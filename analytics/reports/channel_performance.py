@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
+    SnapshotInfo,
     as_float,
     as_money,
     contact_scope_sql,
@@ -26,6 +27,7 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
+    served_from_snapshot,
     to_jsonable,
 )
 
@@ -57,11 +59,13 @@ class ChannelPerformance:
 class ChannelPerformanceResult:
     as_of: dt.date
     channels: list[ChannelPerformance]
+    snapshot: SnapshotInfo | None = None  # set when the result was served from a stored snapshot
 
     def as_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
 
 
+@served_from_snapshot()
 def channel_performance_report(query: ChannelPerformanceQuery) -> ChannelPerformanceResult:
     """Per-channel funnel-to-revenue figures, in ONE statement (per-contact money aggregate joined to contacts)."""
     query.validate()

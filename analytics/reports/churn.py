@@ -21,12 +21,14 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
+    SnapshotInfo,
     contact_scope_queryset,
     date_diff_sql,
     date_param,
     day_end,
     ratio,
     run_sql,
+    served_from_snapshot,
     to_jsonable,
 )
 from contacts.models import Touchpoint, TouchpointKind
@@ -64,11 +66,13 @@ class ChurnResult:
     churn_rate: float | None
     repeat_purchase_rate: float | None
     avg_days_between_purchases: float | None
+    snapshot: SnapshotInfo | None = None  # set when the result was served from a stored snapshot
 
     def as_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
 
 
+@served_from_snapshot()
 def churn_report(query: ChurnQuery) -> ChurnResult:
     """Customer counts, churn and repeat rates and the mean purchase gap, in ONE statement."""
     query.validate()

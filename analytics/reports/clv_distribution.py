@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 
 from analytics.reports.base import (
     ReportFilters,
+    SnapshotInfo,
     as_float,
     as_money,
     contact_scope_sql,
@@ -27,6 +28,7 @@ from analytics.reports.base import (
     median_sql,
     run_sql,
     scope_clause,
+    served_from_snapshot,
     to_jsonable,
 )
 
@@ -65,11 +67,13 @@ class CLVDistributionResult:
     median: float | None
     maximum: Decimal
     buckets: list[CLVBucket]
+    snapshot: SnapshotInfo | None = None  # set when the result was served from a stored snapshot
 
     def as_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
 
 
+@served_from_snapshot()
 def clv_distribution_report(query: CLVDistributionQuery) -> CLVDistributionResult:
     """Histogram and summary of CLV over valued customers, in ONE statement (windows for the median)."""
     query.validate()

@@ -20,11 +20,13 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
+    SnapshotInfo,
     as_money,
     contact_scope_queryset,
     day_end,
     ratio,
     run_sql,
+    served_from_snapshot,
     to_jsonable,
 )
 from contacts.models import Touchpoint, TouchpointKind
@@ -80,11 +82,13 @@ class CohortRetentionResult:
     as_of: dt.date
     months: int
     cohorts: list[Cohort]
+    snapshot: SnapshotInfo | None = None  # set when the result was served from a stored snapshot
 
     def as_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
 
 
+@served_from_snapshot()
 def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResult:
     """Monthly first-purchase cohorts and their retention, in ONE statement.
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
+    SnapshotInfo,
     contact_scope_sql,
     day_end,
     day_start,
@@ -30,6 +31,7 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
+    served_from_snapshot,
     to_jsonable,
 )
 
@@ -71,6 +73,7 @@ class FunnelResult:
     ordered: bool
     conversion_window_days: int | None
     steps: list[FunnelStep]
+    snapshot: SnapshotInfo | None = None  # set when the result was served from a stored snapshot
 
     @property
     def entered(self) -> int:
@@ -159,6 +162,7 @@ def _sql(query: FunnelQuery) -> tuple[str, list[Any]]:
     return sql, params
 
 
+@served_from_snapshot()
 def funnel_report(query: FunnelQuery) -> FunnelResult:
     """Funnel over the lifecycle path as of a date, in ONE statement (window functions over the history)."""
     query.validate()

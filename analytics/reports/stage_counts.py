@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from analytics.reports.base import ReportFilters, date_param, run_sql, to_jsonable
+from analytics.reports.base import ReportFilters, SnapshotInfo, date_param, run_sql, served_from_snapshot, to_jsonable
 
 DEFAULT_PERIOD_DAYS = 90
 
@@ -51,11 +51,13 @@ class StageCountsResult:
     period_end: dt.date
     dates: list[dt.date]
     series: list[StageSeries]
+    snapshot: SnapshotInfo | None = None  # set when the result was served from a stored snapshot
 
     def as_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
 
 
+@served_from_snapshot(closed_periods=True)
 def stage_counts_report(query: StageCountsQuery) -> StageCountsResult:
     """Contacts per stage per snapshot day in the period, in ONE statement."""
     query.validate()

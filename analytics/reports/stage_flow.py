@@ -15,12 +15,14 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
+    SnapshotInfo,
     contact_scope_sql,
     day_end,
     day_start,
     dt_param,
     run_sql,
     scope_clause,
+    served_from_snapshot,
     to_jsonable,
 )
 
@@ -55,6 +57,7 @@ class StageFlowResult:
     period_start: dt.date
     period_end: dt.date
     flows: list[StageFlow]
+    snapshot: SnapshotInfo | None = None  # set when the result was served from a stored snapshot
 
     @property
     def total(self) -> int:
@@ -71,6 +74,7 @@ class StageFlowResult:
         return {**to_jsonable(self), "total": self.total}
 
 
+@served_from_snapshot(closed_periods=True)
 def stage_flow_report(query: StageFlowQuery) -> StageFlowResult:
     """Transitions between stages in a period, grouped by (from, to), in ONE statement."""
     query.validate()

@@ -9,7 +9,15 @@ from typing import Any, Literal
 from django.core.exceptions import ValidationError
 
 from analytics.models import ContactMetrics
-from analytics.reports.base import ReportFilters, contact_scope_queryset, day_end, day_start, to_jsonable
+from analytics.reports.base import (
+    ReportFilters,
+    SnapshotInfo,
+    contact_scope_queryset,
+    day_end,
+    day_start,
+    served_from_snapshot,
+    to_jsonable,
+)
 
 ORDERINGS = {"predicted": "predicted_clv", "historic": "historic_clv"}
 
@@ -45,11 +53,13 @@ class TopCustomer:
 class TopCustomersResult:
     measure: str
     customers: list[TopCustomer]
+    snapshot: SnapshotInfo | None = None  # set when the result was served from a stored snapshot
 
     def as_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
 
 
+@served_from_snapshot()
 def top_customers_report(query: TopCustomersQuery) -> TopCustomersResult:
     """The `limit` most valuable valued customers, in ONE ORM query (metrics joined to contact and stage)."""
     query.validate()

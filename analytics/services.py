@@ -566,3 +566,105 @@ def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of
         if connection.vendor != "postgresql":
             cursor.execute(f"DROP TABLE {_TEMP_TABLE}")
     return written
+
+
+# ------------------------------------------------------------------ report snapshots
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSnapshotRefreshResult:
+    as_of: dt.date
+    stored: int  # snapshots written by this run (distinct report + query)
+    deleted: int  # stale snapshots removed (about an earlier day, not rewritten by this run)
+    seconds: float
+    seconds_by_report: dict[str, float]  # live computation time summed per report
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "as_of": self.as_of.isoformat()}
+
+
+def report_default_queries(*, channels: list[str | None]) -> list[tuple[Any, Any]]:
+    """(entry point, query) for each report module's default query (what the API asks with no parameters),
+    unfiltered and per acquisition channel; reports refusing a channel filter get the unfiltered one only."""
+    import importlib
+    import pkgutil
+
+    from django.core.exceptions import ValidationError
+
+    import analytics.reports
+    from analytics.reports.base import ReportFilters
+
+    calls = []
+    for info in sorted(pkgutil.iter_modules(analytics.reports.__path__), key=lambda i: i.name):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        module = importlib.import_module(f"analytics.reports.{info.name}")
+        run = getattr(module, f"{info.name}_report", None)
+        query_class = next(
+            (
+                obj
+                for name, obj in vars(module).items()
+                if name.endswith("Query") and isinstance(obj, type) and obj.__module__ == module.__name__
+            ),
+            None,
+        )
+        if run is None or query_class is None:
+            continue
+        for channel in channels:
+            query = query_class(filters=ReportFilters(channel=channel))
+            try:
+                query.validate()
+            except ValidationError:
+                continue
+            calls.append((run, query))
+    return calls
+
+
+def report_snapshots_refresh(*, periods: tuple[str, ...] | None = None) -> ReportSnapshotRefreshResult:
+    """Compute and store the snapshots of the default report queries, then drop snapshots of earlier days.
+
+    The dashboard and the API ask the same few queries all day and each costs seconds cold
+    at scale; stored once a night (after the lifecycle recompute), they are answered with
+    one indexed lookup. Snapshotted: every report's API default query and the dashboard's
+    charts for the preset `periods` (CRM_REPORT_SNAPSHOT_PERIODS, the overview's default
+    period by default), each unfiltered and per acquisition channel. The dashboard's
+    queries are recorded by running its own chart builders, so the stored keys are exactly
+    the queries the page asks. Each report is computed by its own set-based statement.
+    """
+    from analytics.kpis import DEFAULT_PERIOD, overview_query_from_params
+    from analytics.models import ReportSnapshot
+    from analytics.reports.base import report_snapshots_recording
+    from analytics.views import CHARTS, chart_run
+    from contacts.models import Channel
+
+    if periods is None:
+        periods = tuple(_setting("CRM_REPORT_SNAPSHOT_PERIODS", None) or (DEFAULT_PERIOD,))
+    started_at = timezone.now()
+    started = time.perf_counter()
+    channels: list[str | None] = [None, *Channel.values]
+    with report_snapshots_recording():
+        for run, query in report_default_queries(channels=channels):
+            run(query)
+        for period in periods:
+            for channel in channels:
+                overview_query, errors = overview_query_from_params({"period": period, "channel": channel or ""})
+                if errors:
+                    raise ValueError(f"Bad report snapshot period {period!r}: {errors}")
+                for spec in CHARTS:
+                    chart_run(spec, overview_query)
+    today = timezone.localdate()
+    deleted, _ = ReportSnapshot.objects.filter(as_of__lt=today, computed_at__lt=started_at).delete()
+    seconds_by_report: dict[str, float] = {}
+    stored = 0
+    for report, duration in ReportSnapshot.objects.filter(computed_at__gte=started_at).values_list(
+        "report", "duration"
+    ):
+        stored += 1
+        seconds_by_report[report] = round(seconds_by_report.get(report, 0.0) + duration.total_seconds(), 3)
+    return ReportSnapshotRefreshResult(
+        as_of=today,
+        stored=stored,
+        deleted=deleted,
+        seconds=round(time.perf_counter() - started, 3),
+        seconds_by_report=dict(sorted(seconds_by_report.items())),
+    )

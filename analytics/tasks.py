@@ -11,3 +11,11 @@ def customer_value_recompute_task(as_of_iso: str) -> dict:
     from analytics.services import customer_value_recompute
 
     return customer_value_recompute(as_of=dt.date.fromisoformat(as_of_iso)).as_dict()
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3 * 3600)
+def report_snapshots_refresh_task() -> dict:
+    """Store the default report queries' results for today (nightly, after the recompute). Idempotent: upserts."""
+    from analytics.services import report_snapshots_refresh
+
+    return report_snapshots_refresh().as_dict()

@@ -191,11 +191,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.webhook_requeue_stale_task",
         "schedule": 600,
     },
+    # After the nightly recompute (which rewrites the metrics and stage snapshots the reports read).
+    "nightly-report-snapshots": {
+        "task": "analytics.tasks.report_snapshots_refresh_task",
+        "schedule": crontab(
+            hour=env_int("CRM_REPORT_SNAPSHOTS_HOUR", 4), minute=env_int("CRM_REPORT_SNAPSHOTS_MINUTE", 0)
+        ),
+    },
 }
 
 # Domain settings.
 CRM_CURRENCY = env_str("CRM_CURRENCY", "USD")
 CRM_MARGIN = env_float("CRM_MARGIN", 1.0)  # share of revenue that is margin, for historic CLV
+# Dashboard preset periods whose charts the nightly report snapshots store (analytics.services).
+CRM_REPORT_SNAPSHOT_PERIODS = env_list("CRM_REPORT_SNAPSHOT_PERIODS", ["30d"])
 CRM_LIFECYCLE_CHUNK_SIZE = env_int("CRM_LIFECYCLE_CHUNK_SIZE", 20000)  # contacts per engine chunk (transaction/task)
 # Customer value: prediction horizon, discounting, the smallest sample a CLV fit is trusted on,
 # the probability-alive threshold that counts as "at risk" in filters, and the silence that

@@ -1,0 +1,237 @@
+"""Report snapshots: a stored result is served only for the same report, query and day, equals the live
+computation exactly, costs one small query, and the nightly refresh stores what the dashboard and API ask."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client
+
+from analytics.kpis import overview_query_from_params, report_filters
+from analytics.models import ContactMetrics, ReportSnapshot, StageSnapshot
+from analytics.reports.base import (
+    ReportFilters,
+    report_query_key,
+    report_result_from_json,
+    report_snapshots_bypassed,
+    report_snapshots_recording,
+    to_jsonable,
+)
+from analytics.reports.campaign_performance import CampaignPerformanceQuery, campaign_performance_report
+from analytics.reports.channel_performance import ChannelPerformanceQuery, channel_performance_report
+from analytics.reports.churn import ChurnQuery, churn_report
+from analytics.reports.clv_distribution import CLVDistributionQuery, clv_distribution_report
+from analytics.reports.cohort_retention import CohortRetentionQuery, cohort_retention_report
+from analytics.reports.funnel import FunnelQuery, funnel_report
+from analytics.reports.stage_counts import StageCountsQuery, stage_counts_report
+from analytics.reports.stage_flow import StageFlowQuery, stage_flow_report
+from analytics.reports.top_customers import TopCustomersQuery, top_customers_report
+from analytics.services import report_snapshots_refresh
+from analytics.tasks import report_snapshots_refresh_task
+from contacts.models import Channel
+from stages.models import Stage
+from tests.analytics.test_reports import _world
+
+pytestmark = pytest.mark.django_db
+
+TODAY = dt.date(2025, 1, 10)
+NOW = dt.datetime(2025, 1, 10, 12, tzinfo=dt.UTC)
+PAST = dt.date(2024, 12, 31)
+
+# (entry point, query factory from filters): every report, with the options that matter.
+REPORTS: list[tuple[Callable[[Any], Any], Callable[[ReportFilters], Any]]] = [
+    (funnel_report, lambda f: FunnelQuery(filters=f)),
+    (funnel_report, lambda f: FunnelQuery(filters=f, ordered=False, conversion_window_days=60)),
+    (stage_flow_report, lambda f: StageFlowQuery(filters=f)),
+    (cohort_retention_report, lambda f: CohortRetentionQuery(filters=f, months=12)),
+    (churn_report, lambda f: ChurnQuery(filters=f)),
+    (clv_distribution_report, lambda f: CLVDistributionQuery(filters=f)),
+    (top_customers_report, lambda f: TopCustomersQuery(filters=f, limit=10)),
+    (campaign_performance_report, lambda f: CampaignPerformanceQuery(filters=f)),
+    (channel_performance_report, lambda f: ChannelPerformanceQuery(filters=f)),
+    (stage_counts_report, lambda f: StageCountsQuery(filters=ReportFilters(period_end=f.period_end))),
+]
+IDS = [f"{run.__name__}-{i}" for i, (run, _) in enumerate(REPORTS)]
+
+
+def _stage_snapshots() -> None:
+    stage = Stage.objects.get(slug="purchase")
+    StageSnapshot.objects.bulk_create(
+        [StageSnapshot(date=TODAY - dt.timedelta(days=d), stage=stage, contacts=10 + d) for d in range(5)]
+    )
+
+
+def _without_snapshot(result: Any) -> dict[str, Any]:
+    data = result.as_dict()
+    data.pop("snapshot")
+    return data
+
+
+@pytest.mark.parametrize(("run", "make"), REPORTS, ids=IDS)
+@pytest.mark.parametrize(
+    "filters",
+    [
+        ReportFilters(period_start=dt.date(2024, 1, 1), period_end=PAST),
+        ReportFilters(channel="email", period_start=dt.date(2023, 6, 1), period_end=TODAY),
+    ],
+    ids=["past-period", "email-to-today"],
+)
+@time_machine.travel(NOW, tick=False)
+def test_a_report_served_from_its_snapshot_equals_the_live_computation(run, make, filters, django_assert_num_queries):
+    _world(31, n=40)
+    _stage_snapshots()
+    query = make(filters)
+    with report_snapshots_recording():
+        recorded = run(query)
+    with report_snapshots_bypassed():
+        live = run(query)
+    assert recorded == live and live.snapshot is None
+
+    with django_assert_num_queries(1):  # the lookup on (report, query_key), nothing else
+        served = run(query)
+
+    assert served.snapshot is not None and served.snapshot.served_from_snapshot
+    assert served.snapshot.computed_at == NOW
+    assert dataclasses.replace(served, snapshot=None) == live
+    assert _without_snapshot(served) == _without_snapshot(live)
+    assert served.as_dict()["snapshot"]["served_from_snapshot"] is True
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_query_that_differs_from_every_snapshot_is_computed_live(django_assert_num_queries):
+    world = _world(32, n=30)
+    with report_snapshots_recording():
+        funnel_report(FunnelQuery(filters=ReportFilters(channel="email")))
+    for query in [
+        FunnelQuery(filters=ReportFilters(channel="referral")),
+        FunnelQuery(filters=ReportFilters(channel="email"), ordered=False),
+        FunnelQuery(filters=ReportFilters(channel="email", owner_id=world.owners[0].pk)),
+        FunnelQuery(filters=ReportFilters(channel="email"), as_of=PAST),
+    ]:
+        with django_assert_num_queries(2):  # the lookup misses, then the report's one statement
+            result = funnel_report(query)
+        assert result.snapshot is None
+        with report_snapshots_bypassed():
+            assert result == funnel_report(query)
+    # The same query under another report name is not a hit either.
+    assert churn_report(ChurnQuery(filters=ReportFilters(channel="email"))).snapshot is None
+
+
+def test_a_snapshot_about_an_earlier_day_is_not_served():
+    _world(33, n=20)
+    query = ChurnQuery()
+    with time_machine.travel(NOW, tick=False):
+        with report_snapshots_recording():
+            churn_report(query)
+        assert churn_report(query).snapshot is not None
+    with time_machine.travel(NOW + dt.timedelta(days=1), tick=False):
+        result = churn_report(query)
+        assert result.snapshot is None and result.as_of == TODAY + dt.timedelta(days=1)
+
+
+def test_a_query_about_a_past_day_keeps_its_snapshot():
+    _world(34, n=20)
+    query = ChurnQuery(as_of=PAST)
+    with time_machine.travel(NOW, tick=False), report_snapshots_recording():
+        churn_report(query)
+    assert ReportSnapshot.objects.get().as_of == PAST
+    with time_machine.travel(NOW + dt.timedelta(days=30), tick=False):
+        assert churn_report(query).snapshot is not None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_recording_again_replaces_the_snapshot():
+    _world(35, n=20)
+    query = TopCustomersQuery(limit=5)
+    with report_snapshots_recording():
+        before = top_customers_report(query)
+    last = before.customers[-1].contact_id
+    ContactMetrics.objects.filter(contact_id=last).update(predicted_clv=Decimal("99999999.00"))
+    assert top_customers_report(query).customers[0].contact_id != last  # the stored day's answer, by design
+    with report_snapshots_recording():
+        top_customers_report(query)
+    served = top_customers_report(query)
+    assert ReportSnapshot.objects.count() == 1
+    assert served.snapshot is not None and served.customers[0].contact_id == last
+
+
+def test_query_keys_are_canonical():
+    a, _ = report_query_key(FunnelQuery(filters=ReportFilters(channel="email"), ordered=True))
+    b, data = report_query_key(FunnelQuery(ordered=True, filters=ReportFilters(channel="email")))
+    c, _ = report_query_key(FunnelQuery(filters=ReportFilters(channel="email"), ordered=False))
+    assert a == b != c and len(a) == 64
+    assert data["filters"]["channel"] == "email"
+
+
+def test_results_rebuild_exactly_from_json():
+    from analytics.reports.clv_distribution import CLVBucket, CLVDistributionResult
+
+    result = CLVDistributionResult(
+        measure="predicted",
+        customers=3,
+        total=Decimal("10.50"),
+        mean=1 / 3,
+        median=None,
+        maximum=Decimal("-0.01"),
+        buckets=[CLVBucket(index=0, lower=Decimal("0.00"), upper=Decimal("1E+2"), customers=3, total=Decimal("7"))],
+    )
+    rebuilt = report_result_from_json(CLVDistributionResult, to_jsonable(result))
+    assert rebuilt == result and rebuilt.buckets[0].upper.as_tuple() == Decimal("1E+2").as_tuple()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_refresh_stores_the_dashboard_and_api_defaults_which_are_then_served(marketer):
+    _world(36, n=30)
+    _stage_snapshots()
+    ReportSnapshot.objects.create(
+        report="churn", query_key="old", query={}, result={}, as_of=TODAY - dt.timedelta(days=1),
+        computed_at=NOW - dt.timedelta(days=1), duration=dt.timedelta(seconds=1),
+    )  # fmt: skip
+
+    result = report_snapshots_refresh()
+
+    assert result.deleted == 1 and result.as_of == TODAY
+    assert result.stored == ReportSnapshot.objects.count()
+    assert set(result.seconds_by_report) == {
+        "funnel", "stage_flow", "cohort_retention", "churn", "stage_counts", "clv_distribution",
+        "top_customers", "campaign_performance", "channel_performance",
+    }  # fmt: skip
+    # The dashboard's default period, unfiltered and per channel, as its charts ask it.
+    for channel in [None, *Channel.values]:
+        overview, _ = overview_query_from_params({"channel": channel or ""})
+        filters = report_filters(overview)
+        assert funnel_report(FunnelQuery(filters=filters, ordered=False)).snapshot is not None
+        assert channel_performance_report(ChannelPerformanceQuery(filters=filters)).snapshot is not None
+        assert top_customers_report(TopCustomersQuery(filters=filters, limit=10)).snapshot is not None
+        # The API's default query of every report (no parameters), unfiltered and per channel.
+        assert churn_report(ChurnQuery(filters=ReportFilters(channel=channel))).snapshot is not None
+    assert stage_counts_report(StageCountsQuery()).snapshot is not None
+    # Served through the REST endpoint, which says so.
+    client = Client()
+    client.force_login(marketer)
+    body = client.get("/api/v1/analytics/cohort_retention/?channel=email").json()
+    assert body["snapshot"]["served_from_snapshot"] is True
+    assert client.get("/api/v1/analytics/funnel/?ordered=false").json()["snapshot"] is None  # not a default
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_task_and_the_command_refresh(capsys):
+    _world(37, n=10)
+    assert report_snapshots_refresh_task.delay().get()["stored"] > 0
+    call_command("refresh_report_snapshots", "--period", "7d")
+    assert '"stored"' in capsys.readouterr().out
+    overview, _ = overview_query_from_params({"period": "7d"})
+    assert stage_flow_report(StageFlowQuery(filters=report_filters(overview))).snapshot is not None
+
+
+def test_the_refresh_has_its_own_nightly_beat_entry():
+    entry = settings.CELERY_BEAT_SCHEDULE["nightly-report-snapshots"]
+    assert entry["task"] == "analytics.tasks.report_snapshots_refresh_task"

@@ -6,11 +6,17 @@ runs `stages.services.lifecycle_recompute` once so funnels and flows have histor
 time is the engine's and is printed separately. Then it times, on the same data:
 * `analytics.services.customer_value_recompute` (aggregate, fit, set-based write), with
   the fit's own time from the stored CLVModelFit;
-* each report: the first run in this process ("first") and the best of `--repeat` more.
+* each report through its entry point with no snapshot stored (the cold path: the snapshot
+  lookup misses, then the report's statement): the first run in this process ("first") and
+  the best of `--repeat` more;
+* with `--snapshots`: each report's result stored as a snapshot ("record", one live run in
+  recording mode), then served from it: the first and the best of `--repeat` served runs,
+  each checked to be a snapshot hit equal to the live result. The bench's snapshot rows
+  are deleted at the end.
 The first run is not a cold-cache number (PostgreSQL's and the OS's caches stay warm
 between runs); restart the server before a run for that.
 
-    .venv/bin/python bench/bench_analytics.py --contacts 100000 [--database-url postgres://…]
+    .venv/bin/python bench/bench_analytics.py --contacts 100000 [--database-url postgres://…] [--snapshots]
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import generate  # noqa: E402  (bench/generate.py, next to this file)
 
 
-def _reports(end: dt.date) -> list[tuple[str, Callable[[], Any]]]:
+def _reports(end: dt.date) -> list[tuple[str, Callable[[Any], Any], Any]]:
     from analytics.reports.base import ReportFilters
     from analytics.reports.campaign_performance import CampaignPerformanceQuery, campaign_performance_report
     from analytics.reports.channel_performance import ChannelPerformanceQuery, channel_performance_report
@@ -46,20 +52,21 @@ def _reports(end: dt.date) -> list[tuple[str, Callable[[], Any]]]:
     year = ReportFilters(period_start=end - dt.timedelta(days=364), period_end=end)
     email_year = ReportFilters(period_start=year.period_start, period_end=end, channel="email")
     return [
-        ("funnel (ordered, all time)", lambda: funnel_report(FunnelQuery(as_of=end))),
+        ("funnel (ordered, all time)", funnel_report, FunnelQuery(as_of=end)),
         (
             "funnel (any order, 90-day window)",
-            lambda: funnel_report(FunnelQuery(as_of=end, ordered=False, conversion_window_days=90)),
+            funnel_report,
+            FunnelQuery(as_of=end, ordered=False, conversion_window_days=90),
         ),
-        ("funnel (email, last year)", lambda: funnel_report(FunnelQuery(as_of=end, filters=email_year))),
-        ("stage flow (last year)", lambda: stage_flow_report(StageFlowQuery(filters=year))),
-        ("cohort retention (all cohorts)", lambda: cohort_retention_report(CohortRetentionQuery(as_of=end, months=24))),
-        ("churn / repeat rate", lambda: churn_report(ChurnQuery(as_of=end))),
-        ("stage counts (snapshots)", lambda: stage_counts_report(StageCountsQuery(filters=year))),
-        ("CLV distribution", lambda: clv_distribution_report(CLVDistributionQuery())),
-        ("top customers", lambda: top_customers_report(TopCustomersQuery(limit=50))),
-        ("campaign performance", lambda: campaign_performance_report(CampaignPerformanceQuery())),
-        ("channel performance", lambda: channel_performance_report(ChannelPerformanceQuery(as_of=end))),
+        ("funnel (email, last year)", funnel_report, FunnelQuery(as_of=end, filters=email_year)),
+        ("stage flow (last year)", stage_flow_report, StageFlowQuery(filters=year)),
+        ("cohort retention (all cohorts)", cohort_retention_report, CohortRetentionQuery(as_of=end, months=24)),
+        ("churn / repeat rate", churn_report, ChurnQuery(as_of=end)),
+        ("stage counts (snapshots)", stage_counts_report, StageCountsQuery(filters=year)),
+        ("CLV distribution", clv_distribution_report, CLVDistributionQuery()),
+        ("top customers", top_customers_report, TopCustomersQuery(limit=50)),
+        ("campaign performance", campaign_performance_report, CampaignPerformanceQuery()),
+        ("channel performance", channel_performance_report, ChannelPerformanceQuery(as_of=end)),
     ]
 
 
@@ -76,6 +83,9 @@ def main() -> int:
     parser.add_argument("--database-url", help="default $BENCH_DATABASE_URL or the generator's default")
     parser.add_argument("--repeat", type=int, default=3, help="warm runs per report; the best is reported")
     parser.add_argument("--skip-customer-value", action="store_true")
+    parser.add_argument("--snapshots", action="store_true", help="also time each report served from its snapshot")
+    parser.add_argument("--skip-live", action="store_true", help="with --snapshots: only record and serve")
+    parser.add_argument("--skip-vacuum", action="store_true", help="do not VACUUM ANALYZE before timing")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
 
@@ -101,7 +111,11 @@ def main() -> int:
     # Steady state: autovacuum would have set the visibility map by now, which index-only
     # scans need; a freshly bulk-loaded table has none, so vacuum once before timing.
     with connection.cursor() as cursor:
-        for table in ("contacts_touchpoint", "stages_stagetransition", "contacts_contact", "analytics_contactmetrics"):
+        for table in (
+            ()
+            if args.skip_vacuum
+            else ("contacts_touchpoint", "stages_stagetransition", "contacts_contact", "analytics_contactmetrics")
+        ):
             cursor.execute(f"VACUUM ANALYZE {table}")
 
     if not args.skip_customer_value:
@@ -127,12 +141,49 @@ def main() -> int:
                 f"Gamma-Gamma p={fit.p:.3f} q={fit.q:.3f} gamma={fit.gamma:.3f}"
             )
 
-    print(f"{'report':40s} {'first':>9s} {'best warm':>10s}")
-    for name, run in _reports(dataset.end):
-        first, _ = _timed(run)
-        warm = min(_timed(run)[0] for _ in range(max(args.repeat, 1)))
-        results["reports"][name] = {"first_s": first, "warm_s": warm}
-        print(f"{name:40s} {first * 1000:7.0f} ms {warm * 1000:8.0f} ms")
+    from dataclasses import replace
+
+    from analytics.models import ReportSnapshot
+    from analytics.reports.base import report_query_key, report_snapshots_recording
+
+    reports = _reports(dataset.end)
+    keys = [(run.report_name, report_query_key(query)[0]) for _, run, query in reports]
+
+    def forget_snapshots() -> None:
+        for report, key in keys:
+            ReportSnapshot.objects.filter(report=report, query_key=key).delete()
+
+    forget_snapshots()
+    print(f"{'report':40s} {'first':>9s} {'best warm':>10s} {'record':>9s} {'snap 1st':>9s} {'snap best':>10s}")
+    try:
+        for name, run, query in reports:
+            row: dict[str, float] = {}
+            if not args.skip_live:
+                row["first_s"], live = _timed(lambda run=run, query=query: run(query))
+                row["warm_s"] = min(_timed(lambda run=run, query=query: run(query))[0] for _ in range(args.repeat))
+            if args.snapshots:
+                with report_snapshots_recording():
+                    row["record_s"], recorded = _timed(lambda run=run, query=query: run(query))
+                served_times = []
+                for _ in range(max(args.repeat, 1) + 1):
+                    seconds, served = _timed(lambda run=run, query=query: run(query))
+                    served_times.append(seconds)
+                    if served.snapshot is None or replace(served, snapshot=None) != recorded:
+                        raise SystemExit(f"{name}: not served from its snapshot, or not equal to the live result")
+                if not args.skip_live and recorded != live:
+                    raise SystemExit(f"{name}: the recorded result differs from the live one")
+                row["snapshot_first_s"], row["snapshot_warm_s"] = served_times[0], min(served_times[1:])
+            results["reports"][name] = row
+
+            def ms(key: str, row: dict[str, float] = row) -> str:
+                return f"{row[key] * 1000:7.1f} ms" if key in row else f"{'-':>10s}"
+
+            print(
+                f"{name:40s} {ms('first_s')} {ms('warm_s')} {ms('record_s')} "
+                f"{ms('snapshot_first_s')} {ms('snapshot_warm_s')}"
+            )
+    finally:
+        forget_snapshots()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str))

@@ -314,6 +314,13 @@ def report_snapshot_as_of(query: Any, *, closed_periods: bool = False) -> dt.dat
     return end if end is not None and end < today else today
 
 
+@functools.cache
+def _field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, resolved type) of a dataclass's fields; cached, resolving hints costs more than rebuilding a row."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in fields(cls))
+
+
 def _rebuild(hint: Any, value: Any) -> Any:
     """Rebuild a value of type `hint` from `to_jsonable` output (the inverse for the types results use)."""
     if value is None:
@@ -331,8 +338,7 @@ def _rebuild(hint: Any, value: Any) -> Any:
                     return _rebuild(option, value)
         return _rebuild(options[0], value) if len(options) == 1 else value
     if is_dataclass(hint) and isinstance(value, dict):
-        hints = typing.get_type_hints(hint)
-        return hint(**{f.name: _rebuild(hints[f.name], value.get(f.name)) for f in fields(hint) if f.name in value})
+        return hint(**{name: _rebuild(kind, value[name]) for name, kind in _field_hints(hint) if name in value})
     if origin in (list, tuple):
         args = typing.get_args(hint)
         item = args[0] if args else Any
@@ -365,6 +371,10 @@ def served_from_snapshot(*, closed_periods: bool = False) -> Callable[[Callable[
     def decorate(compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
         report = compute.__name__.removesuffix("_report")
 
+        @functools.cache
+        def result_class() -> type:
+            return typing.get_type_hints(compute)["return"]
+
         @functools.wraps(compute)
         def entry(query: Any) -> Any:
             mode = _snapshot_mode.get()
@@ -385,8 +395,7 @@ def served_from_snapshot(*, closed_periods: bool = False) -> Callable[[Callable[
             if not hit:
                 return compute(query)
             data, computed_at, snapshot_as_of = hit[0]
-            result_class = typing.get_type_hints(compute)["return"]
-            result = report_result_from_json(result_class, data)
+            result = report_result_from_json(result_class(), data)
             info = SnapshotInfo(served_from_snapshot=True, computed_at=computed_at, as_of=snapshot_as_of)
             return replace(result, snapshot=info)
 

@@ -215,6 +215,8 @@ CRM_CLV_MIN_CUSTOMERS = env_int("CRM_CLV_MIN_CUSTOMERS", 100)
 CRM_CLV_MIN_REPEAT_CUSTOMERS = env_int("CRM_CLV_MIN_REPEAT_CUSTOMERS", 30)
 CRM_AT_RISK_P_ALIVE = env_float("CRM_AT_RISK_P_ALIVE", 0.5)
 CRM_CHURN_INACTIVE_DAYS = env_int("CRM_CHURN_INACTIVE_DAYS", 180)
+# How long the overview dashboard keeps its computed figures (set CACHE_URL to share them across processes).
+CRM_DASHBOARD_CACHE_SECONDS = env_int("CRM_DASHBOARD_CACHE_SECONDS", 300)
 # Plays: absolute base URL for links in emails (unsubscribe), the per-contact weekly email cap,
 # and how old an event may be when it arrives and still trigger a play (older = an import of history).
 CRM_BASE_URL = env_str("CRM_BASE_URL", "http://127.0.0.1:8000")

@@ -158,7 +158,7 @@ def test_real_worker_moves_contact_within_seconds():
         app.control.purge()
         contact = ContactFactory()
         touchpoint_create(data={"contact": contact.pk, "kind": "trial_signup"})  # autocommit: on_commit fires now
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # includes the worker's boot on a loaded CI machine
         while time.monotonic() < deadline:
             contact.refresh_from_db()
             if contact.stage.slug == "consideration" or worker.poll() is not None:

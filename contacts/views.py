@@ -59,6 +59,7 @@ from contacts.selectors import (
 )
 from contacts.services import touchpoint_create
 from lifecycle_crm.web_access import EVERYONE, MARKETING, SALES, roles_required
+from plays.selectors import contact_play_log
 from stages.models import Stage, StageCategory
 
 PAGE_SIZE = 50
@@ -462,6 +463,8 @@ def contact_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "default_channels": {str(k): str(v) for k, v in DEFAULT_CHANNEL_FOR_KIND.items()},
             "move_form": MoveStageForm(),
             "stages": Stage.objects.filter(is_active=True),
+            # What automation did (or skipped, and why) for this contact, next to its journey.
+            "play_log": contact_play_log(contact_id=contact.pk, limit=20),
         },
     )
 

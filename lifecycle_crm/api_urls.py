@@ -24,5 +24,5 @@ urlpatterns = [
     path("v1/", include(v1)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    re_path(r"^(?s:.*)$", api_not_found),  # (?s): a path with a newline is an API path too,
+    re_path(r"^[\s\S]*$", api_not_found),  # [\s\S]: a path with a newline is an API path too,
 ]

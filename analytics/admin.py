@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from analytics.models import CLVModelFit, ContactMetrics, StageSnapshot
+from analytics.models import CLVModelFit, ContactMetrics, ReportSnapshot, StageSnapshot
 from lifecycle_crm.admin_utils import LargeTableAdminMixin
 
 
@@ -75,3 +75,13 @@ class StageSnapshotAdmin(ComputedAdmin):
     list_filter = ("stage",)
     date_hierarchy = "date"
     raw_id_fields = ("stage",)
+
+
+@admin.register(ReportSnapshot)
+class ReportSnapshotAdmin(ComputedAdmin):
+    """Stored report results; deleting one makes the next request compute that report live."""
+
+    list_display = ("report", "as_of", "computed_at", "duration", "query_key")
+    list_filter = ("report", "as_of")
+    search_fields = ("=query_key",)
+    date_hierarchy = "as_of"

@@ -12,7 +12,8 @@ from rest_framework import serializers
 
 from campaigns.models import Campaign
 from contacts.models import Channel, Contact, Touchpoint, TouchpointKind
-from stages.models import Stage, StageTransition
+from stages.api.serializers import StageTransitionSerializer
+from stages.models import Stage
 
 ZERO = Decimal("0.00")
 
@@ -233,31 +234,6 @@ class TouchpointBulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField(help_text="How many touchpoints this request stored.")
     existing = serializers.IntegerField(help_text="How many were already stored (same source and external_id).")
     results = TouchpointBulkItemSerializer(many=True)
-
-
-class StageTransitionSerializer(serializers.ModelSerializer):
-    from_stage = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    to_stage = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    rule_name = serializers.CharField(source="rule.name", read_only=True, allow_null=True, default=None)
-
-    class Meta:
-        model = StageTransition
-        fields = [
-            "id",
-            "contact",
-            "from_stage",
-            "to_stage",
-            "effective_at",
-            "recorded_at",
-            "source",
-            "rule",
-            "rule_name",
-            "touchpoint",
-            "user",
-            "note",
-            "is_win_back",
-        ]
-        read_only_fields = fields
 
 
 class ContactMoveSerializer(serializers.Serializer):

@@ -53,9 +53,12 @@ class StageRuleSerializer(serializers.ModelSerializer):
         return stage_rule_conditions_clean(value)
 
 
-class TransitionSerializer(serializers.ModelSerializer):
+class StageTransitionSerializer(serializers.ModelSerializer):
+    """One stage move, for the transitions feed and a contact's history (the one shape of both)."""
+
     from_stage = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     to_stage = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    rule_name = serializers.CharField(source="rule.name", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = StageTransition
@@ -68,6 +71,7 @@ class TransitionSerializer(serializers.ModelSerializer):
             "recorded_at",
             "source",
             "rule",
+            "rule_name",
             "touchpoint",
             "user",
             "note",

@@ -9,7 +9,7 @@ from rest_framework import mixins, viewsets
 from lifecycle_crm.api.pagination import KeysetPagination, SmallPagination
 from lifecycle_crm.api.permissions import ADMIN, ALL_ROLES, CONFIG_WRITERS
 from lifecycle_crm.api.schema import READ_ERRORS, WRITE_ERRORS
-from stages.api.serializers import StageRuleSerializer, StageSerializer, TransitionSerializer
+from stages.api.serializers import StageRuleSerializer, StageSerializer, StageTransitionSerializer
 from stages.models import Stage, StageRule, StageTransition, TransitionSource
 from stages.services import stage_rule_save
 
@@ -80,15 +80,16 @@ class TransitionFilterSet(django_filters.FilterSet):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List stage transitions, newest first", responses={200: TransitionSerializer(many=True), **READ_ERRORS}
+        summary="List stage transitions, newest first",
+        responses={200: StageTransitionSerializer(many=True), **READ_ERRORS},
     ),
-    retrieve=extend_schema(summary="A stage transition", responses={200: TransitionSerializer, **READ_ERRORS}),
+    retrieve=extend_schema(summary="A stage transition", responses={200: StageTransitionSerializer, **READ_ERRORS}),
 )
 class TransitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The append-only history of stage moves (for a feed: poll with the `next` cursor)."""
 
-    queryset = StageTransition.objects.select_related("from_stage", "to_stage").order_by("-id")
-    serializer_class = TransitionSerializer
+    queryset = StageTransition.objects.select_related("from_stage", "to_stage", "rule").order_by("-id")
+    serializer_class = StageTransitionSerializer
     pagination_class = KeysetPagination
     filterset_class = TransitionFilterSet
     lookup_value_regex = r"[0-9]{1,18}"

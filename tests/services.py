@@ -3,6 +3,12 @@
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -39,3 +45,82 @@ def chromium_path() -> str:
     if not path:
         pytest.skip("needs Chromium (Debian package 'chromium') for browser tests")
     return path
+
+
+# Decided at collection, before the database fixture: on SQLite the serialized-rollback
+# set-up of a transactional test would fail before the test could skip itself.
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason=f"needs PostgreSQL: set DATABASE_URL=postgres://… to run it ({OTHER_BACKEND_SKIP})",
+)
+
+REPO = Path(__file__).resolve().parent.parent
+WORKER_BOOT_SECONDS = 90  # a loaded 2-core CI machine can take a while to import Django and Celery
+
+
+def _test_database_url() -> str:
+    db = connection.settings_dict
+    auth = db["USER"] or ""
+    if db.get("PASSWORD"):
+        auth += f":{db['PASSWORD']}"
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextmanager
+def real_celery_worker(*, name: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """Run a real `celery worker` subprocess on Redis against this test's PostgreSQL database.
+
+    Skips (with a reason) without PostgreSQL or Redis. The worker uses the production
+    settings module (tasks not eager) and the broker this process's Celery app is
+    configured with, so `app.control` and `.delay()` here reach it; the app is switched out
+    of eager mode for the duration and restored afterwards. Yields once the worker answers
+    a ping; the caller waits for the effect it expects with its own bounded loop.
+    """
+    require_postgres()
+    broker = redis_url()  # the configured broker: switching an app to another one leaves its control channel behind
+    from lifecycle_crm.celery import app
+
+    saved = {key: app.conf[key] for key in ("broker_url", "result_backend", "task_always_eager")}
+    app.conf.update(broker_url=broker, result_backend=broker, task_always_eager=False)
+    app._pool = None  # the producer pool was built for the previous broker settings
+    app.amqp._producer_pool = None
+    worker_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "lifecycle_crm.settings",
+        "DJANGO_SECRET_KEY": "test-worker-only",
+        "DJANGO_HTTPS": "0",
+        "DATABASE_URL": _test_database_url(),
+        "CELERY_BROKER_URL": broker,
+        "CELERY_RESULT_BACKEND": broker,
+        **(env or {}),
+    }
+    celery = Path(sys.executable).with_name("celery")
+    worker = subprocess.Popen(
+        [
+            *(str(celery), "-A", "lifecycle_crm", "worker", "--pool=solo", "--loglevel=WARNING"),
+            *("-n", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+        ],
+        cwd=REPO,
+        env=worker_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        app.control.purge()
+        deadline = time.monotonic() + WORKER_BOOT_SECONDS
+        while not app.control.ping(timeout=0.5):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                output = worker.stdout.read().decode(errors="replace")[-2000:] if worker.poll() is not None else ""
+                pytest.fail(f"the Celery worker did not start within {WORKER_BOOT_SECONDS} s: {output}")
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        app.conf.update(**saved)
+        app._pool = None
+        app.amqp._producer_pool = None
+        connection.close()

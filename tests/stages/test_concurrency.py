@@ -10,14 +10,7 @@ from contacts.models import Contact
 from stages.engine import lifecycle_evaluate
 from stages.models import StageTransition
 from tests.factories import ContactFactory, TouchpointFactory, stage
-from tests.services import OTHER_BACKEND_SKIP, require_postgres
-
-# Decided at collection, before the database fixture: on SQLite the serialized-rollback
-# set-up of a transactional test fails before the test could skip itself.
-postgres_only = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason=f"needs PostgreSQL: set DATABASE_URL=postgres://… to run it ({OTHER_BACKEND_SKIP})",
-)
+from tests.services import postgres_only, require_postgres
 
 
 @postgres_only

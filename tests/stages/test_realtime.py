@@ -1,29 +1,15 @@
 """Real time: every touchpoint creation path enqueues an evaluation after commit; a real worker applies it."""
 
 import datetime as dt
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from unittest import mock
 
 import pytest
-from django.db import connection
 
 from contacts.services import touchpoint_bulk_create, touchpoint_create
 from stages.models import StageTransition
 from tests.factories import ContactFactory, stage
-from tests.services import OTHER_BACKEND_SKIP, redis_url, require_postgres
-
-REPO = Path(__file__).resolve().parents[2]
-
-# Decided at collection, before the database fixture: on SQLite the serialized-rollback
-# set-up of a transactional test fails before the test could skip itself.
-postgres_only = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason=f"needs PostgreSQL: set DATABASE_URL=postgres://… to run it ({OTHER_BACKEND_SKIP})",
-)
+from tests.services import postgres_only, real_celery_worker
 
 
 @pytest.mark.django_db
@@ -114,51 +100,15 @@ def test_nightly_task_fans_out_chunks_and_snapshots():
     assert counts["awareness"] == 2
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] or ""
-    if db.get("PASSWORD"):
-        auth += f":{db['PASSWORD']}"
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.mark.celery_worker
 @postgres_only
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_real_worker_moves_contact_within_seconds():
     """A touchpoint created through the service reaches a real Celery worker over Redis and moves the contact."""
-    require_postgres()
-    redis_url()  # skips when Redis is unreachable
-    broker = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/1"
-    from lifecycle_crm.celery import app
-
-    saved = {key: app.conf[key] for key in ("broker_url", "result_backend", "task_always_eager")}
-    app.conf.update(broker_url=broker, result_backend=broker, task_always_eager=False)
-    app._pool = None  # the producer pool was built for the previous broker settings
-    app.amqp._producer_pool = None
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": broker,
-        "CELERY_RESULT_BACKEND": broker,
-        "DJANGO_SETTINGS_MODULE": "lifecycle_crm.test_settings",
-    }
-    celery = Path(sys.executable).with_name("celery")
-    worker = subprocess.Popen(
-        [
-            *(str(celery), "-A", "lifecycle_crm", "worker", "--pool=solo", "--loglevel=WARNING"),
-            *("-n", "engine-test@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        app.control.purge()
+    with real_celery_worker(name="engine-test") as worker:
         contact = ContactFactory()
         touchpoint_create(data={"contact": contact.pk, "kind": "trial_signup"})  # autocommit: on_commit fires now
-        deadline = time.monotonic() + 90  # includes the worker's boot on a loaded CI machine
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             contact.refresh_from_db()
             if contact.stage.slug == "consideration" or worker.poll() is not None:
@@ -167,14 +117,3 @@ def test_real_worker_moves_contact_within_seconds():
         assert worker.poll() is None, worker.stdout.read().decode(errors="replace")[-2000:]
         assert contact.stage.slug == "consideration"
         assert StageTransition.objects.filter(contact=contact, source="rule").exists()
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        app.conf.update(**saved)
-        app._pool = None
-        app.amqp._producer_pool = None
-        connection.close()

@@ -5,26 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analytics', '0002_initial'),
+        ("analytics", "0002_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReportSnapshot',
+            name="ReportSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('report', models.CharField(max_length=64)),
-                ('query_key', models.CharField(max_length=64)),
-                ('query', models.JSONField()),
-                ('result', models.JSONField()),
-                ('as_of', models.DateField(help_text="The day the result is about: today, or the query's own past end date.")),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('duration', models.DurationField(help_text='Time the live computation took.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("report", models.CharField(max_length=64)),
+                ("query_key", models.CharField(max_length=64)),
+                ("query", models.JSONField()),
+                ("result", models.JSONField()),
+                (
+                    "as_of",
+                    models.DateField(help_text="The day the result is about: today, or the query's own past end date."),
+                ),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("duration", models.DurationField(help_text="Time the live computation took.")),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('report', 'query_key'), name='report_snapshot_report_query_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("report", "query_key"), name="report_snapshot_report_query_unique")
+                ],
             },
         ),
     ]

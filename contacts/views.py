@@ -761,7 +761,7 @@ def import_rejections_csv_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles_required(EVERYONE)
 def home_view(request: HttpRequest) -> HttpResponse:
-    """Marketers start on the overview, reps on their contacts."""
-    if user_role(request.user) == Role.SALES_REP:
-        return redirect("web:my_contacts")
-    return redirect("web:overview")
+    """Marketers start on the overview, reps on their contacts; a shared link's filters come along."""
+    target = reverse("web:my_contacts" if user_role(request.user) == Role.SALES_REP else "web:overview")
+    query = request.GET.urlencode()
+    return redirect(f"{target}?{query}" if query else target)

@@ -70,6 +70,12 @@ def test_home_sends_marketers_to_the_overview_and_reps_to_their_contacts(markete
     assert rep_client.get("/")["Location"] == reverse("web:my_contacts")
 
 
+def test_home_keeps_a_shared_links_filters(marketer_client):
+    assert marketer_client.get("/?period=365d&channel=email")["Location"] == (
+        reverse("web:overview") + "?period=365d&channel=email"
+    )
+
+
 def test_navigation_shows_each_role_only_what_it_may_use(marketer_client, rep_client):
     marketer_page = marketer_client.get(reverse("web:contact_list")).content.decode()
     rep_page = rep_client.get(reverse("web:contact_list")).content.decode()

@@ -124,3 +124,10 @@ def real_celery_worker(*, name: str, env: dict[str, str] | None = None) -> Itera
         app._pool = None
         app.amqp._producer_pool = None
         connection.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server a test starts itself)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -10,6 +10,7 @@ from plays.selectors import contact_play_log
 from stages.models import StageTransition
 from tests.factories import CampaignFactory, ContactFactory, TagFactory, UserFactory
 from tests.plays.conftest import EMAIL, make_play
+from tests.services import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +159,7 @@ def test_move_to_stage_by_play_writes_a_play_transition(run_on_commit):
 
 def test_failed_smtp_is_logged_as_failed_and_later_actions_still_run(settings, consenting, run_on_commit):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 8149, 2  # nothing listens
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2  # nothing listens
     make_play(
         trigger_type="touchpoint_logged",
         trigger_kind="site_visit",

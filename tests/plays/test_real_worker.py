@@ -11,9 +11,7 @@ from plays.models import ActionLog, PlayRun, RunStatus
 from stages.services import contact_move_stage
 from tests.factories import ContactFactory
 from tests.plays.conftest import EMAIL, make_play
-from tests.services import postgres_only, real_celery_worker
-
-SMTP_PORT = 8147
+from tests.services import free_port, postgres_only, real_celery_worker
 
 
 class _Inbox:
@@ -32,12 +30,13 @@ class _Inbox:
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_real_worker_acts_on_stage_entry_within_seconds():
     inbox = _Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=SMTP_PORT)
+    smtp_port = free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
     worker_env = {
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(SMTP_PORT),
+        "EMAIL_PORT": str(smtp_port),
     }
     try:
         with real_celery_worker(name="plays-test", env=worker_env) as worker:

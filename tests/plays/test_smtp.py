@@ -13,10 +13,9 @@ from contacts.services import touchpoint_create
 from plays.models import ActionLog
 from tests.factories import ContactFactory
 from tests.plays.conftest import EMAIL, make_play
+from tests.services import free_port
 
 pytestmark = pytest.mark.django_db
-
-SMTP_PORT = 8145
 
 
 class _Inbox:
@@ -33,12 +32,13 @@ class _Inbox:
 @pytest.fixture
 def smtp_server(settings):
     inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=SMTP_PORT)
+    smtp_port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = (
         "127.0.0.1",
-        SMTP_PORT,
+        smtp_port,
         False,
         5,
     )

@@ -173,10 +173,22 @@ class Touchpoint(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     score = models.SmallIntegerField(null=True, blank=True)
     campaign = models.ForeignKey(
-        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="touchpoints"
+        "campaigns.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="touchpoints",
+        db_index=False,  # served by the partial touchpoint_campaign_idx below (most touchpoints have no campaign)
     )
     logged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        # No index: only deleting a user reads this column (to null it), and an index on every
+        # touchpoint would cost each ingested row for that rare admin action.
+        db_index=False,
     )
     source = models.CharField(max_length=10, choices=TouchpointSource.choices, default=TouchpointSource.MANUAL)
     external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - NULL = none given
@@ -220,6 +232,14 @@ class Touchpoint(models.Model):
             ),
             # Period-bounded reports over all touchpoints (campaign reach, channel mix).
             models.Index(fields=["occurred_at"], name="touchpoint_time_idx"),
+            # Campaign performance (reach, attributed revenue, advances after a campaign touch): only
+            # attributed touchpoints are indexed, so unattributed ingestion pays nothing for it.
+            models.Index(
+                fields=["campaign", "occurred_at"],
+                include=["contact"],
+                condition=Q(campaign__isnull=False),
+                name="touchpoint_campaign_idx",
+            ),
         ]
 
     def __str__(self) -> str:

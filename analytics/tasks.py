@@ -19,3 +19,18 @@ def report_snapshots_refresh_task() -> dict:
     from analytics.services import report_snapshots_refresh
 
     return report_snapshots_refresh().as_dict()
+
+
+@shared_task(acks_late=True, time_limit=600, expires=600)
+def overview_warm_task() -> list[str]:
+    """Recompute the unfiltered overview for the snapshotted preset periods into the shared cache.
+
+    Scheduled more often than CRM_DASHBOARD_CACHE_SECONDS, so the default views are always
+    served from the cache; their charts come from the nightly report snapshots, so a warm
+    costs only the KPI queries. Idempotent; a late run is dropped (`expires`), not queued up.
+    """
+    from django.conf import settings
+
+    from analytics.views import overview_warm
+
+    return overview_warm(periods=tuple(getattr(settings, "CRM_REPORT_SNAPSHOT_PERIODS", None) or ("30d",)))

@@ -198,6 +198,12 @@ CELERY_BEAT_SCHEDULE = {
             hour=env_int("CRM_REPORT_SNAPSHOTS_HOUR", 4), minute=env_int("CRM_REPORT_SNAPSHOTS_MINUTE", 0)
         ),
     },
+    # Keeps the overview's default views in the shared cache (CACHE_URL), so the page marketers
+    # open first never waits for its KPI queries; runs more often than the cache expires.
+    "overview-warm": {
+        "task": "analytics.tasks.overview_warm_task",
+        "schedule": env_int("CRM_OVERVIEW_WARM_SECONDS", 240),
+    },
 }
 
 # Domain settings.

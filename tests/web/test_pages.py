@@ -185,3 +185,18 @@ def test_warming_fills_the_cache_the_page_then_reads(marketer_client):
     ContactFactory()
     page = marketer_client.get(reverse("web:overview"), {"period": "30d"})
     assert page.context["computed_at"] == computed_at
+
+
+def test_beat_keeps_the_default_overview_warm(marketer_client, settings):
+    from django.conf import settings as live_settings
+
+    from analytics.tasks import overview_warm_task
+
+    assert live_settings.CELERY_BEAT_SCHEDULE["overview-warm"]["task"] == "analytics.tasks.overview_warm_task"
+    assert live_settings.CELERY_BEAT_SCHEDULE["overview-warm"]["schedule"] < live_settings.CRM_DASHBOARD_CACHE_SECONDS
+    settings.CRM_REPORT_SNAPSHOT_PERIODS = ["30d"]
+    ContactFactory()
+    (key,) = overview_warm_task.delay().get()
+    _, _, computed_at = cache.get(key)
+    page = marketer_client.get(reverse("web:overview"))  # the default view, straight from the cache
+    assert page.context["computed_at"] == computed_at

@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -471,7 +472,9 @@ def _metrics_sql(chunk: Chunk, now: Any) -> _Sql:
     table = ContactMetrics._meta.db_table
     contacts = _table("contacts", "Contact")
     distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    columns = (*_METRIC_COLUMNS, "touch_count")
+    # Historic CLV is revenue net of refunds times the margin: written here too, so it is as fresh
+    # as the revenue beside it (the nightly customer-value run writes the same value).
+    columns = (*_METRIC_COLUMNS, "touch_count", "historic_clv")
     changed = " OR ".join(f"{table}.{col} {distinct} excluded.{col}" for col in columns)
     sql = (
         _Sql()
@@ -481,9 +484,10 @@ def _metrics_sql(chunk: Chunk, now: Any) -> _Sql:
             " SELECT c.id, COALESCE(a.purchase_count, 0),"
             " ROUND(COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0), 2),"
             " ROUND(COALESCE(a.refund_amount, 0), 2), a.first_purchase_at, a.last_purchase_at, a.last_touch_at,"
-            " COALESCE(a.touch_count, 0), '', 0, %s"
+            " COALESCE(a.touch_count, 0), '',"
+            " ROUND((COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0)) * CAST(%s AS NUMERIC), 2), %s"
             f" FROM {contacts} c LEFT JOIN lc_agg a ON a.contact_id = c.id WHERE ",
-            [now],
+            [str(settings.CRM_MARGIN), now],
         )
         .part(chunk.predicate("c.id"))
         .add(

@@ -314,6 +314,18 @@ def test_metrics_rows_written_with_net_revenue(frozen):
     assert (empty.purchase_count, empty.touch_count, empty.last_touch_at) == (0, 0, None)
 
 
+def test_historic_clv_is_as_fresh_as_revenue_and_applies_the_margin(frozen, settings):
+    settings.CRM_MARGIN = 0.4
+    contact = contact_in()
+    touch(contact, "purchase", days_ago(10), amount=Decimal("120.00"))
+    touch(contact, "refund", days_ago(5), amount=Decimal("20.00"))
+    lifecycle_evaluate(contact_ids=[contact.pk])
+    assert ContactMetrics.objects.get(contact=contact).historic_clv == Decimal("40.00")  # (120 - 20) x 0.4
+    touch(contact, "purchase", days_ago(1), amount=Decimal("50.00"))
+    lifecycle_evaluate(contact_ids=[contact.pk])  # the real-time path: no nightly run in between
+    assert ContactMetrics.objects.get(contact=contact).historic_clv == Decimal("60.00")
+
+
 def test_recompute_writes_idempotent_snapshot(frozen):
     for _ in range(3):
         touch(contact_in(), "purchase", days_ago(5))

@@ -60,9 +60,10 @@ from stages.rules import CompileContext, SqlPart, compile_condition, validate_co
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 20000
+DEFAULT_CHUNK_SIZE = 50000  # one process: big enough for a parallel aggregate (1M steady: 15.5 s vs 23 s at 20k)
 MAX_CONFLICT_RETRIES = 3
 SINGLE_STATEMENT_MAX = 200  # ids evaluated in one statement on PostgreSQL (real time)
+CANDIDATE_IDS_MAX = 5000  # more candidates than this re-aggregate their whole chunk (a first placement)
 MAX_PASSES = 4  # prospect -> customer -> exit is the longest chain of moves one evaluation can need
 MANUAL_SOURCE = "manual"
 
@@ -288,6 +289,10 @@ class _CompiledRules:
     needs_metrics_row: bool
     move_select: SqlPart  # SELECT … producing lc_move's columns, with {chunk} placeholder for c.id
     rules: list[RuleSpec]
+    event_columns: frozenset[str] = frozenset()
+    # SELECT of (contacts in the chunk, ids some rule's test holds for), {chunk} placeholder:
+    # a superset of the movers that needs no event-time columns (see _evaluate_chunk).
+    candidate_select: SqlPart = field(default_factory=lambda: SqlPart(""))
 
 
 def _compile_rules(
@@ -297,6 +302,7 @@ def _compile_rules(
     ref = SqlPart("%s", (ctx.ts(reference),))
     ordered = [r for r in _policy_order(rules, stages) if rule_allowed_from(r, stages)]
     whens = _Sql()
+    candidates: list[SqlPart] = []
     events = _Sql()
     to_stage, rule_ids, win_back = _Sql(), _Sql(), _Sql()
     for index, rule in enumerate(ordered, start=1):
@@ -320,6 +326,7 @@ def _compile_rules(
         event = SqlPart(f"COALESCE({event.sql}, {ref.sql})", event.params + ref.params) if event else ref
         allowed = rule_allowed_from(rule, stages)
         where = _Sql().add(f"c.stage_id IN ({', '.join(['%s'] * len(allowed))}) AND ", allowed).part(test)
+        candidates.append(SqlPart(f"({where.sql})", tuple(where.params)))
         # A manual placement is respected: only events after it may move the contact on.
         where.add(f" AND (c.stage_source <> '{MANUAL_SOURCE}' OR ").part(event).add(" > c.stage_entered_at)")
         whens.add(f" WHEN {where.sql} THEN {index}", where.params)
@@ -329,6 +336,7 @@ def _compile_rules(
         win_back.add(f" WHEN {index} THEN %s", (rule.is_win_back,))
     if not ordered:
         return _CompiledRules(ctx.aggregates, ctx.needs_survey, ctx.needs_metrics_row, SqlPart(""), ordered)
+    any_test = SqlPart(" OR ".join(c.sql for c in candidates), tuple(p for c in candidates for p in c.params))
 
     effective = _Sql().add("CASE x.rule_idx")
     for index in range(1, len(ordered) + 1):
@@ -343,16 +351,6 @@ def _compile_rules(
 
         metrics_join = f" LEFT JOIN {ContactMetrics._meta.db_table} m ON m.contact_id = c.id"
     contact_table = _table("contacts", "Contact")
-    aggregate_source = "lc_agg"
-    if ctx.needs_survey:
-        # The score is not in the covering index: look it up for respondents only (a few
-        # percent of contacts) instead of making the whole aggregate read the heap.
-        touchpoints = _table("contacts", "Touchpoint")
-        aggregate_source = (
-            "(SELECT g.*, CASE WHEN g.last_survey_at IS NOT NULL THEN (SELECT t.score FROM"
-            f" {touchpoints} t WHERE t.contact_id = g.contact_id AND t.occurred_at = g.last_survey_at"
-            " AND t.kind = 'survey_response' ORDER BY t.id DESC LIMIT 1) END AS last_survey_score FROM lc_agg g)"
-        )
     select = (
         _Sql()
         .add(
@@ -368,11 +366,24 @@ def _compile_rules(
         .add(whens.sql, whens.params)
         .add(" END AS rule_idx")
         .add(events.sql, events.params)
-        .add(f" FROM {contact_table} c LEFT JOIN {aggregate_source} a ON a.contact_id = c.id{metrics_join}")
+        .add(f" FROM {contact_table} c LEFT JOIN lc_agg a ON a.contact_id = c.id{metrics_join}")
         .add(" WHERE {chunk}) x WHERE x.rule_idx IS NOT NULL")
     )
+    join = f" FROM {contact_table} c LEFT JOIN lc_agg a ON a.contact_id = c.id{metrics_join}"
+    join += " WHERE {chunk}"
+    if vendor == "postgresql":
+        # One scan gives both the chunk's size and its candidates.
+        candidate = SqlPart(f"SELECT COUNT(*), ARRAY_AGG(c.id) FILTER (WHERE {any_test.sql}){join}", any_test.params)
+    else:
+        candidate = SqlPart(f"SELECT c.id{join} AND ({any_test.sql})", any_test.params)
     return _CompiledRules(
-        ctx.aggregates, ctx.needs_survey, ctx.needs_metrics_row, SqlPart(select.sql, tuple(select.params)), ordered
+        ctx.aggregates,
+        ctx.needs_survey,
+        ctx.needs_metrics_row,
+        SqlPart(select.sql, tuple(select.params)),
+        ordered,
+        event_columns=frozenset(ctx.event_columns),
+        candidate_select=candidate,
     )
 
 
@@ -427,8 +438,12 @@ def _chunks(contact_ids: Sequence[int] | None, chunk_size: int) -> Iterator[Chun
 # --- one chunk ----------------------------------------------------------------------------------
 
 
-def _aggregate_sql(chunk: Chunk, compiled: _CompiledRules, cutoff: Any) -> _Sql:
-    """The per-contact GROUP BY over the chunk's touchpoints up to the cut-off (the rows of lc_agg)."""
+def _aggregate_sql(chunk: Chunk, compiled: _CompiledRules, cutoff: Any, *, events: bool = True) -> _Sql:
+    """The per-contact GROUP BY over the chunk's touchpoints up to the cut-off (the rows of lc_agg).
+
+    `events=False` leaves out the event-time columns (they cost about a third of the
+    aggregate and only the contacts that move need them).
+    """
     touchpoints = _table("contacts", "Touchpoint")
     sql = _Sql().add(
         "SELECT t.contact_id,"
@@ -443,7 +458,8 @@ def _aggregate_sql(chunk: Chunk, compiled: _CompiledRules, cutoff: Any) -> _Sql:
     if compiled.needs_survey:
         sql.add(", MAX(t.occurred_at) FILTER (WHERE t.kind = 'survey_response') AS last_survey_at")
     for name, part in compiled.aggregates:
-        sql.add(f", {part.sql} AS {name}", part.params)
+        if events or name not in compiled.event_columns:
+            sql.add(f", {part.sql} AS {name}", part.params)
     # Only columns of the covering index (contact_id, occurred_at) INCLUDE (kind, amount)
     # are read, so PostgreSQL can answer this with an index-only scan.
     sql.add(f" FROM {touchpoints} t WHERE t.occurred_at <= %s AND ", [cutoff]).part(chunk.predicate("t.contact_id"))
@@ -451,8 +467,8 @@ def _aggregate_sql(chunk: Chunk, compiled: _CompiledRules, cutoff: Any) -> _Sql:
     return sql
 
 
-def _aggregate(cursor: Any, chunk: Chunk, compiled: _CompiledRules, cutoff: Any) -> None:
-    sql = _aggregate_sql(chunk, compiled, cutoff)
+def _aggregate(cursor: Any, chunk: Chunk, compiled: _CompiledRules, cutoff: Any, *, events: bool = True) -> None:
+    sql = _aggregate_sql(chunk, compiled, cutoff, events=events)
     cursor.execute(f"CREATE TEMPORARY TABLE lc_agg AS {sql.sql}", sql.params)
 
 
@@ -460,9 +476,65 @@ _METRIC_COLUMNS = ("purchase_count", "revenue", "refunds", "first_purchase_at", 
 
 
 def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> None:
-    """Upsert the base columns of analytics.ContactMetrics for the chunk, skipping rows whose values are unchanged."""
-    sql = _metrics_sql(chunk, now)
-    cursor.execute(sql.sql, sql.params)
+    """Write the base columns of analytics.ContactMetrics for the chunk from lc_agg, changed rows only.
+
+    Three set-based statements instead of one INSERT … ON CONFLICT: an UPDATE joined to
+    lc_agg for contacts with touchpoints (a hash join; 0.2 s per 100,000 contacts against
+    0.5 s for the upsert, which probes the unique index row by row), a reset for contacts
+    whose touchpoints are all gone, and an INSERT for contacts that have no metrics row yet.
+    """
+    from analytics.models import ContactMetrics
+
+    table = ContactMetrics._meta.db_table
+    contacts = _table("contacts", "Contact")
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    margin = str(settings.CRM_MARGIN)
+    values = {
+        "purchase_count": "a.purchase_count",
+        "revenue": "ROUND(a.purchase_amount - a.refund_amount, 2)",
+        "refunds": "ROUND(a.refund_amount, 2)",
+        "first_purchase_at": "a.first_purchase_at",
+        "last_purchase_at": "a.last_purchase_at",
+        "last_touch_at": "a.last_touch_at",
+        "touch_count": "a.touch_count",
+        "historic_clv": "ROUND((a.purchase_amount - a.refund_amount) * CAST(%s AS NUMERIC), 2)",
+    }
+    # Each value appears twice (SET and the change test); only historic_clv's has a parameter.
+    set_params = [margin]
+    target = chunk.predicate(f"{table}.contact_id")
+    cursor.execute(
+        f"UPDATE {table} SET "
+        + ", ".join(f"{col} = {expr}" for col, expr in values.items())
+        + f", computed_at = %s FROM lc_agg a WHERE {table}.contact_id = a.contact_id AND {target.sql} AND ("
+        + " OR ".join(f"{table}.{col} {distinct} {expr}" for col, expr in values.items())
+        + ")",
+        [*set_params, now, *target.params, *set_params],
+    )
+    cursor.execute(
+        f"UPDATE {table} SET purchase_count = 0, revenue = 0, refunds = 0, first_purchase_at = NULL,"
+        " last_purchase_at = NULL, last_touch_at = NULL, touch_count = 0, historic_clv = 0, computed_at = %s"
+        f" WHERE {target.sql} AND {table}.touch_count <> 0"
+        f" AND NOT EXISTS (SELECT 1 FROM lc_agg a WHERE a.contact_id = {table}.contact_id)",
+        [now, *target.params],
+    )
+    # The range bound inside NOT EXISTS keeps PostgreSQL on the primary key instead of a scan
+    # of the whole metrics table.
+    inner = chunk.predicate("m.contact_id")
+    missing = _Sql().add(
+        f"INSERT INTO {table} (contact_id, purchase_count, revenue, refunds, first_purchase_at,"
+        " last_purchase_at, last_touch_at, touch_count, rfm_segment, historic_clv, computed_at)"
+        " SELECT c.id, COALESCE(a.purchase_count, 0),"
+        " ROUND(COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0), 2),"
+        " ROUND(COALESCE(a.refund_amount, 0), 2), a.first_purchase_at, a.last_purchase_at, a.last_touch_at,"
+        " COALESCE(a.touch_count, 0), '',"
+        " ROUND((COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0)) * CAST(%s AS NUMERIC), 2), %s"
+        f" FROM {contacts} c LEFT JOIN lc_agg a ON a.contact_id = c.id WHERE ",
+        [margin, now],
+    )
+    missing.part(chunk.predicate("c.id"))
+    missing.add(f" AND NOT EXISTS (SELECT 1 FROM {table} m WHERE m.contact_id = c.id AND ")
+    missing.part(inner).add(") ON CONFLICT (contact_id) DO NOTHING")
+    cursor.execute(missing.sql, missing.params)
 
 
 def _metrics_sql(chunk: Chunk, now: Any) -> _Sql:
@@ -499,13 +571,29 @@ def _metrics_sql(chunk: Chunk, now: Any) -> _Sql:
     return sql
 
 
-def _move_select(compiled: _CompiledRules, chunk: Chunk) -> tuple[str, list[Any]]:
+def _with_chunk(part: SqlPart, chunk: Chunk) -> tuple[str, list[Any]]:
+    """Fill a statement's {chunk} placeholder with the chunk's predicate on c.id, parameters in order."""
     predicate = chunk.predicate("c.id")
-    select_sql = compiled.move_select.sql.replace("{chunk}", predicate.sql)
-    # Parameters: those before the {chunk} placeholder, then the chunk's, then the rest.
-    before = compiled.move_select.sql.split("{chunk}")[0].count("%s")
-    params = list(compiled.move_select.params)
-    return select_sql, params[:before] + list(predicate.params) + params[before:]
+    before = part.sql.split("{chunk}")[0].count("%s")
+    params = list(part.params)
+    return part.sql.replace("{chunk}", predicate.sql), params[:before] + list(predicate.params) + params[before:]
+
+
+def _move_select(compiled: _CompiledRules, chunk: Chunk) -> tuple[str, list[Any]]:
+    return _with_chunk(compiled.move_select, chunk)
+
+
+def _candidates(cursor: Any, compiled: _CompiledRules, chunk: Chunk) -> tuple[int, list[int]]:
+    """(contacts in the chunk, ids for which some rule's test holds): who may move, from lc_agg without events."""
+    sql, params = _with_chunk(compiled.candidate_select, chunk)
+    cursor.execute(sql, params)
+    if connection.vendor == "postgresql":
+        count, ids = cursor.fetchone()
+        return int(count), sorted(ids or [])
+    ids = sorted(int(row[0]) for row in cursor.fetchall())
+    counted = chunk.predicate("c.id")
+    cursor.execute(f"SELECT COUNT(*) FROM {_table('contacts', 'Contact')} c WHERE {counted.sql}", counted.params)
+    return int(cursor.fetchone()[0]), ids
 
 
 # (contact id, from stage, to stage, rule index, transition id or None when not written)
@@ -605,12 +693,31 @@ def _evaluate_chunk(
             and bool(compiled.rules)
             and not dry_run
         )
+        counted: int | None = None
+        targets: Chunk | None = chunk if compiled.rules else None
         if not single:
-            _aggregate(cursor, chunk, compiled, adapt(cutoff))
+            # Two phases: the aggregate without the event-time columns feeds the metrics and
+            # names the candidates (contacts for which some rule's test holds: every mover, plus
+            # manually placed contacts a rule may not move). In the nightly steady state they
+            # are a handful, and only their touchpoints are aggregated again with the events.
+            # A few ids (real time on SQLite) keep the one-pass path: fewer statements.
+            small = bool(chunk.ids) and len(chunk.ids) <= SINGLE_STATEMENT_MAX
+            two_phase = bool(compiled.rules) and not small
+            _aggregate(cursor, chunk, compiled, adapt(cutoff), events=not two_phase)
             if write_metrics and not dry_run:
-                _write_metrics(cursor, chunk, now)
-        if compiled.rules:
-            targets = chunk
+                if small:
+                    sql = _metrics_sql(chunk, now)
+                    cursor.execute(sql.sql, sql.params)
+                else:
+                    _write_metrics(cursor, chunk, now)
+            if two_phase:
+                counted, candidates = _candidates(cursor, compiled, chunk)
+                few = len(candidates) <= CANDIDATE_IDS_MAX and 2 * len(candidates) < counted
+                targets = None if not candidates else Chunk(ids=tuple(candidates)) if few else chunk
+                if targets is not None:
+                    cursor.execute("DROP TABLE lc_agg")
+                    _aggregate(cursor, targets, compiled, adapt(cutoff))
+        if targets is not None:
             for pass_no in range(MAX_PASSES):
                 prefix = None
                 if single:
@@ -641,6 +748,8 @@ def _evaluate_chunk(
             cursor.execute("DROP TABLE lc_agg")
         if chunk.ids:
             result.contacts = len(chunk.ids)
+        elif counted is not None:
+            result.contacts = counted
         else:
             cursor.execute(
                 f"SELECT COUNT(*) FROM {_table('contacts', 'Contact')} c WHERE {chunk.predicate('c.id').sql}",

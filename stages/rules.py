@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from contacts.models import SCORE_MAX, SCORE_MIN, TouchpointKind
+from contacts.models import SCORE_MAX, SCORE_MIN, Touchpoint, TouchpointKind
 
 NUMBER_OPS = {">=": ">=", ">": ">", "<=": "<=", "<": "<", "=": "=", "!=": "<>"}
 ORDER_OPS = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
@@ -49,19 +49,29 @@ class CompileContext:
     adapt: Callable[[dt.datetime], Any]  # connection.ops.adapt_datetimefield_value
     prefix: str = "r"
     aggregates: list[tuple[str, SqlPart]] = field(default_factory=list)
+    # Columns only an event time reads (when a rising condition became true), never a test:
+    # the engine computes them only for the contacts some rule may move.
+    event_columns: set[str] = field(default_factory=set)
     needs_survey: bool = False
     needs_metrics_row: bool = False
 
     def ts(self, value: dt.datetime) -> Any:
         return self.adapt(value)
 
-    def add_aggregate(self, part: SqlPart) -> str:
-        """Name an aggregate column; rules sharing a condition share the column (computed once)."""
+    def add_aggregate(self, part: SqlPart, *, event: bool = False) -> str:
+        """Name an aggregate column; rules sharing a condition share the column (computed once).
+
+        `event=True` marks a column read only by event-time expressions (see `event_columns`).
+        """
         for name, existing in self.aggregates:
             if existing == part:
+                if not event:
+                    self.event_columns.discard(name)
                 return name
         name = f"{self.prefix}_{len(self.aggregates)}"
         self.aggregates.append((name, part))
+        if event:
+            self.event_columns.add(name)
         return name
 
     def plus_days(self, column_sql: str, days: int) -> SqlPart:
@@ -123,7 +133,7 @@ def _count_and_latest(ctx: CompileContext, kinds: list[str] | None, days: int | 
     """Two aggregate columns: how many matching touchpoints, and when the latest one happened."""
     cond = _where(_kinds_filter(kinds), _since(ctx, days))
     count = ctx.add_aggregate(SqlPart(f"COUNT(*) FILTER (WHERE {cond.sql})", cond.params))
-    latest = ctx.add_aggregate(SqlPart(f"MAX(t.occurred_at) FILTER (WHERE {cond.sql})", cond.params))
+    latest = ctx.add_aggregate(SqlPart(f"MAX(t.occurred_at) FILTER (WHERE {cond.sql})", cond.params), event=True)
     return count, latest
 
 
@@ -163,7 +173,9 @@ def _revenue(params: dict[str, Any], op: str, value: Any, ctx: CompileContext) -
                 purchases.params + refunds.params,
             )
         )
-        latest = ctx.add_aggregate(SqlPart(f"MAX(t.occurred_at) FILTER (WHERE {purchases.sql})", purchases.params))
+        latest = ctx.add_aggregate(
+            SqlPart(f"MAX(t.occurred_at) FILTER (WHERE {purchases.sql})", purchases.params), event=True
+        )
         expr, event = f"COALESCE(a.{net}, 0)", f"a.{latest}"
     test = SqlPart(f"{expr} {NUMBER_OPS[op]} %s", (value,))
     return CompiledCondition(test, SqlPart(event) if op in (">=", ">", "=") else None)
@@ -189,7 +201,14 @@ def _days_since(column: str) -> Callable[..., CompiledCondition]:
 
 def _last_survey_score(params: dict[str, Any], op: str, value: Any, ctx: CompileContext) -> CompiledCondition:
     ctx.needs_survey = True
-    test = SqlPart(f"a.last_survey_score {NUMBER_OPS[op]} %s", (value,))
+    # The score is not in the covering index: it is looked up here, inside the test, so only
+    # contacts that pass the rule's other conditions (and answered a survey) pay the lookup.
+    score = (
+        f"CASE WHEN a.last_survey_at IS NOT NULL THEN (SELECT ts.score FROM {Touchpoint._meta.db_table} ts"
+        " WHERE ts.contact_id = a.contact_id AND ts.occurred_at = a.last_survey_at"
+        " AND ts.kind = 'survey_response' ORDER BY ts.id DESC LIMIT 1) END"
+    )
+    test = SqlPart(f"{score} {NUMBER_OPS[op]} %s", (value,))
     return CompiledCondition(test, SqlPart("a.last_survey_at"))
 
 

@@ -96,8 +96,10 @@ def clv_distribution_report(query: CLVDistributionQuery) -> CLVDistributionResul
             SELECT m.contact_id, {column} AS value FROM analytics_contactmetrics m
             WHERE m.predicted_clv IS NOT NULL{scope}{period}
         ),
-        stats AS (SELECT COUNT(*) AS n, SUM(value) AS total, MAX(value) AS mx FROM v),
-        med AS (
+        -- One-row CTEs, materialised: inlined, a planner misled by stale statistics (right after
+        -- the customer-value recompute wrote every row) rescanned the median per customer.
+        stats AS MATERIALIZED (SELECT COUNT(*) AS n, SUM(value) AS total, MAX(value) AS mx FROM v),
+        med AS MATERIALIZED (
             SELECT AVG(value) AS median FROM (SELECT value, {med_cols} FROM v) r WHERE {med_pred}
         ),
         binned AS (SELECT {bucket} AS b, v.value FROM v CROSS JOIN stats)

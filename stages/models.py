@@ -110,7 +110,12 @@ class StageTransition(models.Model):
     placement.
     """
 
-    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="transitions")
+    # No plain index on contact_id: `transition_contact_cover_idx` starts with it and serves every
+    # lookup by contact (the contact's history, the cascade on delete); a second one only slows writes and
+    # tempts the planner into ordered scans with random heap reads (PERFORMANCE.md).
+    contact = models.ForeignKey(
+        "contacts.Contact", on_delete=models.CASCADE, related_name="transitions", db_index=False
+    )
     from_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="transitions_in")
     effective_at = models.DateTimeField()
@@ -129,8 +134,10 @@ class StageTransition(models.Model):
     class Meta:
         ordering = ["contact_id", "effective_at", "id"]
         indexes = [
-            # A contact's history in order (contact page, time-in-stage, funnel as of a date).
-            models.Index(fields=["contact", "effective_at"], name="transition_contact_time_idx"),
+            # A contact's history in order (contact page, time-in-stage) and the funnel report
+            # (analytics/reports/funnel.py): its one group per contact streams from an index-only scan
+            # in this order, which the INCLUDEd to_stage_id makes possible (no 1M-group hash spill).
+            models.Index(fields=["contact", "effective_at"], include=["to_stage"], name="transition_contact_cover_idx"),
             # Stage flow and funnel over a period: transitions into a stage by time.
             models.Index(fields=["to_stage", "effective_at"], name="transition_to_time_idx"),
             # Period scans over all transitions (flow matrix, campaign attribution windows).

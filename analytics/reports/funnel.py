@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from analytics.reports.base import (
@@ -83,10 +84,45 @@ class FunnelResult:
         return {**to_jsonable(self), "entered": self.entered}
 
 
-def _sql(query: FunnelQuery) -> tuple[str, list[Any]]:
-    params: list[Any] = [True, dt_param(day_end(query.effective_as_of))]
+# How many path stages the statement pivots into columns. The path is read inside the
+# statement (so it is always current); this is only its width. A statement narrower than
+# the path is detected from its rows and run again wider, and the width is remembered.
+_pivot_width = 8
+
+_MEDIAN_FRACTIONS = "ARRAY[0.5, 0.500000001]"  # the lower and upper middle rows (n < 500M), see _sql
+
+
+def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
+    """The funnel statement over the first `width` path stages (one row per contact, no window functions).
+
+    Per contact: e_k = first entry into path stage k (before the as-of end), start_at = the
+    earliest of them; the period bounds start_at and the conversion window drops each e_k
+    later than `window` days after it. Then
+    * reached at all at k: e_k is set;
+    * ordered at k (o_k): e_1..e_k are all set and non-decreasing;
+    * days to next at k: e_k -> e_(k+1) where both are set and e_(k+1) >= e_k (any order),
+      and additionally o_k (ordered).
+    This is the same as ranking each contact's firsts by stage and comparing neighbours:
+    no gap below k means every stage 1..k is present, and neighbours are then k-1 and k.
+    Medians are the mean of the two middle values. PostgreSQL reads them with
+    PERCENTILE_DISC at 0.5 (the lower middle, row ceil(n/2)) and 0.5 + 1e-9 (the upper
+    middle, row n/2 + 1 for even n, the same row for odd n) on the exact numeric days;
+    SQLite has no ordered-set aggregates, so the durations are unpivoted and ranked there.
+    """
+    ranks = range(1, width + 1)
+    params: list[Any] = [True]
+    stage_of = {k: f"(SELECT id FROM path WHERE rk = {k})" for k in ranks}
+    firsts = ",\n".join(f"MIN(CASE WHEN t.to_stage_id = {stage_of[k]} THEN t.effective_at END) AS e{k}" for k in ranks)
+    params.append(dt_param(day_end(query.effective_as_of)))
     scope, scope_params = scope_clause("t.contact_id", contact_scope_sql(query.filters))
     params += scope_params
+    if query.conversion_window_days is None:
+        windowed = ", ".join(f"e{k}" for k in ranks)
+    else:
+        windowed = ", ".join(
+            f"CASE WHEN {days_between_sql('start_at', f'e{k}')} <= %s THEN e{k} END AS e{k}" for k in ranks
+        )
+        params += [query.conversion_window_days] * width
     conditions = ""
     if query.filters.period_start:
         conditions += " AND start_at >= %s"
@@ -94,51 +130,37 @@ def _sql(query: FunnelQuery) -> tuple[str, list[Any]]:
     if query.filters.period_end:
         conditions += " AND start_at < %s"
         params.append(dt_param(day_end(query.filters.period_end)))
-    if query.conversion_window_days is not None:
-        conditions += f" AND {days_between_sql('start_at', 'entered_at')} <= %s"
-        params.append(query.conversion_window_days)
-    med_cols, med_pred = median_sql("d", "rk")
-    sql = f"""
-        WITH path AS (
-            SELECT id, slug, name, position, ROW_NUMBER() OVER (ORDER BY position) AS rk
-            FROM stages_stage WHERE is_active = %s AND category <> 'exit'
-        ),
-        firsts AS (
-            SELECT t.contact_id, p.rk, MIN(t.effective_at) AS entered_at
-            FROM stages_stagetransition t JOIN path p ON p.id = t.to_stage_id
-            WHERE t.effective_at < %s{scope}
-            GROUP BY t.contact_id, p.rk
-        ),
-        started AS (
-            -- Same window order as `seq` below, so PostgreSQL sorts the rows once.
-            SELECT contact_id, rk, entered_at,
-                   MIN(entered_at) OVER (
-                       PARTITION BY contact_id ORDER BY rk ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-                   ) AS start_at
-            FROM firsts
-        ),
-        windowed AS (
-            SELECT contact_id, rk, entered_at FROM started WHERE 1 = 1{conditions}
-        ),
-        seq AS (
-            SELECT contact_id, rk, entered_at,
-                   ROW_NUMBER() OVER (PARTITION BY contact_id ORDER BY rk) AS rn,
-                   LAG(entered_at) OVER (PARTITION BY contact_id ORDER BY rk) AS prev_at,
-                   LEAD(rk) OVER (PARTITION BY contact_id ORDER BY rk) AS next_rk,
-                   LEAD(entered_at) OVER (PARTITION BY contact_id ORDER BY rk) AS next_at
-            FROM windowed
-        ),
-        flagged AS (
-            SELECT contact_id, rk, entered_at, next_rk, next_at,
-                   SUM(CASE WHEN rn = rk AND (prev_at IS NULL OR entered_at >= prev_at) THEN 1 ELSE 0 END)
-                       OVER (PARTITION BY contact_id ORDER BY rk ROWS UNBOUNDED PRECEDING) AS ok_count
-            FROM seq
-        ),
-        durations AS (
-            SELECT rk, {days_between_sql("entered_at", "next_at")} AS d,
-                   CASE WHEN ok_count = rk THEN 1 ELSE 0 END AS in_order
-            FROM flagged WHERE next_rk = rk + 1 AND next_at >= entered_at
-        ),
+    ordered = ",\n".join(
+        "CASE WHEN "
+        + " AND ".join(["e1 IS NOT NULL", *(f"e{j} >= e{j - 1}" for j in range(2, k + 1))])
+        + f" THEN 1 ELSE 0 END AS o{k}"
+        for k in ranks
+    )
+    durations = ",\n".join(
+        f"CASE WHEN e{k + 1} >= e{k} THEN {days_between_sql(f'e{k}', f'e{k + 1}')} END AS d{k}" for k in ranks[:-1]
+    )
+    counts = ",\n".join(f"COUNT(e{k}) AS any{k}, SUM(o{k}) AS ord{k}" for k in ranks)
+    pick = lambda column: "CASE p.rk " + " ".join(f"WHEN {k} THEN a.{column}{k}" for k in ranks) + " END"  # noqa: E731
+    if connection.vendor == "postgresql":
+        medians = "".join(
+            f""",
+            PERCENTILE_DISC({_MEDIAN_FRACTIONS}) WITHIN GROUP (ORDER BY d{k}) AS many{k},
+            PERCENTILE_DISC({_MEDIAN_FRACTIONS}) WITHIN GROUP (ORDER BY d{k}) FILTER (WHERE o{k} = 1) AS mord{k}"""
+            for k in ranks[:-1]
+        )
+        mid = lambda column: f"({column}[1] + {column}[2]) / 2"  # noqa: E731
+        median_ctes = ""
+        median_any = "CASE p.rk " + " ".join(f"WHEN {k} THEN {mid(f'a.many{k}')}" for k in ranks[:-1]) + " END"
+        median_ordered = "CASE p.rk " + " ".join(f"WHEN {k} THEN {mid(f'a.mord{k}')}" for k in ranks[:-1]) + " END"
+        median_joins = ""
+    else:
+        medians = ""
+        med_cols, med_pred = median_sql("d", "rk")
+        unpivoted = " UNION ALL ".join(
+            f"SELECT {k} AS rk, d{k} AS d, o{k} AS in_order FROM flagged WHERE d{k} IS NOT NULL" for k in ranks[:-1]
+        )
+        median_ctes = f""",
+        durations AS ({unpivoted}),
         med_any AS (
             SELECT rk, AVG(d) AS m FROM (SELECT rk, d, {med_cols} FROM durations) x
             WHERE {med_pred} GROUP BY rk
@@ -146,17 +168,38 @@ def _sql(query: FunnelQuery) -> tuple[str, list[Any]]:
         med_ordered AS (
             SELECT rk, AVG(d) AS m FROM (SELECT rk, d, {med_cols} FROM durations WHERE in_order = 1) x
             WHERE {med_pred} GROUP BY rk
+        )"""
+        median_any, median_ordered = "ma.m", "mo.m"
+        median_joins = "LEFT JOIN med_any ma ON ma.rk = p.rk LEFT JOIN med_ordered mo ON mo.rk = p.rk"
+    sql = f"""
+        WITH path AS (
+            SELECT id, slug, name, position, ROW_NUMBER() OVER (ORDER BY position) AS rk
+            FROM stages_stage WHERE is_active = %s AND category <> 'exit'
         ),
-        counts AS (
-            SELECT rk, COUNT(*) AS reached_any, SUM(CASE WHEN ok_count = rk THEN 1 ELSE 0 END) AS reached_ordered
-            FROM flagged GROUP BY rk
-        )
-        SELECT p.slug, p.name, p.position, COALESCE(c.reached_any, 0), COALESCE(c.reached_ordered, 0),
-               ma.m, mo.m
-        FROM path p
-        LEFT JOIN counts c ON c.rk = p.rk
-        LEFT JOIN med_any ma ON ma.rk = p.rk
-        LEFT JOIN med_ordered mo ON mo.rk = p.rk
+        firsts AS (
+            -- One group per contact, read in (contact_id, effective_at) index order.
+            SELECT {firsts},
+                   MIN(CASE WHEN t.to_stage_id IN (SELECT id FROM path) THEN t.effective_at END) AS start_at
+            FROM stages_stagetransition t
+            WHERE t.effective_at < %s{scope}
+            GROUP BY t.contact_id
+        ),
+        windowed AS (
+            SELECT {windowed} FROM firsts WHERE start_at IS NOT NULL{conditions}
+        ),
+        flagged AS (
+            SELECT {", ".join(f"e{k}" for k in ranks)},
+                   {ordered},
+                   {durations}
+            FROM windowed
+        ),
+        agg AS (
+            SELECT {counts}{medians}
+            FROM flagged
+        ){median_ctes}
+        SELECT p.slug, p.name, p.position, COALESCE({pick("any")}, 0), COALESCE({pick("ord")}, 0),
+               {median_any}, {median_ordered}
+        FROM path p CROSS JOIN agg a {median_joins}
         ORDER BY p.rk
     """
     return sql, params
@@ -165,9 +208,12 @@ def _sql(query: FunnelQuery) -> tuple[str, list[Any]]:
 @served_from_snapshot()
 def funnel_report(query: FunnelQuery) -> FunnelResult:
     """Funnel over the lifecycle path as of a date, in ONE statement (window functions over the history)."""
+    global _pivot_width
     query.validate()
-    sql, params = _sql(query)
-    rows = run_sql(sql, params)
+    rows = run_sql(*_sql(query, _pivot_width))
+    if len(rows) > _pivot_width:  # the path grew since the width was chosen: pivot all of it
+        _pivot_width = len(rows)
+        rows = run_sql(*_sql(query, _pivot_width))
     steps: list[FunnelStep] = []
     first = previous = None
     for slug, name, position, reached_any, reached_ordered, median_any, median_ordered in rows:

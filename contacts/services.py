@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -204,12 +203,30 @@ def contact_upsert(
 # --- touchpoints --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class TouchpointResult:
-    """One item of an ingestion: the stored touchpoint and whether this call created it."""
+    """One item of an ingestion: the stored touchpoint's id, contact and external id, and whether this call created it.
 
-    touchpoint: Touchpoint
-    created: bool
+    The model instance (`touchpoint`) of a new item is built on first access: a 1,000-item API
+    batch answers with ids only, and building 1,000 instances cost ~70 ms of its CPU.
+    """
+
+    __slots__ = ("_touchpoint", "_values", "contact_id", "created", "external_id", "pk")
+
+    def __init__(self, *, pk: int, created: bool, values: dict[str, Any] | None = None, touchpoint: Any = None):
+        self.pk, self.created = pk, created
+        self._touchpoint, self._values = touchpoint, values
+        source = touchpoint if touchpoint is not None else None
+        self.contact_id = source.contact_id if source is not None else values["contact_id"]
+        self.external_id = source.external_id if source is not None else values.get("external_id")
+
+    @property
+    def touchpoint(self) -> Touchpoint:
+        if self._touchpoint is None:
+            touchpoint = Touchpoint(pk=self.pk, **self._values)
+            touchpoint._state.adding = False
+            touchpoint._state.db = connection.alias
+            self._touchpoint = touchpoint
+        return self._touchpoint
 
 
 class BatchValidationError(ValidationError):
@@ -436,9 +453,9 @@ def touchpoint_bulk_create(
             # our insert; the whole batch rolled back, so look again and skip it this time.
             if attempt == 2:
                 raise
-    created_ids = [r.touchpoint.pk for r in results if r.created]
+    created_ids = [r.pk for r in results if r.created]
     if created_ids and enqueue:
-        touched = sorted({r.touchpoint.contact_id for r in results if r.created})
+        touched = sorted({r.contact_id for r in results if r.created})
         transaction.on_commit(lambda: _after_touchpoints_created(created_ids, touched))
     return results
 
@@ -447,10 +464,11 @@ def touchpoint_bulk_create(
 def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> list[TouchpointResult]:
     keys = {row["external_id"] for row in cleaned if row.get("external_id")}
     existing = {tp.external_id: tp for tp in Touchpoint.objects.filter(source=source, external_id__in=keys)}
-    to_create: list[Touchpoint] = []
-    slots: list[tuple[str, Any]] = []  # ("existing", tp) | ("new", index into to_create) | ("dup", external_id)
+    to_create: list[dict[str, Any]] = []
+    slots: list[tuple[str, Any]] = []  # ("existing", tp) | ("new", index into to_create)
     pending: dict[str, int] = {}
     now = timezone.now()
+    user_id = user.pk if user is not None else None
     for row in cleaned:
         ext = row.get("external_id")
         if ext and ext in existing:
@@ -460,16 +478,16 @@ def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> l
         else:
             if ext:
                 pending[ext] = len(to_create)
-            to_create.append(Touchpoint(**row, logged_by=user, created_at=now))
+            to_create.append({**row, "logged_by_id": user_id, "created_at": now})
             slots.append(("new", len(to_create) - 1))
-    _touchpoints_insert(to_create)
+    ids = _touchpoints_insert(to_create)
     seen_new: set[int] = set()
     results = []
     for kind, value in slots:
         if kind == "existing":
-            results.append(TouchpointResult(value, False))
+            results.append(TouchpointResult(pk=value.pk, created=False, touchpoint=value))
         else:
-            results.append(TouchpointResult(to_create[value], value not in seen_new))
+            results.append(TouchpointResult(pk=ids[value], created=value not in seen_new, values=to_create[value]))
             seen_new.add(value)
     return results
 
@@ -493,32 +511,35 @@ _INSERT_FIELDS = (
 )
 
 
-def _touchpoints_insert(objs: list[Touchpoint]) -> None:
-    """Insert new touchpoints and set their ids: one `INSERT … VALUES … RETURNING id` on PostgreSQL.
+def _touchpoints_insert(rows: list[dict[str, Any]]) -> list[int]:
+    """Insert new touchpoints (clean field values by attname) and return their ids in order.
 
-    The same statement bulk_create sends, without its per-field Python preparation, which is
-    about half the CPU of a 1,000-row API batch (the values are already clean, typed Python
-    values that psycopg2 adapts itself). Other databases use bulk_create.
+    On PostgreSQL one `INSERT … SELECT … FROM unnest(<one array per column>) RETURNING id`:
+    psycopg2 adapts each column's list in C, where `execute_values` formatted every row in
+    Python (with the model instances this replaced, ~120 ms of a 1,000-row batch's CPU).
+    PostgreSQL inserts and returns rows in the order of the SELECT. Other databases use
+    bulk_create.
     """
-    if not objs:
-        return
-    if connection.vendor != "postgresql":
-        Touchpoint.objects.bulk_create(objs, batch_size=1000)
-        return
-    from psycopg2.extras import execute_values
-
+    if not rows:
+        return []
     fields = [Touchpoint._meta.get_field(name) for name in _INSERT_FIELDS]
-    attnames = [field.attname for field in fields]
+    if connection.vendor != "postgresql":
+        objs = Touchpoint.objects.bulk_create([Touchpoint(**row) for row in rows], batch_size=1000)
+        return [obj.pk for obj in objs]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    sql = f"INSERT INTO {connection.ops.quote_name(Touchpoint._meta.db_table)} ({columns}) VALUES %s RETURNING id"
-    rows = [tuple(getattr(obj, attname) for attname in attnames) for obj in objs]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(Touchpoint._meta.db_table)} ({columns})"
+        f" SELECT * FROM unnest({arrays}) RETURNING id"
+    )
+    params = [[row.get(field.attname) for row in rows] for field in fields]
     # wrap_database_errors: a concurrent duplicate must surface as Django's IntegrityError (the caller retries).
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        returned = execute_values(cursor.cursor, sql, rows, page_size=len(rows), fetch=True)
-    for obj, (pk,) in zip(objs, returned, strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        cursor.cursor.execute(sql, params)
+        ids = [pk for (pk,) in cursor.cursor.fetchall()]
+    if len(ids) != len(rows):  # cannot happen: an INSERT either stores every row or raises
+        raise RuntimeError("touchpoint insert returned a different number of ids")
+    return ids
 
 
 def touchpoint_create(

@@ -365,9 +365,9 @@ class TouchpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         items = [
             {
                 "index": index,
-                "id": r.touchpoint.pk,
-                "contact": r.touchpoint.contact_id,
-                "external_id": r.touchpoint.external_id,
+                "id": r.pk,
+                "contact": r.contact_id,
+                "external_id": r.external_id,
                 "created": r.created,
             }
             for index, r in enumerate(results)

@@ -230,6 +230,16 @@ class Touchpoint(models.Model):
                 condition=Q(kind="purchase"),
                 name="touchpoint_purchase_idx",
             ),
+            # Money reports grouped per contact: cohort retention (first-purchase month window),
+            # churn (purchase days per contact) and channel performance (net revenue per contact).
+            # Index-only and presorted by contact; only purchases/refunds (~10%) are indexed, so
+            # ingestion of other kinds pays nothing for it.
+            models.Index(
+                fields=["contact", "occurred_at"],
+                include=["kind", "amount"],
+                condition=Q(kind__in=["purchase", "refund"]),
+                name="touchpoint_money_idx",
+            ),
             # Period-bounded reports over all touchpoints (campaign reach, channel mix).
             models.Index(fields=["occurred_at"], name="touchpoint_time_idx"),
             # Campaign performance (reach, attributed revenue, advances after a campaign touch): only

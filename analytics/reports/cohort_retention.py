@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import IntegerField, Sum
-from django.db.models.functions import Cast, ExtractMonth, ExtractYear
+from django.db.models import Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from analytics.reports.base import (
@@ -92,8 +92,8 @@ class CohortRetentionResult:
 def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResult:
     """Monthly first-purchase cohorts and their retention, in ONE statement.
 
-    Year and month come from the ORM (time-zone-correct on both vendors) as a CTE; the
-    cohort assignment and the (cohort, k) aggregation are raw SQL over it.
+    The month comes from the ORM (time-zone-correct on both vendors) as a CTE; the cohort
+    assignment and the (cohort, month) aggregation are raw SQL over it.
     """
     query.validate()
     as_of = query.effective_as_of
@@ -101,36 +101,39 @@ def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResul
     scope = contact_scope_queryset(query.filters)
     if scope is not None:
         purchases = purchases.filter(contact_id__in=scope)
-    # One row per (contact, calendar month) with that month's revenue: a hash aggregate, so
-    # the cells below count rows instead of COUNT(DISTINCT …), which would need a sort.
-    # The month as one integer (year * 12 + month - 1): grouping and windowing on one integer
-    # key instead of two numeric date parts sorts a third faster at scale.
-    year = Cast(ExtractYear("occurred_at"), IntegerField())
-    month = year * 12 + Cast(ExtractMonth("occurred_at"), IntegerField()) - 1
-    purchases = purchases.annotate(m=month).values("contact_id", "m").annotate(revenue=Sum("amount")).order_by()
+    # One row per (contact, calendar month) with that month's revenue. The month key is the
+    # truncated timestamp (one cheap function per purchase instead of two numeric date parts);
+    # it becomes a month index in Python over the few hundred (cohort, month) rows. On
+    # PostgreSQL the purchases stream presorted by contact from touchpoint_money_idx, so the
+    # grouping and the window below need no hash and no full sort (measured 1M contacts / 20M
+    # touchpoints: ~1.5-2.5 s under load instead of 4.4-6 s).
+    purchases = purchases.annotate(mo=TruncMonth("occurred_at")).values("contact_id", "mo")
+    purchases = purchases.annotate(revenue=Sum("amount")).order_by()
     base_sql, base_params = purchases.query.sql_with_params()
-    params: list[Any] = [*base_params, query.months]
-    cohort_filter = ""
-    if query.filters.period_start:
-        cohort_filter += " AND cohort >= %s"
-        params.append(month_index(query.filters.period_start))
-    if query.filters.period_end:
-        cohort_filter += " AND cohort <= %s"
-        params.append(month_index(query.filters.period_end))
+    # The cohort as a window over the contact's months rather than a join to a GROUP BY of
+    # the same rows: `pm` is read once. The horizon (k <= months) and the period bound on
+    # the cohort are applied in Python to the aggregated rows.
     sql = f"""
         WITH pm AS ({base_sql}),
-        -- The cohort as a window over the contact's months rather than a join to a GROUP BY of
-        -- the same rows: `pm` is read once, so PostgreSQL inlines it instead of materialising
-        -- and re-scanning it (with the integer month: 3.4-4.3 s instead of 5.0-5.5 s at 1M
-        -- contacts / 20M touchpoints, same load, EXPLAIN ANALYZE).
-        cm AS (SELECT m, revenue, MIN(m) OVER (PARTITION BY contact_id) AS cohort FROM pm)
-        SELECT cohort, m - cohort AS k, COUNT(*) AS customers, SUM(revenue) AS revenue FROM cm
-        WHERE m - cohort <= %s{cohort_filter}
-        GROUP BY cohort, m - cohort
-        ORDER BY cohort, k
+        cm AS (SELECT mo, revenue, MIN(mo) OVER (PARTITION BY contact_id) AS cohort FROM pm)
+        SELECT cohort, mo, COUNT(*) AS customers, SUM(revenue) AS revenue FROM cm
+        GROUP BY cohort, mo
     """
-    rows = run_sql(sql, params)
+    low = month_index(query.filters.period_start) if query.filters.period_start else None
+    high = month_index(query.filters.period_end) if query.filters.period_end else None
+    rows = []
+    for cohort_value, month_value, customers, revenue in run_sql(sql, list(base_params)):
+        cohort, k = _month_of(cohort_value), _month_of(month_value) - _month_of(cohort_value)
+        if k <= query.months and (low is None or cohort >= low) and (high is None or cohort <= high):
+            rows.append((cohort, k, customers, revenue))
     return _format(rows, as_of=as_of, months=query.months)
+
+
+def _month_of(value: dt.datetime | dt.date | str) -> int:
+    """The month index of a truncated month (a datetime on PostgreSQL, 'YYYY-MM-01 …' text on SQLite)."""
+    if isinstance(value, str):
+        return int(value[:4]) * 12 + int(value[5:7]) - 1
+    return value.year * 12 + value.month - 1
 
 
 def _format(rows: list[tuple[Any, ...]], *, as_of: dt.date, months: int) -> CohortRetentionResult:

@@ -84,44 +84,57 @@ class FunnelResult:
         return {**to_jsonable(self), "entered": self.entered}
 
 
-# How many path stages the statement pivots into columns. The path is read inside the
-# statement (so it is always current); this is only its width. A statement narrower than
-# the path is detected from its rows and run again wider, and the width is remembered.
-_pivot_width = 8
-
-_MEDIAN_FRACTIONS = "ARRAY[0.5, 0.500000001]"  # the lower and upper middle rows (n < 500M), see _sql
+# How many path stages the statement pivots into columns. The path itself is read inside the
+# statement (so it is always current); this is only how many columns to spell out. A
+# statement narrower than the path is seen from its rows and run again wider (remembered).
+_pivot_width = 7  # the seeded default path
 
 
 def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
-    """The funnel statement over the first `width` path stages (one row per contact, no window functions).
+    """The funnel statement over the first `width` path stages: one row per contact, no window functions.
 
     Per contact: e_k = first entry into path stage k (before the as-of end), start_at = the
     earliest of them; the period bounds start_at and the conversion window drops each e_k
     later than `window` days after it. Then
     * reached at all at k: e_k is set;
-    * ordered at k (o_k): e_1..e_k are all set and non-decreasing;
-    * days to next at k: e_k -> e_(k+1) where both are set and e_(k+1) >= e_k (any order),
-      and additionally o_k (ordered).
-    This is the same as ranking each contact's firsts by stage and comparing neighbours:
-    no gap below k means every stage 1..k is present, and neighbours are then k-1 and k.
-    Medians are the mean of the two middle values. PostgreSQL reads them with
-    PERCENTILE_DISC at 0.5 (the lower middle, row ceil(n/2)) and 0.5 + 1e-9 (the upper
-    middle, row n/2 + 1 for even n, the same row for odd n) on the exact numeric days;
-    SQLite has no ordered-set aggregates, so the durations are unpivoted and ranked there.
+    * ordered at k: e_1..e_k are all set and non-decreasing, i.e. k <= `in_order`, the
+      length of that prefix;
+    * time to next at k: e_k -> e_(k+1) where both are set and e_(k+1) >= e_k (any order),
+      and additionally k <= in_order (ordered).
+    This equals ranking each contact's firsts by stage and comparing neighbours (the former
+    window-function statement): no gap below k means every stage 1..k is present.
+    Medians are the mean of the two middle values. PostgreSQL picks them with
+    PERCENTILE_DISC at 0.5 (row ceil(n/2)) and 0.5 + 1e-9 (row n/2 + 1 for even n, the
+    same row for odd n; exact below 500M rows) over the intervals, and converts only the
+    two to days; SQLite has no ordered-set aggregates, so its durations are unpivoted and
+    ranked (`median_sql`).
     """
+    postgres = connection.vendor == "postgresql"
     ranks = range(1, width + 1)
+    e = [f"e{k}" for k in ranks]
     params: list[Any] = [True]
-    stage_of = {k: f"(SELECT id FROM path WHERE rk = {k})" for k in ranks}
-    firsts = ",\n".join(f"MIN(CASE WHEN t.to_stage_id = {stage_of[k]} THEN t.effective_at END) AS e{k}" for k in ranks)
+    first_of = [
+        f"MIN(t.effective_at) FILTER (WHERE t.to_stage_id = (SELECT id FROM path WHERE rk = {k}))" for k in ranks
+    ]
+    firsts = ",\n".join(f"{first} AS e{k}" for k, first in zip(ranks, first_of, strict=True))
+    # The earliest of them as one more aggregate: LEAST(e1, ...) would repeat the eight (their stage
+    # subqueries make them different expressions to PostgreSQL), and SQLite's MIN(a, b) is NULL with any NULL.
+    firsts += ",\nMIN(t.effective_at) FILTER (WHERE t.to_stage_id IN (SELECT id FROM path)) AS start_at"
     params.append(dt_param(day_end(query.effective_as_of)))
     scope, scope_params = scope_clause("t.contact_id", contact_scope_sql(query.filters))
     params += scope_params
-    if query.conversion_window_days is None:
-        windowed = ", ".join(f"e{k}" for k in ranks)
+    # PostgreSQL pulls simple subqueries up into the one above and repeats their expressions at
+    # every use (in_order is used by 15 aggregates, a windowed e_k by ~8 expressions), and pushes
+    # conditions on start_at down into `firsts` as a second copy of its aggregate: OFFSET 0
+    # keeps a subquery whole, so each expression is computed once per contact.
+    fence = "\n OFFSET 0" if postgres else ""
+    window = query.conversion_window_days is not None
+    if not window:
+        windowed = ", ".join(e)
     else:
-        windowed = ", ".join(
-            f"CASE WHEN {days_between_sql('start_at', f'e{k}')} <= %s THEN e{k} END AS e{k}" for k in ranks
-        )
+        # On PostgreSQL the same test as EXTRACT(EPOCH FROM e - start_at) / 86400.0 <= days, without numerics.
+        late = "{e} - start_at <= %s * INTERVAL '1 day'" if postgres else days_between_sql("start_at", "{e}") + " <= %s"
+        windowed = ", ".join(f"CASE WHEN {late.format(e=x)} THEN {x} END AS {x}" for x in e)
         params += [query.conversion_window_days] * width
     conditions = ""
     if query.filters.period_start:
@@ -130,34 +143,39 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
     if query.filters.period_end:
         conditions += " AND start_at < %s"
         params.append(dt_param(day_end(query.filters.period_end)))
-    ordered = ",\n".join(
-        "CASE WHEN "
-        + " AND ".join(["e1 IS NOT NULL", *(f"e{j} >= e{j - 1}" for j in range(2, k + 1))])
-        + f" THEN 1 ELSE 0 END AS o{k}"
-        for k in ranks
+    in_order = (
+        "CASE WHEN e1 IS NULL THEN 0 "
+        + " ".join(f"WHEN NOT COALESCE(e{k} >= e{k - 1}, FALSE) THEN {k - 1}" for k in ranks[1:])
+        + f" ELSE {width} END"
     )
-    durations = ",\n".join(
-        f"CASE WHEN e{k + 1} >= e{k} THEN {days_between_sql(f'e{k}', f'e{k + 1}')} END AS d{k}" for k in ranks[:-1]
+    # On PostgreSQL an interval (it sorts like the days); only the two middle ones become days.
+    gap = "{b} - {a}" if postgres else days_between_sql("{a}", "{b}")
+    durations = "".join(
+        f",\n CASE WHEN e{k + 1} >= e{k} THEN {gap.format(a=f'e{k}', b=f'e{k + 1}')} END AS d{k}" for k in ranks[:-1]
     )
-    counts = ",\n".join(f"COUNT(e{k}) AS any{k}, SUM(o{k}) AS ord{k}" for k in ranks)
-    pick = lambda column: "CASE p.rk " + " ".join(f"WHEN {k} THEN a.{column}{k}" for k in ranks) + " END"  # noqa: E731
-    if connection.vendor == "postgresql":
+    counts = ",\n".join(f"COUNT(e{k}) AS any{k}, COUNT(*) FILTER (WHERE in_order >= {k}) AS ord{k}" for k in ranks)
+
+    def pick(column: str, steps: range = ranks, wrap: str = "a.{}") -> str:
+        return "CASE p.rk " + " ".join(f"WHEN {k} THEN {wrap.format(f'{column}{k}')}" for k in steps) + " END"
+
+    if postgres:
+        fractions = "ARRAY[0.5, 0.500000001]"
         medians = "".join(
             f""",
-            PERCENTILE_DISC({_MEDIAN_FRACTIONS}) WITHIN GROUP (ORDER BY d{k}) AS many{k},
-            PERCENTILE_DISC({_MEDIAN_FRACTIONS}) WITHIN GROUP (ORDER BY d{k}) FILTER (WHERE o{k} = 1) AS mord{k}"""
+            PERCENTILE_DISC({fractions}) WITHIN GROUP (ORDER BY d{k}) AS many{k},
+            PERCENTILE_DISC({fractions}) WITHIN GROUP (ORDER BY d{k}) FILTER (WHERE in_order >= {k}) AS mord{k}"""
             for k in ranks[:-1]
         )
-        mid = lambda column: f"({column}[1] + {column}[2]) / 2"  # noqa: E731
-        median_ctes = ""
-        median_any = "CASE p.rk " + " ".join(f"WHEN {k} THEN {mid(f'a.many{k}')}" for k in ranks[:-1]) + " END"
-        median_ordered = "CASE p.rk " + " ".join(f"WHEN {k} THEN {mid(f'a.mord{k}')}" for k in ranks[:-1]) + " END"
-        median_joins = ""
+        days = "(EXTRACT(EPOCH FROM {}) / 86400.0)"  # what days_between_sql() gives for the same interval
+        mid = f"({days.format('a.{0}[1]')} + {days.format('a.{0}[2]')}) / 2"
+        median_ctes = median_joins = ""
+        median_any, median_ordered = pick("many", ranks[:-1], mid), pick("mord", ranks[:-1], mid)
     else:
         medians = ""
         med_cols, med_pred = median_sql("d", "rk")
         unpivoted = " UNION ALL ".join(
-            f"SELECT {k} AS rk, d{k} AS d, o{k} AS in_order FROM flagged WHERE d{k} IS NOT NULL" for k in ranks[:-1]
+            f"SELECT {k} AS rk, d{k} AS d, in_order >= {k} AS ok FROM flagged WHERE d{k} IS NOT NULL"
+            for k in ranks[:-1]
         )
         median_ctes = f""",
         durations AS ({unpivoted}),
@@ -166,7 +184,7 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
             WHERE {med_pred} GROUP BY rk
         ),
         med_ordered AS (
-            SELECT rk, AVG(d) AS m FROM (SELECT rk, d, {med_cols} FROM durations WHERE in_order = 1) x
+            SELECT rk, AVG(d) AS m FROM (SELECT rk, d, {med_cols} FROM durations WHERE ok) x
             WHERE {med_pred} GROUP BY rk
         )"""
         median_any, median_ordered = "ma.m", "mo.m"
@@ -177,28 +195,24 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
             FROM stages_stage WHERE is_active = %s AND category <> 'exit'
         ),
         firsts AS (
-            -- One group per contact, read in (contact_id, effective_at) index order.
-            SELECT {firsts},
-                   MIN(CASE WHEN t.to_stage_id IN (SELECT id FROM path) THEN t.effective_at END) AS start_at
+            -- One group per contact, streamed from the (contact_id, effective_at) INCLUDE (to_stage_id) index.
+            SELECT {firsts}
             FROM stages_stagetransition t
             WHERE t.effective_at < %s{scope}
-            GROUP BY t.contact_id
+            GROUP BY t.contact_id{fence}
         ),
         windowed AS (
-            SELECT {windowed} FROM firsts WHERE start_at IS NOT NULL{conditions}
+            SELECT {windowed} FROM firsts WHERE start_at IS NOT NULL{conditions}{fence if window else ""}
         ),
         flagged AS (
-            SELECT {", ".join(f"e{k}" for k in ranks)},
-                   {ordered},
-                   {durations}
-            FROM windowed
+            SELECT {", ".join(e)}, {in_order} AS in_order{durations}
+            FROM windowed{fence}
         ),
         agg AS (
             SELECT {counts}{medians}
             FROM flagged
         ){median_ctes}
-        SELECT p.slug, p.name, p.position, COALESCE({pick("any")}, 0), COALESCE({pick("ord")}, 0),
-               {median_any}, {median_ordered}
+        SELECT p.slug, p.name, p.position, {pick("any")}, {pick("ord")}, {median_any}, {median_ordered}
         FROM path p CROSS JOIN agg a {median_joins}
         ORDER BY p.rk
     """

@@ -77,24 +77,32 @@ def channel_performance_report(query: ChannelPerformanceQuery) -> ChannelPerform
     if query.filters.period_end:
         scope += " AND c.acquired_at < %s"
         params.append(dt_param(day_end(query.filters.period_end)))
+    # `money` streams presorted by contact from touchpoint_money_idx (index-only, purchases and
+    # refunds only) with one signed SUM instead of two CASE sums; the metrics row is joined to
+    # the ~40% of contacts that have money rather than to all contacts, and only the CLV of
+    # customers is carried to the per-channel aggregate.
     sql = f"""
         WITH money AS (
             SELECT contact_id,
                    SUM(CASE WHEN kind = 'purchase' THEN 1 ELSE 0 END) AS purchases,
-                   SUM(CASE WHEN kind = 'purchase' THEN amount ELSE 0 END)
-                   - SUM(CASE WHEN kind = 'refund' THEN amount ELSE 0 END) AS net
+                   SUM(CASE WHEN kind = 'refund' THEN -amount ELSE amount END) AS net
             FROM contacts_touchpoint
             WHERE kind IN ('purchase', 'refund') AND occurred_at < %s
             GROUP BY contact_id
+        ),
+        mm AS (
+            SELECT mo.contact_id, mo.purchases, mo.net,
+                   CASE WHEN mo.purchases > 0 THEN m.predicted_clv END AS clv
+            FROM money mo
+            LEFT JOIN analytics_contactmetrics m ON m.contact_id = mo.contact_id
         )
         SELECT c.acquisition_channel,
                COUNT(*),
-               SUM(CASE WHEN mo.purchases > 0 THEN 1 ELSE 0 END),
-               SUM(COALESCE(mo.net, 0)),
-               AVG(CASE WHEN mo.purchases > 0 THEN m.predicted_clv END)
+               SUM(CASE WHEN mm.purchases > 0 THEN 1 ELSE 0 END),
+               SUM(COALESCE(mm.net, 0)),
+               AVG(mm.clv)
         FROM contacts_contact c
-        LEFT JOIN money mo ON mo.contact_id = c.id
-        LEFT JOIN analytics_contactmetrics m ON m.contact_id = c.id
+        LEFT JOIN mm ON mm.contact_id = c.id
         WHERE 1 = 1{scope}
         GROUP BY c.acquisition_channel
         ORDER BY c.acquisition_channel

@@ -117,9 +117,11 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
         f"MIN(t.effective_at) FILTER (WHERE t.to_stage_id = (SELECT id FROM path WHERE rk = {k}))" for k in ranks
     ]
     firsts = ",\n".join(f"{first} AS e{k}" for k, first in zip(ranks, first_of, strict=True))
-    # The earliest of them as one more aggregate: LEAST(e1, ...) would repeat the eight (their stage
-    # subqueries make them different expressions to PostgreSQL), and SQLite's MIN(a, b) is NULL with any NULL.
-    firsts += ",\nMIN(t.effective_at) FILTER (WHERE t.to_stage_id IN (SELECT id FROM path)) AS start_at"
+    # Only path transitions are read, so the earliest of them is a plain MIN (LEAST(e1, ...) would repeat
+    # the aggregates: their stage subqueries make them different expressions to PostgreSQL). On PostgreSQL
+    # the path ids are one array (an InitPlan): `IN (SELECT ...)` would become a join and lose the index order.
+    firsts += ",\nMIN(t.effective_at) AS start_at"
+    in_path = "= ANY (ARRAY(SELECT id FROM path))" if postgres else "IN (SELECT id FROM path)"
     params.append(dt_param(day_end(query.effective_as_of)))
     scope, scope_params = scope_clause("t.contact_id", contact_scope_sql(query.filters))
     params += scope_params
@@ -198,11 +200,11 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
             -- One group per contact, streamed from the (contact_id, effective_at) INCLUDE (to_stage_id) index.
             SELECT {firsts}
             FROM stages_stagetransition t
-            WHERE t.effective_at < %s{scope}
+            WHERE t.to_stage_id {in_path} AND t.effective_at < %s{scope}
             GROUP BY t.contact_id{fence}
         ),
         windowed AS (
-            SELECT {windowed} FROM firsts WHERE start_at IS NOT NULL{conditions}{fence if window else ""}
+            SELECT {windowed} FROM firsts WHERE 1 = 1{conditions}{fence if window else ""}
         ),
         flagged AS (
             SELECT {", ".join(e)}, {in_order} AS in_order{durations}

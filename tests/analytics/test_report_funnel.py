@@ -205,3 +205,34 @@ def test_funnel_rejects_bad_window():
 
     with pytest.raises(ValidationError):
         funnel_report(FunnelQuery(conversion_window_days=0))
+
+
+def test_funnel_pivots_a_path_longer_than_the_width_it_guessed(monkeypatch, django_assert_num_queries):
+    from analytics.reports import funnel
+
+    _fixed()
+    query = FunnelQuery(as_of=dt.date(2024, 3, 31), ordered=True, conversion_window_days=30)
+    with report_snapshots_bypassed():
+        expected = funnel_report(query)
+        monkeypatch.setattr(funnel, "_pivot_width", 3)
+        with django_assert_num_queries(2):  # three columns, seven path stages: run again seven wide
+            assert funnel_report(query) == expected
+        assert funnel._pivot_width == len(PATH)
+        with django_assert_num_queries(1):  # and remembered
+            assert funnel_report(query) == expected
+
+
+def test_funnel_path_follows_the_active_stages():
+    from stages.models import Stage
+
+    _fixed()
+    Stage.objects.filter(slug="engagement").update(is_active=False)
+    Stage.objects.create(slug="champion", name="Champion", position=75, category="customer")
+    result = funnel_report(FunnelQuery(as_of=dt.date(2024, 3, 31), ordered=True))
+    path = [s for s in PATH if s != "engagement"] + ["champion"]
+    assert [s.stage for s in result.steps] == path
+    # Without engagement: a is in order up to purchase; c up to consideration (its purchase came before it).
+    assert [s.reached for s in result.steps] == [3, 2, 1, 0, 0, 0, 0]
+    assert result.steps[0].median_days_to_next == pytest.approx(10.5)  # awareness -> consideration: a 6, c 15
+    assert result.steps[1].median_days_to_next == pytest.approx(10.0)  # consideration -> purchase: a only
+    assert result.steps[-1].median_days_to_next is None

@@ -110,7 +110,7 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
     ranked (`median_sql`).
     """
     postgres = connection.vendor == "postgresql"
-    ranks = range(1, width + 1)
+    ranks = range(1, max(width, 2) + 1)  # at least one step with a next one, so the SQL below stays valid
     e = [f"e{k}" for k in ranks]
     params: list[Any] = [True]
     first_of = [
@@ -133,11 +133,16 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
     window = query.conversion_window_days is not None
     if not window:
         windowed = ", ".join(e)
+    elif postgres:
+        # The window's end once per contact (exact microseconds: an interval of hours, no calendar days), so
+        # each stage is one comparison; the same test as EXTRACT(EPOCH FROM e - start_at) / 86400.0 <= days.
+        firsts += ",\nMIN(t.effective_at) + %s * INTERVAL '24 hours' AS window_end"
+        params.insert(1, query.conversion_window_days)  # it comes before the as-of end in the statement
+        windowed = ", ".join(f"CASE WHEN {x} <= window_end THEN {x} END AS {x}" for x in e)
     else:
-        # On PostgreSQL the same test as EXTRACT(EPOCH FROM e - start_at) / 86400.0 <= days, without numerics.
-        late = "{e} - start_at <= %s * INTERVAL '1 day'" if postgres else days_between_sql("start_at", "{e}") + " <= %s"
+        late = days_between_sql("start_at", "{e}") + " <= %s"
         windowed = ", ".join(f"CASE WHEN {late.format(e=x)} THEN {x} END AS {x}" for x in e)
-        params += [query.conversion_window_days] * width
+        params += [query.conversion_window_days] * len(e)
     conditions = ""
     if query.filters.period_start:
         conditions += " AND start_at >= %s"
@@ -148,7 +153,7 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
     in_order = (
         "CASE WHEN e1 IS NULL THEN 0 "
         + " ".join(f"WHEN NOT COALESCE(e{k} >= e{k - 1}, FALSE) THEN {k - 1}" for k in ranks[1:])
-        + f" ELSE {width} END"
+        + f" ELSE {ranks[-1]} END"
     )
     # On PostgreSQL an interval (it sorts like the days); only the two middle ones become days.
     gap = "{b} - {a}" if postgres else days_between_sql("{a}", "{b}")
@@ -164,8 +169,9 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
         fractions = "ARRAY[0.5, 0.500000001]"
         medians = "".join(
             f""",
-            PERCENTILE_DISC({fractions}) WITHIN GROUP (ORDER BY d{k}) AS many{k},
-            PERCENTILE_DISC({fractions}) WITHIN GROUP (ORDER BY d{k}) FILTER (WHERE in_order >= {k}) AS mord{k}"""
+            PERCENTILE_DISC({fractions}) WITHIN GROUP (ORDER BY d{k}) FILTER (WHERE d{k} IS NOT NULL) AS many{k},
+            PERCENTILE_DISC({fractions}) WITHIN GROUP (ORDER BY d{k})
+                FILTER (WHERE d{k} IS NOT NULL AND in_order >= {k}) AS mord{k}"""
             for k in ranks[:-1]
         )
         days = "(EXTRACT(EPOCH FROM {}) / 86400.0)"  # what days_between_sql() gives for the same interval
@@ -223,7 +229,10 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
 
 @served_from_snapshot()
 def funnel_report(query: FunnelQuery) -> FunnelResult:
-    """Funnel over the lifecycle path as of a date, in ONE statement (window functions over the history)."""
+    """Funnel over the lifecycle path as of a date, in ONE statement (first entries pivoted per contact).
+
+    A second statement runs only when the path has more stages than the pivot width guessed.
+    """
     global _pivot_width
     query.validate()
     rows = run_sql(*_sql(query, _pivot_width))

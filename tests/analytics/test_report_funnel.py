@@ -236,3 +236,26 @@ def test_funnel_path_follows_the_active_stages():
     assert result.steps[0].median_days_to_next == pytest.approx(10.5)  # awareness -> consideration: a 6, c 15
     assert result.steps[1].median_days_to_next == pytest.approx(10.0)  # consideration -> purchase: a only
     assert result.steps[-1].median_days_to_next is None
+
+
+def test_funnel_conversion_window_bound_is_inclusive():
+    from django.db import connection
+
+    on_time, late, later = contacts_create(3)
+    start = at(dt.date(2024, 3, 1))
+    transitions_create(
+        [
+            (on_time.pk, None, "awareness", start),
+            (on_time.pk, "awareness", "engagement", start + dt.timedelta(days=7)),
+            (late.pk, None, "awareness", start),
+            (late.pk, "awareness", "engagement", start + dt.timedelta(days=7, microseconds=1)),
+            (later.pk, None, "awareness", start),
+            (later.pk, "awareness", "engagement", start + dt.timedelta(days=7, seconds=1)),
+        ]
+    )
+    result = funnel_report(FunnelQuery(as_of=dt.date(2024, 3, 31), ordered=False, conversion_window_days=7))
+    engaged = result.steps[1].reached
+    if connection.vendor == "postgresql":  # exact to the microsecond (SQLite's julianday() is not)
+        assert engaged == 1
+    else:
+        assert engaged in (1, 2)

@@ -1,0 +1,99 @@
+"""Money reports (cohort retention, churn, channel performance): local calendar boundaries and edge rows.
+
+The statements group purchases per contact on truncated local months/days and apply the
+cohort horizon and period in Python; these pin that behaviour in a non-UTC time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from analytics.models import ContactMetrics
+from analytics.reports.base import ReportFilters
+from analytics.reports.channel_performance import ChannelPerformanceQuery, channel_performance_report
+from analytics.reports.churn import ChurnQuery, churn_report
+from analytics.reports.cohort_retention import CohortRetentionQuery, cohort_retention_report
+from tests.analytics.report_data import at, contacts_create, touchpoints_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def berlin(settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+
+
+@pytest.mark.usefixtures("berlin")
+def test_cohort_months_are_local_and_cut_at_the_horizon():
+    a, b = contacts_create(2)
+    touchpoints_create(
+        [
+            (a.pk, "purchase", at(dt.date(2024, 2, 1), 0, 30), "10.00", None),  # 2024-01-31 23:30 UTC
+            (a.pk, "purchase", at(dt.date(2024, 3, 1), 0, 10), "20.00", None),
+            (a.pk, "purchase", at(dt.date(2024, 4, 15)), "30.00", None),
+            (a.pk, "purchase", at(dt.date(2024, 6, 3)), "40.00", None),  # k = 4, beyond months=2
+            (b.pk, "purchase", at(dt.date(2024, 1, 31), 23, 30), "5.00", None),
+            (b.pk, "purchase", at(dt.date(2024, 2, 1), 0, 30), "6.00", None),
+            (b.pk, "purchase", at(dt.date(2024, 2, 20)), "7.00", None),
+        ]
+    )
+    result = cohort_retention_report(CohortRetentionQuery(as_of=dt.date(2024, 6, 30), months=2))
+    jan, feb = result.cohorts
+    assert (jan.month, jan.size, jan.revenue) == ("2024-01", 1, Decimal("5.00"))
+    assert [(x.k, x.customers, x.revenue) for x in jan.cells] == [
+        (0, 1, Decimal("5.00")),
+        (1, 1, Decimal("13.00")),
+        (2, 0, Decimal("0.00")),
+    ]
+    assert (feb.month, feb.size, feb.revenue) == ("2024-02", 1, Decimal("10.00"))
+    assert [(x.k, x.customers, x.revenue) for x in feb.cells] == [
+        (0, 1, Decimal("10.00")),
+        (1, 1, Decimal("20.00")),
+        (2, 1, Decimal("30.00")),
+    ]
+    period = ReportFilters(period_start=dt.date(2024, 2, 1), period_end=dt.date(2024, 2, 29))
+    only_feb = cohort_retention_report(CohortRetentionQuery(filters=period, as_of=dt.date(2024, 6, 30), months=2))
+    assert [c.month for c in only_feb.cohorts] == ["2024-02"]
+    assert only_feb.cohorts[0] == feb
+
+
+@pytest.mark.usefixtures("berlin")
+def test_churn_purchase_days_are_local():
+    a, b = contacts_create(2)
+    touchpoints_create(
+        [
+            # Two local days, one UTC day: a repeat customer with a one-day gap.
+            (a.pk, "purchase", at(dt.date(2024, 1, 1), 23, 30), "10.00", None),
+            (a.pk, "purchase", at(dt.date(2024, 1, 2), 0, 30), "10.00", None),
+            # One local day, two UTC days: not a repeat customer.
+            (b.pk, "purchase", at(dt.date(2024, 1, 5), 0, 30), "10.00", None),
+            (b.pk, "purchase", at(dt.date(2024, 1, 5), 23, 30), "10.00", None),
+            (b.pk, "purchase", at(dt.date(2024, 2, 1), 0, 30), "10.00", None),  # after as_of
+        ]
+    )
+    result = churn_report(ChurnQuery(as_of=dt.date(2024, 1, 31), inactive_days=28))
+    assert (result.customers, result.churned, result.repeat_customers) == (2, 1, 1)
+    assert result.avg_days_between_purchases == 1.0
+    later = ReportFilters(period_start=dt.date(2024, 1, 2))
+    result = churn_report(ChurnQuery(filters=later, as_of=dt.date(2024, 1, 31), inactive_days=28))
+    assert (result.customers, result.churned, result.repeat_customers) == (1, 0, 0)
+    assert result.avg_days_between_purchases is None
+
+
+def test_channel_performance_refund_only_contact_and_as_of_cut():
+    a, b = contacts_create(2, acquisition_channel="email")
+    touchpoints_create(
+        [
+            (a.pk, "purchase", at(dt.date(2024, 3, 1)), "100.00", None),
+            (a.pk, "refund", at(dt.date(2025, 1, 2)), "30.00", None),  # after as_of
+            (a.pk, "purchase", at(dt.date(2025, 1, 3)), "70.00", None),  # after as_of
+            (b.pk, "refund", at(dt.date(2024, 3, 5)), "20.00", None),  # refund only: not a customer
+        ]
+    )
+    ContactMetrics.objects.create(contact=a, predicted_clv=Decimal("50.00"))
+    ContactMetrics.objects.create(contact=b, predicted_clv=Decimal("500.00"))
+    (email,) = channel_performance_report(ChannelPerformanceQuery(as_of=dt.date(2024, 12, 31))).channels
+    assert (email.contacts, email.customers, email.revenue, email.avg_clv) == (2, 1, Decimal("80.00"), 50.0)

@@ -126,8 +126,7 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
     scope, scope_params = scope_clause("t.contact_id", contact_scope_sql(query.filters))
     params += scope_params
     # PostgreSQL pulls simple subqueries up into the one above and repeats their expressions at
-    # every use (in_order is used by 15 aggregates, a windowed e_k by ~8 expressions), and pushes
-    # conditions on start_at down into `firsts` as a second copy of its aggregate: OFFSET 0
+    # every use (in_order is used by 13 aggregates, a windowed e_k by ~4 expressions): OFFSET 0
     # keeps a subquery whole, so each expression is computed once per contact.
     fence = "\n OFFSET 0" if postgres else ""
     window = query.conversion_window_days is not None
@@ -207,7 +206,7 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
             SELECT {firsts}
             FROM stages_stagetransition t
             WHERE t.to_stage_id {in_path} AND t.effective_at < %s{scope}
-            GROUP BY t.contact_id{fence}
+            GROUP BY t.contact_id
         ),
         windowed AS (
             SELECT {windowed} FROM firsts WHERE 1 = 1{conditions}{fence if window else ""}

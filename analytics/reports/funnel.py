@@ -120,7 +120,8 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
     # Only path transitions are read, so the earliest of them is a plain MIN (LEAST(e1, ...) would repeat
     # the aggregates: their stage subqueries make them different expressions to PostgreSQL). On PostgreSQL
     # the path ids are one array (an InitPlan): `IN (SELECT ...)` would become a join and lose the index order.
-    firsts += ",\nMIN(t.effective_at) AS start_at"
+    if query.filters.period_start or query.filters.period_end or (query.conversion_window_days and not postgres):
+        firsts += ",\nMIN(t.effective_at) AS start_at"
     in_path = "= ANY (ARRAY(SELECT id FROM path))" if postgres else "IN (SELECT id FROM path)"
     params.append(dt_param(day_end(query.effective_as_of)))
     scope, scope_params = scope_clause("t.contact_id", contact_scope_sql(query.filters))
@@ -149,17 +150,25 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
     if query.filters.period_end:
         conditions += " AND start_at < %s"
         params.append(dt_param(day_end(query.filters.period_end)))
-    in_order = (
-        "CASE WHEN e1 IS NULL THEN 0 "
-        + " ".join(f"WHEN NOT COALESCE(e{k} >= e{k - 1}, FALSE) THEN {k - 1}" for k in ranks[1:])
-        + f" ELSE {ranks[-1]} END"
-    )
+    # Only the variant asked for is computed: the ordered one needs in_order, the other does not.
+    if query.ordered:
+        in_order = (
+            ",\n CASE WHEN e1 IS NULL THEN 0 "
+            + " ".join(f"WHEN NOT COALESCE(e{k} >= e{k - 1}, FALSE) THEN {k - 1}" for k in ranks[1:])
+            + f" ELSE {ranks[-1]} END AS in_order"
+        )
+        counted = {k: f"COUNT(*) FILTER (WHERE in_order >= {k})" for k in ranks}
+        timed = {k: f"d{k} IS NOT NULL AND in_order >= {k}" for k in ranks}
+    else:
+        in_order = ""
+        counted = {k: f"COUNT(e{k})" for k in ranks}
+        timed = {k: f"d{k} IS NOT NULL" for k in ranks}
     # On PostgreSQL an interval (it sorts like the days); only the two middle ones become days.
     gap = "{b} - {a}" if postgres else days_between_sql("{a}", "{b}")
     durations = "".join(
         f",\n CASE WHEN e{k + 1} >= e{k} THEN {gap.format(a=f'e{k}', b=f'e{k + 1}')} END AS d{k}" for k in ranks[:-1]
     )
-    counts = ",\n".join(f"COUNT(e{k}) AS any{k}, COUNT(*) FILTER (WHERE in_order >= {k}) AS ord{k}" for k in ranks)
+    counts = ", ".join(f"{counted[k]} AS n{k}" for k in ranks)
 
     def pick(column: str, steps: range = ranks, wrap: str = "a.{}") -> str:
         return "CASE p.rk " + " ".join(f"WHEN {k} THEN {wrap.format(f'{column}{k}')}" for k in steps) + " END"
@@ -168,34 +177,25 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
         fractions = "ARRAY[0.5, 0.500000001]"
         medians = "".join(
             f""",
-            PERCENTILE_DISC({fractions}) WITHIN GROUP (ORDER BY d{k}) FILTER (WHERE d{k} IS NOT NULL) AS many{k},
-            PERCENTILE_DISC({fractions}) WITHIN GROUP (ORDER BY d{k})
-                FILTER (WHERE d{k} IS NOT NULL AND in_order >= {k}) AS mord{k}"""
+            PERCENTILE_DISC({fractions}) WITHIN GROUP (ORDER BY d{k}) FILTER (WHERE {timed[k]}) AS m{k}"""
             for k in ranks[:-1]
         )
         days = "(EXTRACT(EPOCH FROM {}) / 86400.0)"  # what days_between_sql() gives for the same interval
         mid = f"({days.format('a.{0}[1]')} + {days.format('a.{0}[2]')}) / 2"
         median_ctes = median_joins = ""
-        median_any, median_ordered = pick("many", ranks[:-1], mid), pick("mord", ranks[:-1], mid)
+        median = pick("m", ranks[:-1], mid)
     else:
         medians = ""
         med_cols, med_pred = median_sql("d", "rk")
-        unpivoted = " UNION ALL ".join(
-            f"SELECT {k} AS rk, d{k} AS d, in_order >= {k} AS ok FROM flagged WHERE d{k} IS NOT NULL"
-            for k in ranks[:-1]
-        )
+        unpivoted = " UNION ALL ".join(f"SELECT {k} AS rk, d{k} AS d FROM flagged WHERE {timed[k]}" for k in ranks[:-1])
         median_ctes = f""",
         durations AS ({unpivoted}),
-        med_any AS (
+        med AS (
             SELECT rk, AVG(d) AS m FROM (SELECT rk, d, {med_cols} FROM durations) x
             WHERE {med_pred} GROUP BY rk
-        ),
-        med_ordered AS (
-            SELECT rk, AVG(d) AS m FROM (SELECT rk, d, {med_cols} FROM durations WHERE ok) x
-            WHERE {med_pred} GROUP BY rk
         )"""
-        median_any, median_ordered = "ma.m", "mo.m"
-        median_joins = "LEFT JOIN med_any ma ON ma.rk = p.rk LEFT JOIN med_ordered mo ON mo.rk = p.rk"
+        median = "md.m"
+        median_joins = "LEFT JOIN med md ON md.rk = p.rk"
     sql = f"""
         WITH path AS (
             SELECT id, slug, name, position, ROW_NUMBER() OVER (ORDER BY position) AS rk
@@ -212,14 +212,14 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
             SELECT {windowed} FROM firsts WHERE 1 = 1{conditions}{fence if window else ""}
         ),
         flagged AS (
-            SELECT {", ".join(e)}, {in_order} AS in_order{durations}
+            SELECT {", ".join(e)}{in_order}{durations}
             FROM windowed{fence}
         ),
         agg AS (
             SELECT {counts}{medians}
             FROM flagged
         ){median_ctes}
-        SELECT p.slug, p.name, p.position, {pick("any")}, {pick("ord")}, {median_any}, {median_ordered}
+        SELECT p.slug, p.name, p.position, {pick("n")}, {median}
         FROM path p CROSS JOIN agg a {median_joins}
         ORDER BY p.rk
     """
@@ -240,9 +240,8 @@ def funnel_report(query: FunnelQuery) -> FunnelResult:
         rows = run_sql(*_sql(query, _pivot_width))
     steps: list[FunnelStep] = []
     first = previous = None
-    for slug, name, position, reached_any, reached_ordered, median_any, median_ordered in rows:
-        reached = int(reached_ordered if query.ordered else reached_any)
-        median = median_ordered if query.ordered else median_any
+    for slug, name, position, reached_count, median in rows:
+        reached = int(reached_count)
         if first is None:
             first = reached
         steps.append(

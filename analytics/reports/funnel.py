@@ -1,7 +1,7 @@
 """Funnel over the lifecycle path: who reached each stage, conversion, drop-off, time to the next stage.
 
 Computed from the transition history, so it can be asked as of any past date. Two
-variants, both from the same statement:
+variants (the statement computes the one asked for):
 * reached-at-all (`ordered=False`): a contact counts at a stage if they ever entered it;
 * ordered (`ordered=True`, the default): a contact counts at stage k if they entered
   every stage 1..k of the path, each (first entry) no earlier than the previous one.

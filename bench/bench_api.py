@@ -273,10 +273,19 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--duration", type=float, help="seconds per fixed-rate phase (default 10 small, 30 big)")
     parser.add_argument("--batches", type=int, help="bulk batches of 1,000 (default 20 small, 100 big)")
+    parser.add_argument(
+        "--phases",
+        default="bulk,single,list,detail",
+        help="comma-separated phases to run, in this order (default all): bulk,single,list,detail",
+    )
     parser.add_argument("--post-rps", type=float, default=100.0)
     parser.add_argument("--read-rps", type=float, default=100.0, help="contact detail requests per second")
     parser.add_argument("--list-rps", type=float, default=50.0, help="contact list pages per second")
     args = parser.parse_args()
+    phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    unknown = phases - {"bulk", "single", "list", "detail"}
+    if unknown:
+        parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     contacts = args.contacts or SMALL_CONTACTS
     big = bool(args.contacts) and not args.small
     duration = args.duration or (30.0 if big else 10.0)
@@ -313,9 +322,10 @@ def main() -> int:
         async def scenario() -> None:
             # Warm every worker (imports, first queries) before measuring.
             await open_loop(args.port, key, rate=50, duration=1, make=lambda i: ("GET", "/api/v1/contacts/", None))
-            bulk = await bulk_ingest(args.port, key, batches=batches, contacts=contacts, parallel=4, run=run)
-            results["bulk"] = bulk
-            print(f"bulk ingestion: {bulk}")
+            if "bulk" in phases:
+                bulk = await bulk_ingest(args.port, key, batches=batches, contacts=contacts, parallel=4, run=run)
+                results["bulk"] = bulk
+                print(f"bulk ingestion: {bulk}")
 
             def single(i: int):
                 row = {
@@ -326,8 +336,11 @@ def main() -> int:
                 }
                 return "POST", "/api/v1/touchpoints/", json.dumps(row).encode()
 
-            results["single_post"] = await open_loop(args.port, key, rate=args.post_rps, duration=duration, make=single)
-            print(f"single POST @ {args.post_rps:g}/s: {results['single_post']}")
+            if "single" in phases:
+                results["single_post"] = await open_loop(
+                    args.port, key, rate=args.post_rps, duration=duration, make=single
+                )
+                print(f"single POST @ {args.post_rps:g}/s: {results['single_post']}")
             stages = ["engagement", "consideration", "purchase", "retention", "awareness"]
 
             def listing(i: int):
@@ -335,18 +348,20 @@ def main() -> int:
                     return "GET", f"/api/v1/contacts/?stage={stages[i % len(stages)]}", None
                 return "GET", "/api/v1/contacts/", None
 
-            results["contact_list"] = await open_loop(
-                args.port, key, rate=args.list_rps, duration=duration, make=listing
-            )
-            print(f"contact list @ {args.list_rps:g}/s: {results['contact_list']}")
+            if "list" in phases:
+                results["contact_list"] = await open_loop(
+                    args.port, key, rate=args.list_rps, duration=duration, make=listing
+                )
+                print(f"contact list @ {args.list_rps:g}/s: {results['contact_list']}")
 
             def detail(i: int):
                 return "GET", f"/api/v1/contacts/{rng.randint(1, contacts)}/", None
 
-            results["contact_detail"] = await open_loop(
-                args.port, key, rate=args.read_rps, duration=duration, make=detail
-            )
-            print(f"contact detail @ {args.read_rps:g}/s: {results['contact_detail']}")
+            if "detail" in phases:
+                results["contact_detail"] = await open_loop(
+                    args.port, key, rate=args.read_rps, duration=duration, make=detail
+                )
+                print(f"contact detail @ {args.read_rps:g}/s: {results['contact_detail']}")
 
         asyncio.run(scenario())
     finally:
@@ -357,19 +372,19 @@ def main() -> int:
         redis.Redis.from_url(args.redis_url).flushdb()
         print(f"cleanup: {deleted:,} benchmark rows deleted, {args.redis_url} flushed")
 
-    summary = {
-        "contacts": contacts,
-        "bulk_rows_per_s": results["bulk"]["rows_per_s"],
-        "bulk_batch_p95_ms": results["bulk"]["batch_p95_ms"],
-        "single_post_p50_ms": results["single_post"]["p50_ms"],
-        "single_post_p95_ms": results["single_post"]["p95_ms"],
-        "single_post_rps": results["single_post"]["achieved_rps"],
-        "list_p50_ms": results["contact_list"]["p50_ms"],
-        "list_p95_ms": results["contact_list"]["p95_ms"],
-        "detail_p50_ms": results["contact_detail"]["p50_ms"],
-        "detail_p95_ms": results["contact_detail"]["p95_ms"],
-        "errors": sum(sum(r.get("errors", {}).values()) for r in results.values() if isinstance(r, dict)),
+    picks = {
+        "bulk_rows_per_s": ("bulk", "rows_per_s"),
+        "bulk_batch_p95_ms": ("bulk", "batch_p95_ms"),
+        "single_post_p50_ms": ("single_post", "p50_ms"),
+        "single_post_p95_ms": ("single_post", "p95_ms"),
+        "single_post_rps": ("single_post", "achieved_rps"),
+        "list_p50_ms": ("contact_list", "p50_ms"),
+        "list_p95_ms": ("contact_list", "p95_ms"),
+        "detail_p50_ms": ("contact_detail", "p50_ms"),
+        "detail_p95_ms": ("contact_detail", "p95_ms"),
     }
+    summary = {"contacts": contacts} | {name: results[a][b] for name, (a, b) in picks.items() if a in results}
+    summary["errors"] = sum(sum(r.get("errors", {}).values()) for r in results.values() if isinstance(r, dict))
     print(f"{'measure':<28}{'value':>12}")
     for name, value in summary.items():
         print(f"{name:<28}{value:>12}")

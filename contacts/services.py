@@ -511,6 +511,9 @@ _INSERT_FIELDS = (
 )
 
 
+VALUES_INSERT_MAX = 20  # up to this many new touchpoints are inserted with VALUES, more with unnest
+
+
 def _touchpoints_insert(rows: list[dict[str, Any]]) -> list[int]:
     """Insert new touchpoints (clean field values by attname) and return their ids in order.
 
@@ -527,12 +530,16 @@ def _touchpoints_insert(rows: list[dict[str, Any]]) -> list[int]:
         objs = Touchpoint.objects.bulk_create([Touchpoint(**row) for row in rows], batch_size=1000)
         return [obj.pk for obj in objs]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(Touchpoint._meta.db_table)} ({columns})"
-        f" SELECT * FROM unnest({arrays}) RETURNING id"
-    )
-    params = [[row.get(field.attname) for row in rows] for field in fields]
+    table = connection.ops.quote_name(Touchpoint._meta.db_table)
+    if len(rows) <= VALUES_INSERT_MAX:
+        # A few rows (a single API POST, a form): plain VALUES plans faster than unnest (~0.5 ms).
+        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(rows))} RETURNING id"
+        params = [row.get(field.attname) for row in rows for field in fields]
+    else:
+        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+        sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING id"
+        params = [[row.get(field.attname) for row in rows] for field in fields]
     # wrap_database_errors: a concurrent duplicate must surface as Django's IntegrityError (the caller retries).
     with connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.cursor.execute(sql, params)

@@ -486,7 +486,6 @@ def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> None:
     from analytics.models import ContactMetrics
 
     table = ContactMetrics._meta.db_table
-    contacts = _table("contacts", "Contact")
     distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
     margin = str(settings.CRM_MARGIN)
     values = {
@@ -520,21 +519,29 @@ def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> None:
     # The range bound inside NOT EXISTS keeps PostgreSQL on the primary key instead of a scan
     # of the whole metrics table.
     inner = chunk.predicate("m.contact_id")
-    missing = _Sql().add(
-        f"INSERT INTO {table} (contact_id, purchase_count, revenue, refunds, first_purchase_at,"
-        " last_purchase_at, last_touch_at, touch_count, rfm_segment, historic_clv, computed_at)"
+    missing = _metrics_insert_head(now).part(chunk.predicate("c.id"))
+    missing.add(f" AND NOT EXISTS (SELECT 1 FROM {table} m WHERE m.contact_id = c.id AND ")
+    missing.part(inner).add(") ON CONFLICT (contact_id) DO NOTHING")
+    cursor.execute(missing.sql, missing.params)
+
+
+def _metrics_insert_head(now: Any) -> _Sql:
+    """`INSERT INTO metrics … SELECT <base columns from lc_agg> FROM contacts c LEFT JOIN lc_agg a … WHERE ` (a chunk
+    predicate on c.id follows). Historic CLV is revenue net of refunds times the margin: written with the
+    revenue, so it is as fresh (the nightly customer-value run writes the same value)."""
+    from analytics.models import ContactMetrics
+
+    return _Sql().add(
+        f"INSERT INTO {ContactMetrics._meta.db_table} (contact_id, purchase_count, revenue, refunds,"
+        " first_purchase_at, last_purchase_at, last_touch_at, touch_count, rfm_segment, historic_clv, computed_at)"
         " SELECT c.id, COALESCE(a.purchase_count, 0),"
         " ROUND(COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0), 2),"
         " ROUND(COALESCE(a.refund_amount, 0), 2), a.first_purchase_at, a.last_purchase_at, a.last_touch_at,"
         " COALESCE(a.touch_count, 0), '',"
         " ROUND((COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0)) * CAST(%s AS NUMERIC), 2), %s"
-        f" FROM {contacts} c LEFT JOIN lc_agg a ON a.contact_id = c.id WHERE ",
-        [margin, now],
+        f" FROM {_table('contacts', 'Contact')} c LEFT JOIN lc_agg a ON a.contact_id = c.id WHERE ",
+        [str(settings.CRM_MARGIN), now],
     )
-    missing.part(chunk.predicate("c.id"))
-    missing.add(f" AND NOT EXISTS (SELECT 1 FROM {table} m WHERE m.contact_id = c.id AND ")
-    missing.part(inner).add(") ON CONFLICT (contact_id) DO NOTHING")
-    cursor.execute(missing.sql, missing.params)
 
 
 def _metrics_sql(chunk: Chunk, now: Any) -> _Sql:
@@ -542,25 +549,11 @@ def _metrics_sql(chunk: Chunk, now: Any) -> _Sql:
     from analytics.models import ContactMetrics
 
     table = ContactMetrics._meta.db_table
-    contacts = _table("contacts", "Contact")
     distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    # Historic CLV is revenue net of refunds times the margin: written here too, so it is as fresh
-    # as the revenue beside it (the nightly customer-value run writes the same value).
     columns = (*_METRIC_COLUMNS, "touch_count", "historic_clv")
     changed = " OR ".join(f"{table}.{col} {distinct} excluded.{col}" for col in columns)
     sql = (
-        _Sql()
-        .add(
-            f"INSERT INTO {table} (contact_id, purchase_count, revenue, refunds, first_purchase_at,"
-            " last_purchase_at, last_touch_at, touch_count, rfm_segment, historic_clv, computed_at)"
-            " SELECT c.id, COALESCE(a.purchase_count, 0),"
-            " ROUND(COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0), 2),"
-            " ROUND(COALESCE(a.refund_amount, 0), 2), a.first_purchase_at, a.last_purchase_at, a.last_touch_at,"
-            " COALESCE(a.touch_count, 0), '',"
-            " ROUND((COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0)) * CAST(%s AS NUMERIC), 2), %s"
-            f" FROM {contacts} c LEFT JOIN lc_agg a ON a.contact_id = c.id WHERE ",
-            [str(settings.CRM_MARGIN), now],
-        )
+        _metrics_insert_head(now)
         .part(chunk.predicate("c.id"))
         .add(
             " ON CONFLICT (contact_id) DO UPDATE SET "

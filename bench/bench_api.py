@@ -270,7 +270,7 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/2")
     parser.add_argument("--port", type=int, default=8120)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2: one per core here)")
-    parser.add_argument("--threads", type=int, default=2, help="threads per worker (default 2; 3x4 and 2x8 queued more)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per worker (default 2)")
     parser.add_argument("--duration", type=float, help="seconds per fixed-rate phase (default 10 small, 30 big)")
     parser.add_argument("--batches", type=int, help="bulk batches of 1,000 (default 20 small, 100 big)")
     parser.add_argument(

@@ -28,4 +28,5 @@ RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectst
 USER crm
 EXPOSE 8000
 
-CMD ["gunicorn", "lifecycle_crm.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]
+# Options live in gunicorn.conf.py (one worker per core, two threads each); GUNICORN_CMD_ARGS overrides them.
+CMD ["gunicorn", "lifecycle_crm.wsgi:application"]

@@ -238,6 +238,8 @@ def start_server(*, port: int, database_url: str, redis_url: str, workers: int, 
         f"--threads={threads}",
         "--keep-alive=30",
         "--log-level=warning",
+        # gunicorn.conf.py logs every request to stdout; nobody reads this pipe during the run.
+        "--access-logfile=/dev/null",
     ]
     server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30

@@ -2,12 +2,15 @@
 
 Per chunk of contact ids, in one transaction:
 1. `lc_agg` (temporary table): one GROUP BY over the chunk's touchpoints up to the cut-off,
-   producing the base metrics and the extra columns the active rules need. It is a
-   separate statement so PostgreSQL may plan it in parallel (an UPDATE never is) and so
-   both writes below read it without aggregating twice.
-2. The base columns of analytics.ContactMetrics are upserted from it (INSERT … SELECT …
-   ON CONFLICT DO UPDATE, only rows whose values changed) — never `bulk_update`
-   (PERFORMANCE.md).
+   producing the base metrics and the counts the active rules test — without the
+   event-time columns (when a rising condition became true), which cost about a third of
+   the aggregate. It is a separate statement so PostgreSQL may plan it in parallel (an
+   UPDATE never is) and so the statements below read it without aggregating twice.
+2. The base columns of analytics.ContactMetrics are written from it (an UPDATE joined to
+   lc_agg for changed rows, an INSERT of missing rows) — never `bulk_update` (PERFORMANCE.md).
+2b. One scan of the chunk's contacts gives its size and the candidates: contacts for which
+   some rule's test holds (a superset of the movers). Only they are aggregated again, with
+   the event columns, into a fresh lc_agg (the whole chunk when most of it may move).
 3. `lc_move` (temporary table): every rule compiled to a SQL boolean over the aggregate
    row; a CASE picks, per contact, the first allowed rule in policy order, so the target
    stage, the rule, the win-back mark and the effective time come out of one SELECT.

@@ -215,9 +215,10 @@ class TouchpointResult:
     def __init__(self, *, pk: int, created: bool, values: dict[str, Any] | None = None, touchpoint: Any = None):
         self.pk, self.created = pk, created
         self._touchpoint, self._values = touchpoint, values
-        source = touchpoint if touchpoint is not None else None
-        self.contact_id = source.contact_id if source is not None else values["contact_id"]
-        self.external_id = source.external_id if source is not None else values.get("external_id")
+        if touchpoint is not None:
+            self.contact_id, self.external_id = touchpoint.contact_id, touchpoint.external_id
+        else:
+            self.contact_id, self.external_id = values["contact_id"], values.get("external_id")
 
     @property
     def touchpoint(self) -> Touchpoint:

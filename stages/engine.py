@@ -353,7 +353,7 @@ def _compile_rules(
         from analytics.models import ContactMetrics
 
         metrics_join = f" LEFT JOIN {ContactMetrics._meta.db_table} m ON m.contact_id = c.id"
-    contact_table = _table("contacts", "Contact")
+    source = f" FROM {_table('contacts', 'Contact')} c LEFT JOIN lc_agg a ON a.contact_id = c.id{metrics_join}"
     select = (
         _Sql()
         .add(
@@ -369,11 +369,10 @@ def _compile_rules(
         .add(whens.sql, whens.params)
         .add(" END AS rule_idx")
         .add(events.sql, events.params)
-        .add(f" FROM {contact_table} c LEFT JOIN lc_agg a ON a.contact_id = c.id{metrics_join}")
+        .add(source)
         .add(" WHERE {chunk}) x WHERE x.rule_idx IS NOT NULL")
     )
-    join = f" FROM {contact_table} c LEFT JOIN lc_agg a ON a.contact_id = c.id{metrics_join}"
-    join += " WHERE {chunk}"
+    join = source + " WHERE {chunk}"
     if vendor == "postgresql":
         # One scan gives both the chunk's size and its candidates.
         candidate = SqlPart(f"SELECT COUNT(*), ARRAY_AGG(c.id) FILTER (WHERE {any_test.sql}){join}", any_test.params)

@@ -26,8 +26,10 @@ def overview_warm_task() -> list[str]:
     """Recompute the unfiltered overview for the snapshotted preset periods into the shared cache.
 
     Scheduled more often than CRM_DASHBOARD_CACHE_SECONDS, so the default views are always
-    served from the cache; their charts come from the nightly report snapshots, so a warm
-    costs only the KPI queries. Idempotent; a late run is dropped (`expires`), not queued up.
+    served from the cache: the KPI cards and each chart on its own key, the keys the page
+    and its chart fragments read. The charts come from the nightly report snapshots, so a
+    warm costs only the KPI queries. Idempotent; a late run is dropped (`expires`), not queued up.
+    Returns the cache keys written (cards first, then one per chart).
     """
     from django.conf import settings
 

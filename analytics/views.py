@@ -1,10 +1,15 @@
-"""The marketing overview: KPI cards and charts, every chart with its data table and a CSV download.
+"""The marketing overview: KPI cards, then charts loaded one by one, each with its data table and a CSV download.
 
 Each chart is a `ChartSpec`: a function that runs an `analytics.reports` module for the
 overview's filters and returns a `ChartData` (a plain table plus the series the
 JavaScript draws). The same table feeds the accessible <table>, the CSV download and the
 chart, so the three always agree. A report module that is not installed yet shows an
 "not available yet" note — never invented numbers.
+
+The page (`overview_view`) renders the filters, the KPI cards and one placeholder per
+chart; static/js/charts.js then fetches each chart's box from `overview_chart_view` and
+draws it. Cards and charts are cached apart (cards per filters, each chart per chart and
+filters), so one slow or failing report never holds up or breaks the page.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from analytics.kpis import PERIODS, OverviewQuery, kpi_overview, overview_query_from_params, report_filters
@@ -273,11 +279,36 @@ CHARTS: list[ChartSpec] = [
 CHARTS_BY_KEY = {spec.key: spec for spec in CHARTS}
 
 
+# The overview's layout: charts in page order, each row one or two charts wide.
+CHART_ROWS: list[list[str]] = [
+    ["stage_counts"],
+    ["funnel", "clv"],
+    ["stage_flow"],
+    ["cohorts"],
+    ["channels"],
+    ["campaigns"],
+]
+
+# Sent by static/js/charts.js when it fetches a chart: answer with the bare fragment, not a whole page.
+FRAGMENT_HEADER = "X-CRM-Fragment"
+
+FAILED_TEXT = "This chart could not be computed just now; the other charts are not affected. Try again in a minute."
+
+
 @dataclass
 class ChartResult:
     spec: ChartSpec
     data: ChartData | None
     unavailable: str = ""
+    computed_at: dt.datetime | None = None
+    failed: bool = False
+
+    @property
+    def chart_json(self) -> dict[str, Any]:
+        """What charts.js draws: the kind and title with the series (empty when there is nothing to draw)."""
+        if self.data is None or self.data.is_empty:
+            return {}
+        return {"kind": self.spec.kind, "title": self.spec.title, **self.data.series}
 
 
 def chart_run(spec: ChartSpec, query: OverviewQuery) -> ChartResult:
@@ -314,84 +345,142 @@ def _cache_key(query: OverviewQuery, part: str) -> str:
     )
     filters = f"{query.channel}|{query.campaign_id}|{query.owner_id}|{query.segment_id}"
     digest = hashlib.sha256(f"{window}|{filters}".encode()).hexdigest()[:24]
-    return f"overview:v1:{part}:{digest}"
+    return f"overview:v2:{part}:{digest}"
 
 
-def overview_compute(*, query: OverviewQuery, user: Any, refresh: bool = False) -> tuple[Any, list[ChartResult], Any]:
-    """KPIs and every chart for the filters, cached for CRM_DASHBOARD_CACHE_SECONDS (5 minutes by default).
+def _cache_seconds() -> int:
+    return getattr(settings, "CRM_DASHBOARD_CACHE_SECONDS", 300)
 
-    The reports scan millions of rows at scale (seconds, PERFORMANCE.md); marketers open
-    the same views over and over, so a short cache keeps the page fast without precomputing
-    numbers nobody asked for. Every cached figure says when it was computed, and
-    `?refresh=1` recomputes it.
+
+def overview_kpis_compute(*, query: OverviewQuery, user: Any, refresh: bool = False) -> tuple[Any, dt.datetime]:
+    """The KPI cards for the filters and when they were computed, cached for CRM_DASHBOARD_CACHE_SECONDS.
+
+    The cards are cheap enough to compute on every cold view (analytics/kpis.py); the
+    short cache spares the database when marketers reopen the same view, and `?refresh=1`
+    recomputes. The charts are cached apart, one key per chart (`overview_chart_compute`).
     """
-    key = _cache_key(query, "all")
+    key = _cache_key(query, "kpis")
     cached = None if refresh else cache.get(key)
     if cached is not None:
         return cached
-    overview = kpi_overview(query=query, user=user)
-    charts = [chart_run(spec, query) for spec in CHARTS]
-    result = (overview, charts, timezone.now())
-    cache.set(key, result, getattr(settings, "CRM_DASHBOARD_CACHE_SECONDS", 300))
+    result = (kpi_overview(query=query, user=user), timezone.now())
+    cache.set(key, result, _cache_seconds())
+    return result
+
+
+def overview_chart_compute(*, spec: ChartSpec, query: OverviewQuery, refresh: bool = False) -> ChartResult:
+    """One chart for the filters, cached on its own key (chart and filters) for CRM_DASHBOARD_CACHE_SECONDS.
+
+    A chart's report scans millions of rows at scale (one to a few seconds, PERFORMANCE.md),
+    so each chart is fetched by the page after it has rendered and cached apart: a slow or
+    failing report delays or breaks only its own box. The cache holds the plain table and
+    series (not the spec), and the CSV download reads the same entry, so the file always has
+    the numbers the chart showed. An unexpected error is logged, shown in the chart's box and
+    not cached, so the next request tries again.
+    """
+    key = _cache_key(query, f"chart:{spec.key}")
+    cached = None if refresh else cache.get(key)
+    if cached is not None:
+        data, unavailable, computed_at = cached
+        return ChartResult(spec, data, unavailable, computed_at)
+    try:
+        result = chart_run(spec, query)
+    except Exception:
+        logger.exception("Chart %s failed", spec.key)
+        return ChartResult(spec, None, FAILED_TEXT, timezone.now(), failed=True)
+    result.computed_at = timezone.now()
+    cache.set(key, (result.data, result.unavailable, result.computed_at), _cache_seconds())
     return result
 
 
 def overview_warm(*, periods: tuple[str, ...] = ("30d", "90d", "365d")) -> list[str]:
-    """Recompute the unfiltered overview for the preset periods into the cache; returns the cache keys.
+    """Recompute the unfiltered overview's KPI cards and each chart for the preset periods; returns the cache keys.
 
     Meant for a periodic task (every few minutes, under CRM_DASHBOARD_CACHE_SECONDS) so the
-    views marketers open first are always served from the cache, whatever the data size. It
-    runs exactly the report queries the page runs, so calling it inside
-    `analytics.reports.base.report_snapshots_recording()` stores the dashboard's default queries
-    as report snapshots.
+    views marketers open first are always served from the cache, whatever the data size.
+    The cards and every chart are warmed on their own keys, exactly those the page and its
+    chart fragments read. It runs exactly the report queries the page runs, so calling it
+    inside `analytics.reports.base.report_snapshots_recording()` stores the dashboard's
+    default queries as report snapshots.
     """
     keys = []
     for period in periods:
         query, _ = overview_query_from_params({"period": period})
-        overview_compute(query=query, user=None, refresh=True)
-        keys.append(_cache_key(query, "all"))
+        overview_kpis_compute(query=query, user=None, refresh=True)
+        keys.append(_cache_key(query, "kpis"))
+        for spec in CHARTS:
+            overview_chart_compute(spec=spec, query=query, refresh=True)
+            keys.append(_cache_key(query, f"chart:{spec.key}"))
     return keys
+
+
+def _shared_params(request: HttpRequest) -> str:
+    """The filters of the URL without `refresh`, for links that should not recompute (CSV, shared views)."""
+    params = request.GET.copy()
+    params.pop("refresh", None)
+    return params.urlencode()
 
 
 @roles_required(MARKETING)
 @require_GET
 def overview_view(request: HttpRequest) -> HttpResponse:
-    """KPI cards with change against the previous period, and every chart, for the filters in the URL."""
+    """Filters and KPI cards for the filters in the URL, and one placeholder per chart that charts.js fills in.
+
+    The page itself runs only the KPI queries; each chart's report runs when its fragment
+    is fetched (`overview_chart_view`), so the page is served in the time of the cards
+    whatever the reports cost. Without JavaScript each placeholder links to its chart's
+    table page and CSV.
+    """
     query, errors = overview_query_from_params(request.GET)
     refresh = request.GET.get("refresh") == "1"
     try:
-        overview, charts, computed_at = overview_compute(query=query, user=request.user, refresh=refresh)
+        overview, computed_at = overview_kpis_compute(query=query, user=request.user, refresh=refresh)
     except ValidationError as exc:
         errors.update({"segment": "; ".join(exc.messages)})
         query = OverviewQuery(start=query.start, end=query.end, period=query.period)
-        overview, charts, computed_at = overview_compute(query=query, user=request.user, refresh=refresh)
-    chart_json = {
-        c.spec.key: {"kind": c.spec.kind, "title": c.spec.title, **c.data.series}
-        for c in charts
-        if c.data is not None and not c.data.is_empty
-    }
-    params = request.GET.copy()
-    params.pop("refresh", None)
+        overview, computed_at = overview_kpis_compute(query=query, user=request.user, refresh=refresh)
+    filter_query = _shared_params(request)
+    chart_query = request.GET.urlencode()  # keeps refresh=1, so a refreshed page refreshes its charts too
     context = _filter_context(request, query, errors) | {
         "overview": overview,
-        "charts": charts,
-        "chart_json": chart_json,
+        "chart_rows": [[CHARTS_BY_KEY[key] for key in row] for row in CHART_ROWS],
         "computed_at": computed_at,
-        "filter_query": params.urlencode(),
+        "filter_query": filter_query,
+        "chart_query": chart_query,
     }
     return render(request, "analytics/overview.html", context)
 
 
 @roles_required(MARKETING)
 @require_GET
+def overview_chart_view(request: HttpRequest, key: str) -> HttpResponse:
+    """One chart of the overview for the filters in the URL: its box (table, caption, CSV link, series JSON).
+
+    charts.js asks with the `X-CRM-Fragment` header and gets the bare box to insert; a
+    browser following the no-JavaScript link gets a whole page with the same box.
+    """
+    spec = CHARTS_BY_KEY.get(key)
+    if spec is None:
+        raise Http404("No such chart.")
+    query, errors = overview_query_from_params(request.GET)
+    chart = overview_chart_compute(spec=spec, query=query, refresh=request.GET.get("refresh") == "1")
+    context = {"chart": chart, "query": query, "filter_errors": errors, "filter_query": _shared_params(request)}
+    fragment = request.headers.get(FRAGMENT_HEADER) == "1"
+    template = "partials/chart.html" if fragment else "analytics/chart_page.html"
+    response = render(request, template, context, status=500 if chart.failed else 200)
+    patch_vary_headers(response, [FRAGMENT_HEADER])
+    return response
+
+
+@roles_required(MARKETING)
+@require_GET
 def chart_csv_view(request: HttpRequest, key: str) -> HttpResponse:
-    """The numbers behind one chart as CSV, for the same filters as the page."""
+    """The numbers behind one chart as CSV, for the same filters as the page, from the chart's own cache entry."""
     spec = CHARTS_BY_KEY.get(key)
     if spec is None:
         raise Http404("No such chart.")
     query, _ = overview_query_from_params(request.GET)
-    _, charts, _ = overview_compute(query=query, user=request.user)
-    result = next(c for c in charts if c.spec.key == key)
+    result = overview_chart_compute(spec=spec, query=query)
     if result.data is None:
         raise Http404(result.unavailable)
     response = HttpResponse(content_type="text/csv; charset=utf-8")

@@ -1,9 +1,17 @@
-/* Draw the overview charts with the vendored ECharts from the JSON the page embeds (no network). */
+/* Overview charts: fetch each chart's box from the server after the page has loaded, insert it and draw it
+   with the vendored ECharts (no CDN, no network beyond this site).
+
+   - A placeholder `section[data-chart-src]` is replaced by the HTML fragment its URL answers (the chart's
+     table, caption, CSV link and series JSON in `script#chart-series-<key>`); a failed fetch shows a message
+     and a retry button in that box alone.
+   - A box already on the page (the no-JavaScript chart page, the campaign page) is drawn as it is; the
+     older page-wide `#chart-data` JSON (keyed by chart) is still read when a box carries no series of its own.
+   - When every placeholder has settled, the `[data-charts]` container gets `data-charts-loaded`. */
 (function () {
   "use strict";
+  var pageData = {};
   var source = document.getElementById("chart-data");
-  if (!source || !window.echarts) { return; }
-  var data = JSON.parse(source.textContent);
+  if (source) { pageData = JSON.parse(source.textContent); }
   var palette = ["#2f5fd0", "#38bdf8", "#22c55e", "#a855f7", "#f59e0b", "#ef4444", "#14b8a6", "#64748b"];
   var narrow = window.matchMedia("(max-width: 640px)").matches;
   var base = { textStyle: { fontFamily: "system-ui, sans-serif" }, color: palette, animationDuration: 400 };
@@ -67,13 +75,78 @@
   }
   var builders = { funnel: funnel, sankey: sankey, heatmap: heatmap, bar: bar, line: line };
   var charts = [];
-  document.querySelectorAll("[data-chart]").forEach(function (el) {
-    var d = data[el.getAttribute("data-chart")];
-    if (!d || !builders[d.kind]) { return; }
-    var chart = window.echarts.init(el, null, { renderer: "canvas" });
-    chart.setOption(Object.assign({}, base, builders[d.kind](d)));
-    el.setAttribute("data-drawn", "1");
-    charts.push(chart);
-  });
+
+  function seriesFor(el) {
+    var key = el.getAttribute("data-chart");
+    var own = document.getElementById("chart-series-" + key);
+    if (own) { return JSON.parse(own.textContent); }
+    return pageData[key];
+  }
+
+  function draw(root) {
+    if (!window.echarts) { return; }
+    root.querySelectorAll("[data-chart]:not([data-drawn])").forEach(function (el) {
+      var d = seriesFor(el);
+      if (!d || !builders[d.kind]) { return; }
+      var chart = window.echarts.init(el, null, { renderer: "canvas" });
+      chart.setOption(Object.assign({}, base, builders[d.kind](d)));
+      el.setAttribute("data-drawn", "1");
+      charts.push(chart);
+    });
+  }
+
+  var container = document.querySelector("[data-charts]");
+  var pending = 0;
+  function settled() {
+    pending -= 1;
+    if (pending === 0 && container) { container.setAttribute("data-charts-loaded", "1"); }
+  }
+
+  function fail(box, message) {
+    box.removeAttribute("aria-busy");
+    var skeleton = box.querySelector(".chart-skeleton");
+    if (skeleton) { skeleton.remove(); }
+    var status = box.querySelector(".chart-status");
+    status.className = "unavailable chart-status";
+    status.setAttribute("role", "alert");
+    status.textContent = message + " ";
+    var retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "button";
+    retry.textContent = "Try again";
+    retry.addEventListener("click", function () {
+      pending += 1;
+      if (container) { container.removeAttribute("data-charts-loaded"); }
+      status.className = "muted small chart-status";
+      status.setAttribute("role", "status");
+      status.textContent = "Loading…";
+      box.setAttribute("aria-busy", "true");
+      load(box);
+    });
+    status.appendChild(retry);
+  }
+
+  function load(box) {
+    fetch(box.getAttribute("data-chart-src"), { credentials: "same-origin", headers: { "X-CRM-Fragment": "1" } })
+      .then(function (response) {
+        return response.text().then(function (text) { return { ok: response.ok, text: text }; });
+      })
+      .then(function (answer) {
+        var holder = document.createElement("template");
+        holder.innerHTML = answer.text.trim();
+        var fresh = holder.content.querySelector("section[data-chart-fragment]");
+        if (!fresh) { throw new Error("no chart in the answer"); }
+        box.replaceWith(fresh);  // a failed report still answers with its own box and message
+        draw(fresh);
+      })
+      .catch(function () { fail(box, "This chart could not be loaded."); })
+      .then(settled);
+  }
+
+  var boxes = document.querySelectorAll("section[data-chart-src]");
+  pending = boxes.length;
+  if (pending === 0 && container) { container.setAttribute("data-charts-loaded", "1"); }
+  boxes.forEach(load);
+  draw(document);
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
 })();

@@ -37,7 +37,11 @@ def test_marketer_logs_in_and_sees_every_overview_chart_drawn(browser_page, demo
     screenshot(page, "login")
     log_in(page, "marketer")
     page.goto(page.base_url + "/overview/?period=365d")
-    page.wait_for_selector("[data-chart][data-drawn]")
+    # The page arrives with the KPI cards and a placeholder per chart; charts.js then fetches each chart's box.
+    assert page.locator(".kpi").count() >= 8
+    page.wait_for_selector("[data-charts][data-charts-loaded]")
+    assert page.locator("[data-chart-src]").count() == 0, "a chart placeholder was never replaced"
+    assert page.locator("section[data-chart-fragment]").count() == 7
     drawn = page.eval_on_selector_all("[data-chart]", "els => els.map(e => [e.dataset.chart, !!e.dataset.drawn])")
     assert {key for key, ok in drawn if ok} >= {"funnel", "stage_flow", "cohorts", "clv", "channels"}
     for key, _ in drawn:
@@ -47,6 +51,22 @@ def test_marketer_logs_in_and_sees_every_overview_chart_drawn(browser_page, demo
     assert page.locator("#chart-funnel table tbody tr").count() >= 3
     assert page.locator("text=Page not found").count() == 0
     screenshot(page, "overview")
+
+
+def test_a_chart_that_cannot_be_loaded_says_so_in_its_own_box(browser_page, demo):
+    page = browser_page
+    log_in(page, "marketer")
+    # The funnel's fragment request fails on the way (as a dropped connection would); the others load.
+    page.route("**/overview/charts/funnel/**", lambda route: route.abort())
+    page.goto(page.base_url + "/overview/?period=365d")
+    page.wait_for_selector("[data-charts][data-charts-loaded]")
+    assert "could not be loaded" in page.inner_text("#chart-funnel")
+    assert page.locator("#chart-channels [data-chart][data-drawn]").count() == 1
+    # Try again once the connection works: the box loads and draws.
+    page.unroute("**/overview/charts/funnel/**")
+    page.click("#chart-funnel button")
+    page.wait_for_selector("#chart-funnel [data-chart][data-drawn]")
+    assert _canvas_has_pixels(page, '[data-chart="funnel"]')
 
 
 def test_contact_list_filters_by_search_and_stage(browser_page, demo):

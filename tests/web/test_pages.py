@@ -23,17 +23,18 @@ def _pages(contact_id: int, campaign_id: int) -> dict[str, str]:
         "import_list": reverse("web:import_list"),
         "contact_export": reverse("web:contact_export"),
         "chart_csv": reverse("web:chart_csv", args=["funnel"]),
+        "overview_chart": reverse("web:overview_chart", args=["funnel"]),
     }
 
 
 ALLOWED = {
     "admin": {
         "overview", "contact_list", "contact_detail", "my_contacts", "duplicates", "campaign_list", "campaign_detail",
-        "campaign_create", "campaign_edit", "import_list", "contact_export", "chart_csv",
+        "campaign_create", "campaign_edit", "import_list", "contact_export", "chart_csv", "overview_chart",
     },
     "marketer": {
         "overview", "contact_list", "contact_detail", "campaign_list", "campaign_detail", "campaign_create",
-        "campaign_edit", "import_list", "contact_export", "chart_csv",
+        "campaign_edit", "import_list", "contact_export", "chart_csv", "overview_chart",
     },
     "rep": {"contact_list", "contact_detail", "my_contacts", "duplicates"},
     "outsider": set(),
@@ -94,7 +95,8 @@ def test_overview_shows_kpis_and_stage_counts_from_the_data(marketer_client):
     assert counts["awareness"] == 3
     new_contacts = next(k for k in overview.kpis if k.key == "new_contacts")
     assert new_contacts.value == 3  # the factory creates contacts 30 days ago, inside the 90-day period
-    assert b"chart-data" in response.content
+    # Charts are not computed with the page: one placeholder per chart, fetched by charts.js.
+    assert response.content.count(b"data-chart-src=") == 7
 
 
 def test_overview_filters_live_in_the_url_and_bad_values_are_explained(marketer_client):
@@ -176,27 +178,32 @@ def test_overview_figures_are_cached_briefly_and_refresh_recomputes_them(markete
 
 
 def test_warming_fills_the_cache_the_page_then_reads(marketer_client):
-    from analytics.views import overview_warm
+    from analytics.views import CHARTS, overview_warm
 
     ContactFactory()
     keys = overview_warm(periods=("30d",))
-    assert len(keys) == 1
-    _, _, computed_at = cache.get(keys[0])
+    assert len(keys) == 1 + len(CHARTS)  # the cards, then each chart on its own key
+    _, computed_at = cache.get(keys[0])
+    _, _, funnel_computed_at = cache.get(next(k for k in keys if ":chart:funnel:" in k))
     ContactFactory()
     page = marketer_client.get(reverse("web:overview"), {"period": "30d"})
     assert page.context["computed_at"] == computed_at
+    chart = marketer_client.get(reverse("web:overview_chart", args=["funnel"]), {"period": "30d"})
+    assert chart.context["chart"].computed_at == funnel_computed_at
 
 
 def test_beat_keeps_the_default_overview_warm(marketer_client, settings):
     from django.conf import settings as live_settings
 
     from analytics.tasks import overview_warm_task
+    from analytics.views import CHARTS
 
     assert live_settings.CELERY_BEAT_SCHEDULE["overview-warm"]["task"] == "analytics.tasks.overview_warm_task"
     assert live_settings.CELERY_BEAT_SCHEDULE["overview-warm"]["schedule"] < live_settings.CRM_DASHBOARD_CACHE_SECONDS
     settings.CRM_REPORT_SNAPSHOT_PERIODS = ["30d"]
     ContactFactory()
-    (key,) = overview_warm_task.delay().get()
-    _, _, computed_at = cache.get(key)
+    keys = overview_warm_task.delay().get()
+    assert len(keys) == 1 + len(CHARTS)
+    _, computed_at = cache.get(keys[0])
     page = marketer_client.get(reverse("web:overview"))  # the default view, straight from the cache
     assert page.context["computed_at"] == computed_at

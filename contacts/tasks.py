@@ -9,3 +9,11 @@ def import_run_task(job_id: int) -> str:
     from contacts.importing import import_run
 
     return import_run(job_id=job_id).status
+
+
+@shared_task(acks_late=True, time_limit=60)
+def touchpoints_created_task(touchpoint_ids: list[int], contact_ids: list[int]) -> None:
+    """The one task a touchpoint write publishes: fans out to evaluation, plays and webhooks (idempotent consumers)."""
+    from contacts.services import touchpoints_created_fan_out
+
+    touchpoints_created_fan_out(touchpoint_ids=touchpoint_ids, contact_ids=contact_ids)

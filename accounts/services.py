@@ -1,19 +1,22 @@
-"""Writes for accounts: creating and revoking API keys."""
+"""Writes for accounts: creating and revoking API keys, and stamping their last use."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import API_KEY_PREFIX_LENGTH, ApiKey, api_key_digest
 from accounts.roles import Role
+from accounts.selectors import KEY_TAG, api_key_forget
 
-KEY_TAG = "lcrm_"
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)  # last_used_at is written at most once a minute per key
 
 
 @transaction.atomic
@@ -55,14 +58,27 @@ def api_key_create(
 
 
 def api_key_revoke(*, key: ApiKey) -> ApiKey:
-    """Revoke a key now; requests with it fail from the next request on. Revoking twice keeps the first time."""
+    """Revoke a key now. This process refuses it from the next request on; every other process within
+    `API_KEY_CACHE_SECONDS` (accounts.selectors). Revoking twice keeps the first time."""
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    transaction.on_commit(lambda: api_key_forget(key_id=key.pk))
+    api_key_forget(key_id=key.pk)
     key.refresh_from_db(fields=["revoked_at"])
     return key
 
 
-def api_key_parse_prefix(raw_key: str) -> str | None:
-    """The lookup prefix of a raw key, or None when it is not shaped like one of ours."""
-    if not raw_key.startswith(KEY_TAG) or len(raw_key) < len(KEY_TAG) + API_KEY_PREFIX_LENGTH + 16:
-        return None
-    return raw_key[len(KEY_TAG) : len(KEY_TAG) + API_KEY_PREFIX_LENGTH]
+def api_key_touch(*, key: ApiKey, now: dt.datetime | None = None) -> bool:
+    """Stamp `last_used_at`, at most once a minute per key (not per request); True when this call wrote it.
+
+    The UPDATE is conditional on the stored time being a minute old, so several processes
+    sharing a key still write it once a minute between them. `key` may be the instance a
+    process caches (accounts.selectors); its `last_used_at` is moved on here so this process
+    does not ask again for a minute.
+    """
+    now = now or timezone.now()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return False
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
+    written = ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now)
+    key.last_used_at = now
+    return bool(written)

@@ -1,8 +1,13 @@
-"""`Authorization: Bearer <key>` authentication with hashed API keys, and who a request acts as."""
+"""`Authorization: Bearer <key>` authentication with hashed API keys, and who a request acts as.
+
+A verified key is kept for `API_KEY_CACHE_SECONDS` (default 5 s) by each process
+(accounts.selectors.api_key_find): expiry is still checked on every request, a revocation
+is effective at once in the process that revoked and within those seconds in every other
+one. `last_used_at` is written at most once a minute per key (accounts.services.api_key_touch).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -11,9 +16,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.models import ApiKey
-from accounts.services import api_key_parse_prefix
-
-LAST_USED_RESOLUTION = dt.timedelta(minutes=1)  # write last_used_at at most once a minute per key
+from accounts.selectors import api_key_find
+from accounts.services import api_key_touch
 
 
 class ApiKeyUser:
@@ -68,9 +72,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raw_key = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
-        prefix = api_key_parse_prefix(raw_key)
-        key = ApiKey.objects.select_related("user").filter(prefix=prefix).first() if prefix else None
-        if key is None or not key.matches(raw_key):
+        key = api_key_find(raw_key=raw_key)
+        if key is None:
             raise exceptions.AuthenticationFailed("Invalid API key.")
         now = timezone.now()
         if key.revoked_at is not None:
@@ -79,8 +82,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This API key has expired.")
         if key.user is not None and not key.user.is_active:
             raise exceptions.AuthenticationFailed("The user of this API key is inactive.")
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        api_key_touch(key=key, now=now)
         return ApiKeyUser(key), key
 
     def authenticate_header(self, request) -> str:

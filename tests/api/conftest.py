@@ -4,15 +4,18 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from accounts.selectors import api_key_cache_clear
 from accounts.services import api_key_create
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    # Throttle counters live in the cache; each test starts with none.
+    # Throttle counters live in the cache, verified keys in a per-process cache; each test starts with none.
     cache.clear()
+    api_key_cache_clear()
     yield
     cache.clear()
+    api_key_cache_clear()
 
 
 def client_for(user=None, *, key: str | None = None) -> APIClient:

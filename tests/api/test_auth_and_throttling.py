@@ -63,6 +63,111 @@ def test_expired_key_is_refused(db):
     assert response.status_code == 401 and "expired" in response.json()["detail"]
 
 
+def test_revoking_a_cached_key_here_refuses_it_from_the_next_request(db):
+    key, raw = api_key_create(name="shop", role="integration")
+    client = client_for(key=raw)
+    assert client.get("/api/v1/stages/").status_code == 200  # now cached by this process
+    api_key_revoke(key=key)
+    response = client.get("/api/v1/stages/")
+    assert response.status_code == 401 and "revoked" in response.json()["detail"]
+
+
+def test_a_revocation_by_another_process_is_effective_within_the_cache_seconds(db, monkeypatch):
+    from accounts import selectors
+
+    clock = [1000.0]
+    monkeypatch.setattr(selectors, "_clock", lambda: clock[0])
+    key, raw = api_key_create(name="shop", role="integration")
+    client = client_for(key=raw)
+    assert client.get("/api/v1/stages/").status_code == 200
+    # Another process revokes: this process's cache does not hear of it...
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    clock[0] += selectors.api_key_cache_seconds() - 0.5
+    assert client.get("/api/v1/stages/").status_code == 200  # ...for at most API_KEY_CACHE_SECONDS
+    clock[0] += 0.5
+    response = client.get("/api/v1/stages/")
+    assert response.status_code == 401 and "revoked" in response.json()["detail"]
+
+
+def test_the_key_cache_bound_is_five_seconds_unless_set(db, settings):
+    from accounts.selectors import api_key_cache_seconds
+
+    assert api_key_cache_seconds() == 5
+    settings.API_KEY_CACHE_SECONDS = 0
+    assert api_key_cache_seconds() == 0
+
+
+def test_without_a_key_cache_every_request_reads_the_key(db, settings):
+    settings.API_KEY_CACHE_SECONDS = 0
+    key, raw = api_key_create(name="shop", role="integration")
+    client = client_for(key=raw)
+    assert client.get("/api/v1/stages/").status_code == 200
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    assert client.get("/api/v1/stages/").status_code == 401
+
+
+def test_expiry_is_exact_even_for_a_cached_key(db, monkeypatch):
+    import time_machine
+
+    from accounts import selectors
+
+    monkeypatch.setattr(selectors, "_clock", lambda: 1000.0)  # the cache entry never ages in this test
+    key, raw = api_key_create(name="shop", role="integration", expires_at=timezone.now() + dt.timedelta(hours=1))
+    client = client_for(key=raw)
+    assert client.get("/api/v1/stages/").status_code == 200  # cached now
+    with time_machine.travel(key.expires_at + dt.timedelta(milliseconds=1)):
+        # The cached entry is still fresh: expiry is checked on it, against the time of the request.
+        response = client.get("/api/v1/stages/")
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+
+def test_a_second_key_with_the_right_prefix_and_a_wrong_secret_is_refused_after_the_right_one_is_cached(db):
+    _, raw = api_key_create(name="shop", role="integration")
+    assert client_for(key=raw).get("/api/v1/stages/").status_code == 200
+    assert client_for(key=raw[:-4] + "AAAA").get("/api/v1/stages/").status_code == 401
+
+
+def test_last_use_is_written_at_most_once_a_minute_per_key(db):
+    import time_machine
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    key, raw = api_key_create(name="shop", role="integration")
+    client = client_for(key=raw)
+
+    def stamps(requests: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            for _ in range(requests):
+                assert client.get("/api/v1/stages/").status_code == 200
+        table = ApiKey._meta.db_table
+        return sum(1 for q in queries.captured_queries if q["sql"].startswith(f'UPDATE "{table}"'))
+
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        assert stamps(5) == 1
+    key.refresh_from_db()
+    assert key.last_used_at == start
+    with time_machine.travel(start + dt.timedelta(seconds=59), tick=False):
+        assert stamps(3) == 0
+    with time_machine.travel(start + dt.timedelta(seconds=61), tick=False):
+        assert stamps(3) == 1
+    key.refresh_from_db()
+    assert key.last_used_at == start + dt.timedelta(seconds=61)
+
+
+def test_last_use_is_stamped_once_a_minute_across_processes(db):
+    from accounts.services import api_key_touch
+
+    key, _ = api_key_create(name="shop", role="integration")
+    now = timezone.now()
+    # Two processes, each with its own copy of the key read before either stamped it.
+    first, second = ApiKey.objects.get(pk=key.pk), ApiKey.objects.get(pk=key.pk)
+    assert api_key_touch(key=first, now=now) is True
+    assert api_key_touch(key=second, now=now + dt.timedelta(seconds=5)) is False
+    key.refresh_from_db()
+    assert key.last_used_at == now
+
+
 def test_sales_rep_key_needs_a_user(db):
     from django.core.exceptions import ValidationError
 

@@ -84,6 +84,15 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env_bool("DATABASE_JIT", False):
+    # PostgreSQL's JIT compiles every statement whose estimated cost passes jit_above_cost;
+    # for the reports, KPI cards and engine chunks (0.1 to 3 s each at 1M contacts) it spends
+    # 0.3 to 0.8 s compiling per statement and never wins that back (BENCHMARKS.md). Off per
+    # connection; DATABASE_JIT=1 leaves the server's own setting.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"]["options"] = (
+        DATABASES["default"]["OPTIONS"].get("options", "") + " -c jit=off"
+    ).strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dashboard read while an import or recompute writes; the busy timeout
     # makes a second writer wait instead of failing with "database is locked".

@@ -254,3 +254,63 @@ def test_user_is_throttled_separately_for_writes(db, marketer, reload_api_settin
         assert codes == [201, 201, 429]
         assert client.get("/api/v1/segments/").status_code == 200  # reads have their own budget
     api_settings.reload()
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The default cache on Redis (as in production) under a key prefix of its own; its keys are deleted after."""
+    import os
+    import uuid
+
+    import redis
+
+    from tests.services import redis_url
+
+    url = redis_url()
+    prefix = f"crm-test-throttle-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
+    }
+    client = redis.Redis.from_url(url)
+    yield client, prefix
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+
+
+def test_on_redis_a_throttled_request_costs_one_round_trip_and_the_window_expires(
+    db, redis_cache, reload_api_settings, monkeypatch
+):
+    import redis.connection
+
+    from lifecycle_crm.api.throttling import window_count
+
+    client, prefix = redis_cache
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, *args, **kwargs):
+        sent.append(command)
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    assert window_count("probe", ttl=61) == 1  # the first call also opens the connection (its handshake)
+    sent.clear()
+    assert [window_count("probe", ttl=61) for _ in range(3)] == [2, 3, 4]
+    assert len(sent) == 3  # one round trip per hit
+    full_key = f"{prefix}:1:probe"
+    assert 0 < client.ttl(full_key) <= 61  # the window's counter goes away by itself
+
+
+def test_on_redis_a_key_is_throttled_with_429_and_retry_after(db, redis_cache, reload_api_settings):
+    _, raw = api_key_create(name="shop", role="integration")
+    _, other = api_key_create(name="email tool", role="integration")
+    with _rates(key_write="2/min"):
+        api_settings.reload()
+        client = client_for(key=raw)
+        codes = [client.post("/api/v1/touchpoints/", [], format="json").status_code for _ in range(3)]
+        assert codes[:2] == [400, 400] and codes[2] == 429  # an empty list is a 400, but it counts
+        response = client.post("/api/v1/touchpoints/", [], format="json")
+        assert response.status_code == 429 and 1 <= int(response["Retry-After"]) <= 61
+        assert client.get("/api/v1/stages/").status_code == 200  # reads have their own budget
+        assert client_for(key=other).post("/api/v1/touchpoints/", [], format="json").status_code == 400
+    api_settings.reload()

@@ -8,11 +8,11 @@ that cannot be computed honestly (no snapshot for the period start) is None, sho
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from analytics.models import ContactMetrics, StageSnapshot
@@ -21,6 +21,7 @@ from stages.models import Stage, StageCategory, StageTransition
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 DEFAULT_PERIOD = "30d"
+EXISTS_MAX_DAYS = 120  # up to this period length the conversion card probes metrics per contact (see kpi_overview)
 
 
 @dataclass(frozen=True)
@@ -167,15 +168,60 @@ def overview_contacts(*, query: OverviewQuery, user: Any) -> QuerySet[Contact] |
     return contact_scope_queryset(report_filters(query))
 
 
-def _scoped(queryset: QuerySet, scope: QuerySet[Contact] | None, field_name: str = "contact_id") -> QuerySet:
-    if scope is None:
+@dataclass(frozen=True)
+class _CardScope:
+    """The overview's contact filters as the KPI queries apply them.
+
+    Channel and owner are columns of the contact: they are compared in place (on the
+    contact row the query reads, or joined by primary key) instead of through
+    `id IN (SELECT id FROM contacts WHERE …)`, which made PostgreSQL build the whole
+    filtered contact set (83k ids for one channel at 1M) before every card. Campaign and
+    segment filters stay a subquery (`rest`), built by the reports' own scope so cards and
+    charts select the same contacts.
+    """
+
+    channel: str
+    owner_id: int | None
+    rest: QuerySet[Contact] | None
+
+    def apply(self, queryset: QuerySet, contact: str) -> QuerySet:
+        """Filter `queryset` whose contact is reached by the lookup path `contact` ("" when it is Contact)."""
+        prefix = f"{contact}__" if contact else ""
+        if self.channel:
+            queryset = queryset.filter(**{f"{prefix}acquisition_channel": self.channel})
+        if self.owner_id is not None:
+            queryset = queryset.filter(**{f"{prefix}owner_id": self.owner_id})
+        if self.rest is not None:
+            queryset = queryset.filter(**{f"{contact}_id__in" if contact else "pk__in": self.rest.values("pk")})
         return queryset
-    return queryset.filter(**{f"{field_name}__in": scope.values("pk")})
+
+    @property
+    def is_everyone(self) -> bool:
+        return not self.channel and self.owner_id is None and self.rest is None
+
+
+def _card_scope(query: OverviewQuery) -> _CardScope:
+    from analytics.reports.base import contact_scope_queryset
+
+    rest = contact_scope_queryset(replace(report_filters(query), channel=None, owner_id=None))
+    return _CardScope(channel=query.channel, owner_id=query.owner_id, rest=rest)
 
 
 def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
-    """All KPI cards for the period with the previous period beside each, one query per group."""
-    scope = overview_contacts(query=query, user=user)
+    """All KPI cards for the period with the previous period beside each, one query per group.
+
+    Every card is computed live from the stored rows, for any filter combination. A daily
+    rollup was considered and left out: a past day's figures still change after the nightly
+    run (late touchpoints dated in the past, metrics rewritten by every evaluation, channel
+    and owner edits, merges), and a distinct count of contacts per period is not a sum of
+    per-day counts, so a rollup could not keep every card equal to its live definition.
+    Instead each query is shaped so PostgreSQL reads only what the card needs: channel and
+    owner compared on the contact row (no `id IN (filtered contacts)` semi-join), the
+    created_at range index-only (contact_created_cover_idx), metrics probed per contact on
+    short periods. What remains at 1M is two whole-base aggregates (stage counts, customer
+    value averages), ~100 ms each, which only a counter kept by the write path could avoid.
+    """
+    scope = _card_scope(query)
     start, end = query.start, query.end
     prev_start, prev_end = query.previous
     cur = Q(created_at__gte=start, created_at__lt=end)
@@ -184,19 +230,25 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
 
     # Stage counts now; before = the nightly snapshot on the day before the period (whole base only).
     stages = list(Stage.objects.filter(is_active=True))
-    now_counts = dict(
-        _scoped(Contact.objects.all(), scope, "pk").order_by().values_list("stage_id").annotate(n=Count("*"))
-    )
+    now_counts = dict(scope.apply(Contact.objects.all(), "").order_by().values_list("stage_id").annotate(n=Count("*")))
     before: dict[int, int] = {}
-    if scope is None:
+    if scope.is_everyone:
         snap_day = (start - dt.timedelta(days=1)).date()
         before = dict(StageSnapshot.objects.filter(date=snap_day).values_list("stage_id", "contacts"))
     overview.stages = [StageCount(s, now_counts.get(s.pk, 0), before.get(s.pk) if before else None) for s in stages]
 
     # New contacts and the share of them that have bought since (metrics are written by the engine
-    # on every evaluation): one range scan on created_at joined to the one-row-per-contact metrics.
-    contacts = _scoped(Contact.objects.filter(created_at__gte=prev_start, created_at__lt=end), scope, "pk")
-    bought = Q(metrics__purchase_count__gt=0)
+    # on every evaluation): one range scan on created_at, index-only with contact_created_cover_idx
+    # (channel and owner are INCLUDEd). Whether each contact bought is read from its metrics row: for
+    # periods up to EXISTS_MAX_DAYS a primary-key probe per contact (at 1M the 30-day view reads ~35k
+    # contacts, and PostgreSQL would otherwise hash all 1M metrics rows: 484-660 ms), for longer ones a
+    # join, which PostgreSQL runs as one hash join (the range then holds most contacts, and a probe
+    # each would cost more than one pass over the metrics). Both count exactly the same contacts.
+    contacts = scope.apply(Contact.objects.filter(created_at__gte=prev_start, created_at__lt=end), "")
+    if query.days <= EXISTS_MAX_DAYS:
+        bought = Q(Exists(ContactMetrics.objects.filter(contact_id=OuterRef("pk"), purchase_count__gt=0)))
+    else:
+        bought = Q(metrics__purchase_count__gt=0)
     counts = contacts.aggregate(
         new=Count("pk", filter=cur),
         new_prev=Count("pk", filter=prev),
@@ -214,11 +266,11 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
     eff_prev = Q(effective_at__gte=prev_start, effective_at__lt=prev_end)
     first_buy = Q(to_stage_id__in=customer_ids) & (Q(from_stage__isnull=True) | Q(from_stage_id__in=prospect_ids))
     churned = Q(to_stage_id__in=churned_ids)
-    moves = _scoped(
+    moves = scope.apply(
         StageTransition.objects.filter(
             to_stage_id__in=customer_ids + churned_ids, effective_at__gte=prev_start, effective_at__lt=end
         ),
-        scope,
+        "contact",
     )
     move_counts = moves.aggregate(
         customers=Count("contact_id", filter=eff_cur & first_buy, distinct=True),
@@ -230,9 +282,9 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
     # Revenue from purchases (served by the purchases-only partial index).
     occ_cur = Q(occurred_at__gte=start, occurred_at__lt=end)
     occ_prev = Q(occurred_at__gte=prev_start, occurred_at__lt=prev_end)
-    purchases = _scoped(
+    purchases = scope.apply(
         Touchpoint.objects.filter(kind=TouchpointKind.PURCHASE, occurred_at__gte=prev_start, occurred_at__lt=end),
-        scope,
+        "contact",
     )
     money = purchases.aggregate(revenue=Sum("amount", filter=occ_cur), revenue_prev=Sum("amount", filter=occ_prev))
 
@@ -250,7 +302,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
     churn_prev = churn_share(before) if before else None
 
     # Customer value now (metrics are a current snapshot; no previous-period value exists).
-    value = _scoped(ContactMetrics.objects.filter(purchase_count__gt=0), scope).aggregate(
+    value = scope.apply(ContactMetrics.objects.filter(purchase_count__gt=0), "contact").aggregate(
         historic=Avg("historic_clv"),
         predicted=Avg("predicted_clv"),
         customers=Count("pk"),

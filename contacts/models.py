@@ -139,8 +139,11 @@ class Contact(models.Model):
             models.Index(fields=["acquisition_channel", "acquired_at"], name="contact_channel_idx"),
             # Contact list filtered by stage-entered range ("entered at_risk this week").
             models.Index(fields=["stage_entered_at"], name="contact_stage_entered_idx"),
-            # Contact list / new-contact KPIs by creation date.
-            models.Index(fields=["created_at"], name="contact_created_idx"),
+            # Contact list by creation date, and the overview's new-contact and conversion cards
+            # (analytics/kpis.py): a created_at range filtered by channel or owner, index-only.
+            models.Index(
+                fields=["created_at"], include=["acquisition_channel", "owner"], name="contact_created_cover_idx"
+            ),
             # Contact list sorted by name: contacts.filters orders by (last_name, id), which this
             # index serves exactly (keyset pages seek it; no sort of a large same-name group).
             models.Index(fields=["last_name", "id"], name="contact_last_name_idx"),

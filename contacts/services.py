@@ -10,6 +10,7 @@ evaluation of the touched contacts and announces the new rows to plays and webho
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -248,117 +249,168 @@ _SOURCES = set(TouchpointSource.values)
 
 
 def _parse_when(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
+    """An aware datetime from an ISO 8601 date-time, or a bare date (its noon UTC, as documented)."""
+    if isinstance(value, str):
+        text = value.strip()
+        when = _parse_when_text(text)
+        if when is None:
+            raise ValueError(f"{value!r} is not an ISO 8601 date or date-time." if text else _WHEN_REQUIRED)
+    elif isinstance(value, dt.datetime):
         when = value
     elif isinstance(value, dt.date):
-        when = dt.datetime.combine(value, dt.time(12, 0))
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        when = parse_datetime(text)
-        if when is None:
-            try:
-                when = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(12, 0))
-            except ValueError:
-                raise ValueError(f"{value!r} is not an ISO 8601 date or date-time.") from None
+        when = dt.datetime.combine(value, _NOON)
     else:
-        raise ValueError("A date-time is required.")
-    if timezone.is_naive(when):
-        when = timezone.make_aware(when, dt.UTC)
+        raise ValueError(_WHEN_REQUIRED)
+    if when.utcoffset() is None:
+        when = when.replace(tzinfo=dt.UTC)
     return when
 
 
-def touchpoint_row_clean(row: dict[str, Any], *, source: str) -> dict[str, Any]:
+def _parse_when_text(text: str) -> dt.datetime | None:
+    if len(text) <= 10:  # a date alone (every ISO date-time is longer): its noon
+        try:
+            return dt.datetime.combine(dt.date.fromisoformat(text), _NOON)
+        except ValueError:
+            pass
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        # Django's parser also takes a few forms fromisoformat refuses (e.g. a comma before the fraction).
+        return parse_datetime(text) if text else None
+
+
+_NOON = dt.time(12, 0)
+_WHEN_REQUIRED = "A date-time is required."
+_TEXT_FIELDS = (("utm_source", 100), ("utm_medium", 100), ("utm_campaign", 100), ("note", 10000))
+_CONTACT_KEYS = ("contact", "contact_external_id", "contact_email")
+_CENT = Decimal("0.01")
+_AMOUNT_LIMIT = Decimal("1e10")
+
+
+def _text_problem(value: str) -> str | None:
+    """Why PostgreSQL could not store this text (NUL, unpaired surrogates from JSON escapes), or None."""
+    if "\x00" in value:
+        return "Must not contain NUL characters."
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return "Must be valid Unicode text (no unpaired surrogates)."
+    return None
+
+
+def touchpoint_row_clean(row: dict[str, Any], *, source: str, now: dt.datetime | None = None) -> dict[str, Any]:
     """Validate one touchpoint item and return model field values; raises ValidationError with field messages.
 
     The contact is given by `contact` (id), `contact_external_id` or `contact_email`;
     resolving it is left to the batch, which does it for all rows in one query per key.
+    A batch passes its `now` (the default occurred_at and the future limit) so that a
+    1,000-item batch reads the clock once; this runs for every item, so it is kept tight.
     """
     errors: dict[str, list[str]] = {}
-    out: dict[str, Any] = {"source": source}
+    if now is None:
+        now = timezone.now()
 
-    def err(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
-
-    keys = [k for k in ("contact", "contact_external_id", "contact_email") if row.get(k) not in (None, "")]
+    keys = [k for k in _CONTACT_KEYS if row.get(k) not in (None, "")]
+    contact_key = None
     if len(keys) != 1:
-        err("contact", "Give exactly one of contact, contact_external_id or contact_email.")
-    elif isinstance(row[keys[0]], bool) or not isinstance(row[keys[0]], str | int):
-        # Lists or objects here would be unhashable when the batch resolves its contacts.
-        err(keys[0], "Must be a string or an integer.")
+        errors["contact"] = ["Give exactly one of contact, contact_external_id or contact_email."]
     else:
-        out["_contact_key"] = (keys[0], row[keys[0]])
+        key_value = row[keys[0]]
+        if isinstance(key_value, bool) or not isinstance(key_value, str | int):
+            # Lists or objects here would be unhashable when the batch resolves its contacts.
+            errors[keys[0]] = ["Must be a string or an integer."]
+        elif isinstance(key_value, str) and (problem := _text_problem(key_value)):
+            errors[keys[0]] = [problem]
+        else:
+            contact_key = (keys[0], key_value)
 
     kind = row.get("kind")
     if not isinstance(kind, str) or kind not in _KINDS:
-        err("kind", f"{kind!r} is not a touchpoint kind.")
+        errors["kind"] = [f"{kind!r} is not a touchpoint kind."]
     channel = row.get("channel") or Channel.OTHER
     if not isinstance(channel, str) or channel not in _CHANNELS:
-        err("channel", f"{channel!r} is not a channel.")
-    out["kind"], out["channel"] = kind, channel
+        errors["channel"] = [f"{channel!r} is not a channel."]
 
+    occurred = None
     try:
-        occurred = _parse_when(row.get("occurred_at") or timezone.now())
-        if occurred > timezone.now() + dt.timedelta(days=1):
-            err("occurred_at", "Cannot be more than a day in the future.")
-        out["occurred_at"] = occurred
+        occurred = _parse_when(row.get("occurred_at") or now)
+        if occurred > now + _FUTURE_LIMIT:
+            errors["occurred_at"] = ["Cannot be more than a day in the future."]
     except ValueError as exc:
-        err("occurred_at", str(exc))
+        errors["occurred_at"] = [str(exc)]
 
     amount = row.get("amount")
+    amount_value = None
     if kind in AMOUNT_KINDS:
         try:
-            value = Decimal(str(amount)).quantize(Decimal("0.01"))
-            if not value.is_finite() or value < 0 or value >= Decimal("1e10"):
+            amount_value = Decimal(str(amount)).quantize(_CENT)
+            if not amount_value.is_finite() or amount_value < 0 or amount_value >= _AMOUNT_LIMIT:
                 raise InvalidOperation
-            out["amount"] = value
         except (InvalidOperation, ValueError, TypeError):
-            err("amount", "A purchase or refund needs a non-negative amount below 10,000,000,000.")
+            errors["amount"] = ["A purchase or refund needs a non-negative amount below 10,000,000,000."]
     elif amount not in (None, ""):
-        err("amount", "Only purchases and refunds carry an amount.")
-    else:
-        out["amount"] = None
+        errors["amount"] = ["Only purchases and refunds carry an amount."]
 
     score = row.get("score")
+    score_value = None
     if score not in (None, ""):
         if kind not in SCORE_KINDS:
-            err("score", "Only survey responses carry a score.")
+            errors["score"] = ["Only survey responses carry a score."]
         else:
             try:
-                as_int = int(score)
-                if str(score).strip() not in (str(as_int), f"{as_int}.0") or not SCORE_MIN <= as_int <= SCORE_MAX:
+                score_value = int(score)
+                if str(score).strip() not in (str(score_value), f"{score_value}.0") or not (
+                    SCORE_MIN <= score_value <= SCORE_MAX
+                ):
                     raise ValueError
-                out["score"] = as_int
             except (ValueError, TypeError):
-                err("score", f"A score is a whole number from {SCORE_MIN} to {SCORE_MAX}.")
-    else:
-        out["score"] = None
+                errors["score"] = [f"A score is a whole number from {SCORE_MIN} to {SCORE_MAX}."]
 
     external_id = row.get("external_id")
     if external_id not in (None, ""):
         external_id = str(external_id).strip()
         if len(external_id) > 100:
-            err("external_id", "At most 100 characters.")
-        out["external_id"] = external_id or None
+            errors["external_id"] = ["At most 100 characters."]
+        elif problem := _text_problem(external_id):
+            errors["external_id"] = [problem]
+        external_id = external_id or None
     else:
-        out["external_id"] = None
+        external_id = None
 
-    for field, limit in (("utm_source", 100), ("utm_medium", 100), ("utm_campaign", 100), ("note", 10000)):
+    out: dict[str, Any] = {
+        "source": source,
+        "kind": kind,
+        "channel": channel,
+        "occurred_at": occurred,
+        "amount": amount_value,
+        "score": score_value,
+        "external_id": external_id,
+    }
+    for field, limit in _TEXT_FIELDS:
         value = row.get(field) or ""
         if not isinstance(value, str):
-            err(field, "Must be text.")
+            errors[field] = ["Must be text."]
         elif len(value) > limit:
-            err(field, f"At most {limit} characters.")
+            errors[field] = [f"At most {limit} characters."]
+        elif value and (problem := _text_problem(value)):
+            errors[field] = [problem]
         else:
             out[field] = value.strip()
 
-    if row.get("campaign") not in (None, ""):
+    campaign = row.get("campaign")
+    if campaign not in (None, ""):
         try:
-            out["campaign_id"] = int(row["campaign"])
+            out["campaign_id"] = int(campaign)
         except (TypeError, ValueError):
-            err("campaign", "A campaign is given by its id.")
+            errors["campaign"] = ["A campaign is given by its id."]
     if errors:
         raise ValidationError(errors)
+    out["_contact_key"] = contact_key
     return out
+
+
+_FUTURE_LIMIT = dt.timedelta(days=1)
 
 
 def _resolve_contacts(cleaned: list[dict[str, Any]]) -> dict[tuple[str, Any], int]:
@@ -420,12 +472,13 @@ def touchpoint_bulk_create(
         raise ValidationError({"non_field_errors": f"At most {max_batch} touchpoints per request."})
     cleaned: list[dict[str, Any]] = []
     errors: dict[int, dict[str, list[str]]] = {}
+    now = timezone.now()
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             errors[index] = {"non_field_errors": ["Each item must be a JSON object."]}
             continue
         try:
-            cleaned.append(touchpoint_row_clean(row, source=source))
+            cleaned.append(touchpoint_row_clean(row, source=source, now=now))
         except ValidationError as exc:
             errors[index] = exc.message_dict
             cleaned.append({})
@@ -467,8 +520,16 @@ def touchpoint_bulk_create(
 
 @transaction.atomic
 def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> list[TouchpointResult]:
+    """Insert the batch's new items; items whose `(source, external_id)` is stored come back with created=False.
+
+    On PostgreSQL the INSERT itself skips stored keys (`ON CONFLICT … DO NOTHING`; a key
+    being inserted by a concurrent transaction waits for it to commit), and only the skipped
+    keys are read back: a fresh batch costs one statement instead of a look-up plus the
+    INSERT. Elsewhere the stored keys are looked up first.
+    """
+    skip_conflicts = connection.vendor == "postgresql"
     keys = {row["external_id"] for row in cleaned if row.get("external_id")}
-    existing = {tp.external_id: tp for tp in Touchpoint.objects.filter(source=source, external_id__in=keys)}
+    existing = {} if skip_conflicts or not keys else _stored_by_external_id(source=source, keys=keys)
     to_create: list[dict[str, Any]] = []
     slots: list[tuple[str, Any]] = []  # ("existing", tp) | ("new", index into to_create)
     pending: dict[str, int] = {}
@@ -483,18 +544,32 @@ def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> l
         else:
             if ext:
                 pending[ext] = len(to_create)
-            to_create.append({**row, "logged_by_id": user_id, "created_at": now})
+            row["logged_by_id"], row["created_at"] = user_id, now
+            to_create.append(row)
             slots.append(("new", len(to_create) - 1))
-    ids = _touchpoints_insert(to_create)
+    ids = _touchpoints_insert(to_create, skip_conflicts=skip_conflicts)
+    skipped = {to_create[index]["external_id"] for index, pk in enumerate(ids) if pk is None}
+    if skipped:
+        existing = _stored_by_external_id(source=source, keys=skipped)
+        if len(existing) != len(skipped):
+            # Deleted between our INSERT and this read: roll back; the caller tries the batch again.
+            raise IntegrityError("a stored touchpoint the insert skipped is gone")
     seen_new: set[int] = set()
     results = []
     for kind, value in slots:
         if kind == "existing":
             results.append(TouchpointResult(pk=value.pk, created=False, touchpoint=value))
+        elif ids[value] is None:
+            stored = existing[to_create[value]["external_id"]]
+            results.append(TouchpointResult(pk=stored.pk, created=False, touchpoint=stored))
         else:
             results.append(TouchpointResult(pk=ids[value], created=value not in seen_new, values=to_create[value]))
             seen_new.add(value)
     return results
+
+
+def _stored_by_external_id(*, source: str, keys: Iterable[str]) -> dict[str, Touchpoint]:
+    return {tp.external_id: tp for tp in Touchpoint.objects.filter(source=source, external_id__in=keys)}
 
 
 _INSERT_FIELDS = (
@@ -516,42 +591,75 @@ _INSERT_FIELDS = (
 )
 
 
-VALUES_INSERT_MAX = 20  # up to this many new touchpoints are inserted with VALUES, more with unnest
+VALUES_INSERT_MAX = 20  # up to this many new touchpoints are inserted with VALUES, more from JSON columns
+_ON_CONFLICT = " ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING"
 
 
-def _touchpoints_insert(rows: list[dict[str, Any]]) -> list[int]:
+def _json_column(field: Any, values: list[Any]) -> str:
+    """One column as a JSON array of text-castable values (datetimes as ISO 8601, decimals as strings)."""
+    internal = field.get_internal_type()
+    if internal == "DateTimeField":
+        iso = {value: value.isoformat() for value in set(values) if value is not None}  # created_at: one value
+        values = [None if value is None else iso[value] for value in values]
+    elif internal == "DecimalField":
+        values = [None if value is None else str(value) for value in values]
+    return json.dumps(values)
+
+
+def _touchpoints_insert(rows: list[dict[str, Any]], *, skip_conflicts: bool = False) -> list[int | None]:
     """Insert new touchpoints (clean field values by attname) and return their ids in order.
 
-    On PostgreSQL one `INSERT … SELECT … FROM unnest(<one array per column>) RETURNING id`:
-    psycopg2 adapts each column's list in C, where `execute_values` formatted every row in
-    Python (with the model instances this replaced, ~120 ms of a 1,000-row batch's CPU).
-    PostgreSQL inserts and returns rows in the order of the SELECT. Other databases use
-    bulk_create.
+    With `skip_conflicts` (PostgreSQL only) a row whose `(source, external_id)` is already
+    stored is not inserted and its id is None; the rows' external ids must be distinct.
+
+    On PostgreSQL a few rows go in as VALUES; more as `INSERT … SELECT … FROM ROWS FROM
+    (json_array_elements_text(<one JSON array per column>), …) RETURNING id`. JSON because
+    psycopg2 adapts a Python list into an ARRAY[…] literal element by element, ~60-90 ms
+    of CPU for 1,000 rows (strings and datetimes), where json.dumps takes ~5 ms, and the
+    server parses one string per column instead of 15,000 constants. PostgreSQL inserts
+    and returns rows in the order of the SELECT. Other databases use bulk_create.
     """
     if not rows:
         return []
     fields = [Touchpoint._meta.get_field(name) for name in _INSERT_FIELDS]
     if connection.vendor != "postgresql":
+        if skip_conflicts:
+            raise ValueError("skip_conflicts needs PostgreSQL")
         objs = Touchpoint.objects.bulk_create([Touchpoint(**row) for row in rows], batch_size=1000)
         return [obj.pk for obj in objs]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(Touchpoint._meta.db_table)
+    tail = (_ON_CONFLICT if skip_conflicts else "") + " RETURNING id, external_id"
     if len(rows) <= VALUES_INSERT_MAX:
-        # A few rows (a single API POST, a form): plain VALUES plans faster than unnest (~0.5 ms).
+        # A few rows (a single API POST, a form): plain VALUES plans faster (~0.5 ms).
         one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(rows))} RETURNING id"
+        sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(rows))}{tail}"
         params = [row.get(field.attname) for row in rows for field in fields]
     else:
-        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
-        sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING id"
-        params = [[row.get(field.attname) for row in rows] for field in fields]
+        # Text columns stay text, so the INSERT's own cast checks their length (an explicit
+        # varchar(n) cast would truncate); the others are cast to the column type.
+        selected = ", ".join(
+            f"c{i}" if field.get_internal_type() in ("CharField", "TextField") else f"c{i}::{field.db_type(connection)}"
+            for i, field in enumerate(fields)
+        )
+        functions = ", ".join(["json_array_elements_text(%s::json)"] * len(fields))
+        names = ", ".join(f"c{i}" for i in range(len(fields)))
+        sql = f"INSERT INTO {table} ({columns}) SELECT {selected} FROM ROWS FROM ({functions}) AS u({names}){tail}"
+        params = [_json_column(field, [row.get(field.attname) for row in rows]) for field in fields]
     # wrap_database_errors: a concurrent duplicate must surface as Django's IntegrityError (the caller retries).
     with connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.cursor.execute(sql, params)
-        ids = [pk for (pk,) in cursor.cursor.fetchall()]
-    if len(ids) != len(rows):  # cannot happen: an INSERT either stores every row or raises
+        returned = cursor.cursor.fetchall()
+    if not skip_conflicts:
+        if len(returned) != len(rows):  # cannot happen: an INSERT either stores every row or raises
+            raise RuntimeError("touchpoint insert returned a different number of ids")
+        return [pk for pk, _ in returned]
+    by_key = {key: pk for pk, key in returned if key is not None}
+    unkeyed = [pk for pk, key in returned if key is None]  # never skipped, returned in insert order
+    if len(unkeyed) != sum(1 for row in rows if row.get("external_id") is None):
         raise RuntimeError("touchpoint insert returned a different number of ids")
-    return ids
+    unkeyed_ids = iter(unkeyed)
+    return [next(unkeyed_ids) if row.get("external_id") is None else by_key.get(row["external_id"]) for row in rows]
 
 
 def touchpoint_create(

@@ -1,5 +1,6 @@
 """Touchpoint ingestion over the API: one or many, all-or-nothing, idempotent, attributed, size-capped."""
 
+import json
 import threading
 
 import pytest
@@ -163,3 +164,26 @@ def test_concurrent_identical_batches_create_each_touchpoint_once():
         thread.join()
     assert sorted(statuses) in ([200, 200, 200, 201], [200, 200, 201, 201], [200, 201, 201, 201], [201] * 4)
     assert Touchpoint.objects.filter(external_id__startswith="race-").count() == 200
+
+
+@pytest.mark.parametrize("size", [1, 30])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("note", "a\u0000b"), ("note", "x\ud800y"), ("utm_source", "\udfff"), ("external_id", "e\u0000")],
+)
+def test_text_the_database_cannot_store_is_a_400_not_a_500(integration_client, shop_contacts, size, field, value):
+    """NUL characters and unpaired surrogates (both valid JSON escapes) are refused per item; nothing is stored."""
+    items = [{"contact": shop_contacts[0].pk, "kind": "call", "external_id": f"t-{i}"} for i in range(size)]
+    items[-1][field] = value
+    body = json.dumps(items if size > 1 else items[0])  # ASCII JSON: the surrogates travel as \u escapes
+    response = integration_client.post("/api/v1/touchpoints/", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert field in str(response.json())
+    assert not Touchpoint.objects.exists()
+
+
+def test_a_contact_key_the_database_cannot_store_is_a_400(integration_client, shop_contacts):
+    response = integration_client.post(
+        "/api/v1/touchpoints/", {"contact_external_id": "cust-\u0000", "kind": "call"}, format="json"
+    )
+    assert response.status_code == 400 and "contact_external_id" in response.json()["errors"]

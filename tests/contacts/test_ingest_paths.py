@@ -59,3 +59,81 @@ def test_results_match_stored_rows_in_order(size, admin_user):
     keyed = [(r.pk, a.pk) for r, a in zip(results, again, strict=True) if r.external_id]
     assert all(first == second for first, second in keyed)
     assert all(not a.created for a, r in zip(again, results, strict=True) if r.external_id)
+
+
+@pytest.mark.parametrize("size", [1, services.VALUES_INSERT_MAX + 10])
+def test_text_and_times_are_stored_exactly(size):
+    contact = ContactFactory()
+    notes = ["line\nbreak\ttab", 'quote " and \\ and {a,b} and NULL', "Zoë 東京 🎉", "null", "", "\u2028"]
+    rows = [
+        {
+            "contact": contact.pk,
+            "kind": "call",
+            "note": notes[i % len(notes)],
+            "utm_source": "a,b",
+            "external_id": f"x,{i}\"'",
+            "occurred_at": "2026-03-29T01:30:00.123456+02:00",
+        }
+        for i in range(size)
+    ]
+    results = services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
+    for row, result in zip(rows, results, strict=True):
+        stored = Touchpoint.objects.get(pk=result.pk)
+        assert stored.note == row["note"].strip() and stored.utm_source == "a,b"
+        assert stored.external_id == row["external_id"]
+        assert stored.occurred_at == dt.datetime(2026, 3, 28, 23, 30, 0, 123456, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("size", [4, services.VALUES_INSERT_MAX + 10])
+def test_a_batch_mixing_stored_new_repeated_and_unkeyed_items(size):
+    contacts = [ContactFactory() for _ in range(3)]
+    stored = services.touchpoint_bulk_create(
+        rows=[{"contact": contacts[0].pk, "kind": "call", "external_id": f"k-{i}"} for i in range(0, size, 2)],
+        source="api",
+        enqueue=False,
+    )
+    stored_ids = {r.external_id: r.pk for r in stored}
+    rows = []
+    for i in range(size):
+        rows.append({"contact": contacts[1 + i % 2].pk, "kind": "email_open", "external_id": f"k-{i}"})
+        if i % 3 == 0:
+            rows.append({"contact": contacts[1].pk, "kind": "site_visit"})  # no key: always new
+    first_k1 = next(i for i, row in enumerate(rows) if row.get("external_id") == "k-1")
+    rows.append(dict(rows[first_k1]))  # k-1 (new) again within the batch
+    results = services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
+    assert len(results) == len(rows)
+    for row, result in zip(rows[:-1], results, strict=False):
+        ext = row.get("external_id")
+        if ext in stored_ids:
+            assert (result.pk, result.created, result.contact_id) == (stored_ids[ext], False, contacts[0].pk)
+            assert result.touchpoint.kind == "call"  # the stored touchpoint, not the pushed one
+        else:
+            assert result.created and Touchpoint.objects.get(pk=result.pk).kind == row["kind"]
+            assert result.contact_id == row["contact"]
+    assert results[first_k1].created
+    assert (results[-1].pk, results[-1].created) == (results[first_k1].pk, False)
+    keyed = Touchpoint.objects.filter(source="api", external_id__startswith="k-")
+    assert keyed.count() == size
+    assert Touchpoint.objects.filter(external_id__isnull=True).count() == sum(1 for r in rows if "external_id" not in r)
+
+
+def test_a_fresh_batch_is_one_insert_without_a_look_up_on_postgresql():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.services import require_postgres
+
+    require_postgres()
+    contact = ContactFactory()
+    rows = [{"contact": contact.pk, "kind": "call", "external_id": f"f-{i}"} for i in range(50)]
+    with CaptureQueriesContext(connection) as queries:
+        services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
+    touching = [q["sql"] for q in queries.captured_queries if "contacts_touchpoint" in q["sql"]]
+    assert touching == []  # the INSERT runs on the raw cursor; no SELECT of stored keys before it
+    assert Touchpoint.objects.filter(external_id__startswith="f-").count() == 50
+
+
+def test_a_bare_date_means_its_noon_utc():
+    contact = ContactFactory()
+    result = services.touchpoint_create(data={"contact": contact.pk, "kind": "call", "occurred_at": "2026-01-31"})
+    assert Touchpoint.objects.get(pk=result.pk).occurred_at == dt.datetime(2026, 1, 31, 12, 0, tzinfo=dt.UTC)

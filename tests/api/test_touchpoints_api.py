@@ -187,3 +187,18 @@ def test_a_contact_key_the_database_cannot_store_is_a_400(integration_client, sh
         "/api/v1/touchpoints/", {"contact_external_id": "cust-\u0000", "kind": "call"}, format="json"
     )
     assert response.status_code == 400 and "contact_external_id" in response.json()["errors"]
+
+
+def test_single_post_answers_exactly_what_the_touchpoint_serializer_gives(integration_client, shop_contacts):
+    from contacts.api.serializers import TouchpointSerializer
+
+    campaign = CampaignFactory(utm_campaign="spring")
+    item = {"contact": shop_contacts[1].pk, "kind": "purchase", "amount": "5.5", "utm_campaign": "spring"}
+    for status in (201, 200):
+        response = integration_client.post("/api/v1/touchpoints/", {**item, "external_id": "same"}, format="json")
+        assert response.status_code == status
+        body = response.json()
+        stored = Touchpoint.objects.get(pk=body["id"])
+        assert stored.campaign_id == campaign.pk
+        expected = json.loads(json.dumps(TouchpointSerializer(stored).data))
+        assert body == {**expected, "created": status == 201}

@@ -88,6 +88,7 @@ def test_without_javascript_the_chart_link_opens_a_whole_page_with_its_table(mar
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" in body and 'data-chart-fragment="funnel"' in body and "<table>" in body
+    assert '<details class="data" open>' in body  # the table shows without a click (no chart without JS)
     assert reverse("web:overview") + "?period=90d&amp;channel=organic_search" in body  # back to the same view
 
 

@@ -423,23 +423,53 @@ def _resolve_contacts(cleaned: list[dict[str, Any]]) -> dict[tuple[str, Any], in
     ids = set()
     for value in wanted["contact"]:
         try:
-            ids.add(int(value))
+            pk = int(value)
         except (TypeError, ValueError):
             continue
+        if 0 < pk < 2**63:
+            ids.add(pk)
     if ids:
-        for pk in Contact.objects.filter(pk__in=ids).values_list("pk", flat=True):
+        for pk, _ in _contacts_matching("id", ids):
             found[("contact", pk)] = pk
             found[("contact", str(pk))] = pk
     if wanted["contact_external_id"]:
-        values = {str(v) for v in wanted["contact_external_id"]}
-        for pk, ext in Contact.objects.filter(external_id__in=values).values_list("pk", "external_id"):
+        for pk, ext in _contacts_matching("external_id", {str(v) for v in wanted["contact_external_id"]}):
             found[("contact_external_id", ext)] = pk
     if wanted["contact_email"]:
-        lowered = {str(v).strip().lower(): v for v in wanted["contact_email"]}
-        rows = Contact.objects.annotate(lemail=Lower("email")).filter(lemail__in=lowered).values_list("pk", "lemail")
-        for pk, lemail in rows:
-            found[("contact_email", lowered[lemail])] = pk
+        spellings: dict[str, list[Any]] = {}
+        for value in wanted["contact_email"]:
+            spellings.setdefault(str(value).strip().lower(), []).append(value)
+        for pk, lemail in _contacts_matching("lower_email", set(spellings)):
+            for value in spellings[lemail]:  # "Ann@x.com" and "ann@x.com" in one batch are the same contact
+                found[("contact_email", value)] = pk
     return found
+
+
+def _contacts_matching(key: str, values: set[Any]) -> list[tuple[int, Any]]:
+    """(id, value) of the contacts whose `id`, `external_id` or `lower_email` is one of `values`.
+
+    On PostgreSQL the values travel as one JSON array (`… IN (SELECT json_array_elements_text(%s))`,
+    a nested loop over the unique index): an ORM `IN (%s, %s, …)` of 1,000 values cost ~10 ms
+    of CPU per batch in Django's lookup preparation and psycopg2's adaptation of each value.
+    """
+    if connection.vendor != "postgresql":
+        if key == "lower_email":
+            query = Contact.objects.annotate(lemail=Lower("email")).filter(lemail__in=values)
+            return list(query.values_list("pk", "lemail"))
+        return list(Contact.objects.filter(**{f"{key}__in": values}).values_list("pk", key))
+    quote = connection.ops.quote_name
+    column, cast = {
+        "id": (quote("id"), "::bigint"),
+        "external_id": (quote("external_id"), ""),
+        "lower_email": (f"LOWER({quote('email')})", ""),
+    }[key]
+    sql = (
+        f"SELECT {quote('id')}, {column} FROM {quote(Contact._meta.db_table)}"
+        f" WHERE {column} IN (SELECT json_array_elements_text(%s::json){cast})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(list(values))])
+        return cursor.fetchall()
 
 
 def _resolve_campaigns(cleaned: list[dict[str, Any]]) -> tuple[dict[str, int], set[int]]:
@@ -683,7 +713,11 @@ def _after_touchpoints_created(touchpoint_ids: list[int], contact_ids: list[int]
     from contacts.tasks import touchpoints_created_task
 
     try:
-        touchpoints_created_task.delay(touchpoint_ids, contact_ids)
+        # argsrepr: Celery would otherwise build a safe repr of up to 2,000 ids for the message headers.
+        touchpoints_created_task.apply_async(
+            (touchpoint_ids, contact_ids),
+            argsrepr=f"({len(touchpoint_ids)} touchpoint ids, {len(contact_ids)} contact ids)",
+        )
     except Exception:  # kombu raises transport-specific errors when the broker is down
         logger.exception(
             "Could not enqueue the follow-up of %d new touchpoint(s) (stage evaluation, plays, webhooks);"

@@ -137,3 +137,26 @@ def test_a_bare_date_means_its_noon_utc():
     contact = ContactFactory()
     result = services.touchpoint_create(data={"contact": contact.pk, "kind": "call", "occurred_at": "2026-01-31"})
     assert Touchpoint.objects.get(pk=result.pk).occurred_at == dt.datetime(2026, 1, 31, 12, 0, tzinfo=dt.UTC)
+
+
+def test_contacts_are_found_by_every_key_and_email_spelling():
+    first, second = ContactFactory(email="Ann@Example.com", external_id="ext-a"), ContactFactory()
+    rows = [
+        {"contact_email": "ann@example.com", "kind": "call"},
+        {"contact_email": " ANN@example.com ", "kind": "call"},  # another spelling of the same address
+        {"contact_external_id": "ext-a", "kind": "call"},
+        {"contact": second.pk, "kind": "call"},
+        {"contact": str(second.pk), "kind": "call"},
+    ]
+    results = services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
+    assert [r.contact_id for r in results] == [first.pk, first.pk, first.pk, second.pk, second.pk]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("contact", 2**63), ("contact", 0), ("contact_external_id", "nobody"), ("contact_email", "x@y.z")],
+)
+def test_unknown_contacts_are_named_per_item(key, value):
+    with pytest.raises(services.BatchValidationError) as exc:
+        services.touchpoint_bulk_create(rows=[{key: value, "kind": "call"}], source="api", enqueue=False)
+    assert exc.value.errors_by_index == {0: {key: [f"No contact matches {value!r}."]}}

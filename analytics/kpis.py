@@ -88,6 +88,37 @@ class StageCount:
     previous: int | None
 
 
+@dataclass(frozen=True)
+class KpiBase:
+    """The period-independent part of the cards: contacts per stage now and the customer-value averages.
+
+    Neither depends on the period (they describe the base as it is now), only on the contact
+    filters, so the overview caches them under a key of the filters alone and a switch of
+    period for the same filters runs only the period queries.
+    """
+
+    stage_counts: dict[int, int]
+    customers: int
+    repeat: int
+    historic: Decimal | None
+    predicted: Decimal | None
+
+
+# Every card in page order, key → label: the cards' own labels, and those of the placeholder shown while they load.
+KPI_LABELS: dict[str, str] = {
+    "new_contacts": "New contacts",
+    "new_customers": "New customers",
+    "conversion": "Conversion to customer",
+    "revenue": "Revenue",
+    "churn_rate": "Churn rate",
+    "retention_rate": "Retention rate",
+    "repeat_rate": "Repeat-purchase rate",
+    "churned": "Moved to churned",
+    "avg_clv": "Average historic CLV",
+    "predicted_clv": "Average predicted CLV",
+}
+
+
 @dataclass
 class Overview:
     query: OverviewQuery
@@ -207,7 +238,30 @@ def _card_scope(query: OverviewQuery) -> _CardScope:
     return _CardScope(channel=query.channel, owner_id=query.owner_id, rest=rest)
 
 
-def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
+def kpi_base(*, query: OverviewQuery) -> KpiBase:
+    """The period-independent aggregates for the query's contact filters (its period is not read).
+
+    Two whole-base aggregates, ~100 ms each at 1M: contacts per stage now, and the averages
+    over customers' metrics (historic and predicted CLV, repeat-purchase rate).
+    """
+    scope = _card_scope(query)
+    now_counts = dict(scope.apply(Contact.objects.all(), "").order_by().values_list("stage_id").annotate(n=Count("*")))
+    value = scope.apply(ContactMetrics.objects.filter(purchase_count__gt=0), "contact").aggregate(
+        historic=Avg("historic_clv"),
+        predicted=Avg("predicted_clv"),
+        customers=Count("pk"),
+        repeat=Count("pk", filter=Q(purchase_count__gte=2)),
+    )
+    return KpiBase(
+        stage_counts=now_counts,
+        customers=value["customers"],
+        repeat=value["repeat"],
+        historic=value["historic"],
+        predicted=value["predicted"],
+    )
+
+
+def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None) -> Overview:
     """All KPI cards for the period with the previous period beside each, one query per group.
 
     Every card is computed live from the stored rows, for any filter combination. A daily
@@ -219,7 +273,10 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
     owner compared on the contact row (no `id IN (filtered contacts)` semi-join), the
     created_at range index-only (contact_created_cover_idx), metrics probed per contact on
     short periods. What remains at 1M is two whole-base aggregates (stage counts, customer
-    value averages), ~100 ms each, which only a counter kept by the write path could avoid.
+    value averages), ~100 ms each, which only a counter kept by the write path could avoid. They
+    do not depend on the period, so they come from `kpi_base`, which the caller may pass in
+    (the overview caches it per contact filters); `base` must be `kpi_base` of a query with the
+    same contact filters.
     """
     scope = _card_scope(query)
     start, end = query.start, query.end
@@ -229,8 +286,10 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
     overview = Overview(query=query)
 
     # Stage counts now; before = the nightly snapshot on the day before the period (whole base only).
+    if base is None:
+        base = kpi_base(query=query)
     stages = list(Stage.objects.filter(is_active=True))
-    now_counts = dict(scope.apply(Contact.objects.all(), "").order_by().values_list("stage_id").annotate(n=Count("*")))
+    now_counts = base.stage_counts
     before: dict[int, int] = {}
     if scope.is_everyone:
         snap_day = (start - dt.timedelta(days=1)).date()
@@ -301,24 +360,18 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
     churn_rate = churn_share(now_counts)
     churn_prev = churn_share(before) if before else None
 
-    # Customer value now (metrics are a current snapshot; no previous-period value exists).
-    value = scope.apply(ContactMetrics.objects.filter(purchase_count__gt=0), "contact").aggregate(
-        historic=Avg("historic_clv"),
-        predicted=Avg("predicted_clv"),
-        customers=Count("pk"),
-        repeat=Count("pk", filter=Q(purchase_count__gte=2)),
-    )
-    repeat_rate = value["repeat"] / value["customers"] if value["customers"] else None
+    # Customer value now (metrics are a current snapshot; no previous-period value exists): from the base.
+    repeat_rate = base.repeat / base.customers if base.customers else None
 
     def rate(part: int, whole: int) -> float | None:
         return part / whole if whole else None
 
     overview.kpis = [
-        Kpi("new_contacts", "New contacts", counts["new"], counts["new_prev"]),
-        Kpi("new_customers", "New customers", move_counts["customers"], move_counts["customers_prev"]),
+        Kpi("new_contacts", KPI_LABELS["new_contacts"], counts["new"], counts["new_prev"]),
+        Kpi("new_customers", KPI_LABELS["new_customers"], move_counts["customers"], move_counts["customers_prev"]),
         Kpi(
             "conversion",
-            "Conversion to customer",
+            KPI_LABELS["conversion"],
             rate(counts["conv"], counts["new"]),
             rate(counts["conv_prev"], counts["new_prev"]),
             fmt="percent",
@@ -326,7 +379,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
         ),
         Kpi(
             "revenue",
-            "Revenue",
+            KPI_LABELS["revenue"],
             money["revenue"] or Decimal("0"),
             money["revenue_prev"] or Decimal("0"),
             fmt="money",
@@ -334,7 +387,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
         ),
         Kpi(
             "churn_rate",
-            "Churn rate",
+            KPI_LABELS["churn_rate"],
             churn_rate,
             churn_prev,
             fmt="percent",
@@ -343,7 +396,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
         ),
         Kpi(
             "retention_rate",
-            "Retention rate",
+            KPI_LABELS["retention_rate"],
             None if churn_rate is None else 1 - churn_rate,
             None if churn_prev is None else 1 - churn_prev,
             fmt="percent",
@@ -351,7 +404,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
         ),
         Kpi(
             "repeat_rate",
-            "Repeat-purchase rate",
+            KPI_LABELS["repeat_rate"],
             repeat_rate,
             None,
             fmt="percent",
@@ -359,7 +412,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
         ),
         Kpi(
             "churned",
-            "Moved to churned",
+            KPI_LABELS["churned"],
             move_counts["churned"],
             move_counts["churned_prev"],
             higher_is_better=False,
@@ -367,16 +420,16 @@ def kpi_overview(*, query: OverviewQuery, user: Any) -> Overview:
         ),
         Kpi(
             "avg_clv",
-            "Average historic CLV",
-            value["historic"],
+            KPI_LABELS["avg_clv"],
+            base.historic,
             None,
             fmt="money",
-            help=f"Over {value['customers']:,} customers, as of the last recompute.",
+            help=f"Over {base.customers:,} customers, as of the last recompute.",
         ),
         Kpi(
             "predicted_clv",
-            "Average predicted CLV",
-            value["predicted"],
+            KPI_LABELS["predicted_clv"],
+            base.predicted,
             None,
             fmt="money",
             help="BG/NBD + Gamma-Gamma, as of the last recompute.",

@@ -6,10 +6,12 @@ JavaScript draws). The same table feeds the accessible <table>, the CSV download
 chart, so the three always agree. A report module that is not installed yet shows an
 "not available yet" note — never invented numbers.
 
-The page (`overview_view`) renders the filters, the KPI cards and one placeholder per
-chart; static/js/charts.js then fetches each chart's box from `overview_chart_view` and
-draws it. Cards and charts are cached apart (cards per filters, each chart per chart and
-filters), so one slow or failing report never holds up or breaks the page.
+The page (`overview_view`) renders the filters, a placeholder for the KPI cards (or the
+cards themselves when they are already cached) and one placeholder per chart; it never runs
+a KPI or report query. static/js/charts.js then fetches the cards from `overview_kpis_view`
+and each chart's box from `overview_chart_view`. Cards and charts are cached apart (cards
+per filters, their period-independent part per contact filters, each chart per chart and
+filters), so one slow or failing query never holds up or breaks the page.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import hashlib
 import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -32,7 +34,16 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from analytics.kpis import PERIODS, OverviewQuery, kpi_overview, overview_query_from_params, report_filters
+from analytics.kpis import (
+    KPI_LABELS,
+    PERIODS,
+    OverviewQuery,
+    kpi_base,
+    kpi_overview,
+    overview_query_from_params,
+    report_filters,
+)
+from analytics.reports.base import contact_scope_queryset
 from campaigns.models import Campaign, Segment
 from contacts.forms import owner_choices_queryset
 from contacts.models import Channel
@@ -293,6 +304,7 @@ CHART_ROWS: list[list[str]] = [
 FRAGMENT_HEADER = "X-CRM-Fragment"
 
 FAILED_TEXT = "This chart could not be computed just now; the other charts are not affected. Try again in a minute."
+KPIS_FAILED_TEXT = "The key figures could not be computed just now; the charts are not affected. Try again in a minute."
 
 
 @dataclass
@@ -338,32 +350,58 @@ def _filter_context(request: HttpRequest, query: OverviewQuery, errors: dict) ->
     }
 
 
+def _filters_key(query: OverviewQuery) -> str:
+    return f"{query.channel}|{query.campaign_id}|{query.owner_id}|{query.segment_id}"
+
+
 def _cache_key(query: OverviewQuery, part: str) -> str:
     """Preset periods end "now", so the key names the period and today's date rather than the exact instant."""
     window = (
         f"{query.start:%Y%m%d}-{query.end:%Y%m%d}" if query.period == "custom" else f"{query.period}@{query.end:%Y%m%d}"
     )
-    filters = f"{query.channel}|{query.campaign_id}|{query.owner_id}|{query.segment_id}"
-    digest = hashlib.sha256(f"{window}|{filters}".encode()).hexdigest()[:24]
-    return f"overview:v2:{part}:{digest}"
+    digest = hashlib.sha256(f"{window}|{_filters_key(query)}".encode()).hexdigest()[:24]
+    return f"overview:v3:{part}:{digest}"
+
+
+def _base_cache_key(query: OverviewQuery) -> str:
+    """The key of the cards' period-independent part: the contact filters alone, no period."""
+    digest = hashlib.sha256(_filters_key(query).encode()).hexdigest()[:24]
+    return f"overview:v3:kpis-base:{digest}"
 
 
 def _cache_seconds() -> int:
     return getattr(settings, "CRM_DASHBOARD_CACHE_SECONDS", 300)
 
 
-def overview_kpis_compute(*, query: OverviewQuery, user: Any, refresh: bool = False) -> tuple[Any, dt.datetime]:
+def overview_kpis_cached(*, query: OverviewQuery) -> tuple[Any, dt.datetime] | None:
+    """The KPI cards for the filters if they are in the cache, else None; never runs a query."""
+    return cache.get(_cache_key(query, "kpis"))
+
+
+def overview_kpis_compute(
+    *, query: OverviewQuery, user: Any, refresh: bool = False, refresh_base: bool | None = None
+) -> tuple[Any, dt.datetime]:
     """The KPI cards for the filters and when they were computed, cached for CRM_DASHBOARD_CACHE_SECONDS.
 
-    The cards are cheap enough to compute on every cold view (analytics/kpis.py); the
-    short cache spares the database when marketers reopen the same view, and `?refresh=1`
-    recomputes. The charts are cached apart, one key per chart (`overview_chart_compute`).
+    Cached in two parts with the same lifetime: the whole cards per period and filters, and
+    their period-independent part (stage counts now, customer-value averages: `kpi_base`) per
+    contact filters alone, so a switch of period for the same filters runs only the period
+    queries. The time returned is that of the older part. `?refresh=1` recomputes both
+    (`refresh_base=False` keeps a cached base, for a warm that refreshes several periods).
+    The charts are cached apart, one key per chart (`overview_chart_compute`).
     """
+    refresh_base = refresh if refresh_base is None else refresh_base
     key = _cache_key(query, "kpis")
     cached = None if refresh else cache.get(key)
     if cached is not None:
         return cached
-    result = (kpi_overview(query=query, user=user), timezone.now())
+    base_key = _base_cache_key(query)
+    base_entry = None if refresh_base else cache.get(base_key)
+    if base_entry is None:
+        base_entry = (kpi_base(query=query), timezone.now())
+        cache.set(base_key, base_entry, _cache_seconds())
+    base, base_at = base_entry
+    result = (kpi_overview(query=query, user=user, base=base), base_at)
     cache.set(key, result, _cache_seconds())
     return result
 
@@ -398,15 +436,20 @@ def overview_warm(*, periods: tuple[str, ...] = ("30d", "90d", "365d")) -> list[
 
     Meant for a periodic task (every few minutes, under CRM_DASHBOARD_CACHE_SECONDS) so the
     views marketers open first are always served from the cache, whatever the data size.
-    The cards and every chart are warmed on their own keys, exactly those the page and its
-    chart fragments read. It runs exactly the report queries the page runs, so calling it
-    inside `analytics.reports.base.report_snapshots_recording()` stores the dashboard's
-    default queries as report snapshots.
+    The cards (with their period-independent part, computed once) and every chart are warmed
+    on their own keys, exactly those the page embeds and its fragments read: the keys are
+    the base first, then per period the cards and each chart. It runs exactly the report
+    queries the chart fragments run, so calling it inside
+    `analytics.reports.base.report_snapshots_recording()` stores the dashboard's default
+    queries as report snapshots.
     """
     keys = []
-    for period in periods:
+    for i, period in enumerate(periods):
         query, _ = overview_query_from_params({"period": period})
-        overview_kpis_compute(query=query, user=None, refresh=True)
+        # The period-independent part is the same for every period: computed once, with the first.
+        overview_kpis_compute(query=query, user=None, refresh=True, refresh_base=i == 0)
+        if i == 0:
+            keys.append(_base_cache_key(query))
         keys.append(_cache_key(query, "kpis"))
         for spec in CHARTS:
             overview_chart_compute(spec=spec, query=query, refresh=True)
@@ -421,34 +464,91 @@ def _shared_params(request: HttpRequest) -> str:
     return params.urlencode()
 
 
+def _overview_query(request: HttpRequest) -> tuple[OverviewQuery, dict[str, str]]:
+    """The query of the URL and its errors; a segment that cannot be used is an error and is dropped.
+
+    Checking the segment builds the contact scope (it reads the segment row) without running
+    it, so the page can explain a bad segment without running a KPI query.
+    """
+    query, errors = overview_query_from_params(request.GET)
+    try:
+        contact_scope_queryset(report_filters(query))
+    except ValidationError as exc:
+        errors["segment"] = "; ".join(exc.messages)
+        query = replace(query, segment_id=None)
+    return query, errors
+
+
+def _kpi_params(request: HttpRequest, query: OverviewQuery) -> str:
+    """The URL parameters of the KPI fragment: the page's (with `refresh`), without a segment the page dropped."""
+    params = request.GET.copy()
+    if query.segment_id is None:
+        params.pop("segment", None)
+    return params.urlencode()
+
+
 @roles_required(MARKETING)
 @require_GET
 def overview_view(request: HttpRequest) -> HttpResponse:
-    """Filters and KPI cards for the filters in the URL, and one placeholder per chart that charts.js fills in.
+    """Filters, the KPI cards if they are cached (else a placeholder charts.js fills), and one placeholder per chart.
 
-    The page itself runs only the KPI queries; each chart's report runs when its fragment
-    is fetched (`overview_chart_view`), so the page is served in the time of the cards
-    whatever the reports cost. Without JavaScript each placeholder links to its chart's
-    table page and CSV.
+    The page itself never runs a KPI or report query, so it is served in the same few
+    milliseconds cold or warm at any data size: cached cards (the default periods are kept
+    warm by `overview_warm`) are embedded, so a warm view shows them at once; otherwise a
+    placeholder of the same size is fetched from `overview_kpis_view`, and each chart from
+    `overview_chart_view`. Without JavaScript the placeholders link to those views' pages.
     """
-    query, errors = overview_query_from_params(request.GET)
+    query, errors = _overview_query(request)
     refresh = request.GET.get("refresh") == "1"
-    try:
-        overview, computed_at = overview_kpis_compute(query=query, user=request.user, refresh=refresh)
-    except ValidationError as exc:
-        errors.update({"segment": "; ".join(exc.messages)})
-        query = OverviewQuery(start=query.start, end=query.end, period=query.period)
-        overview, computed_at = overview_kpis_compute(query=query, user=request.user, refresh=refresh)
-    filter_query = _shared_params(request)
+    cached = None if refresh else overview_kpis_cached(query=query)
+    overview, computed_at = cached if cached is not None else (None, None)
     chart_query = request.GET.urlencode()  # keeps refresh=1, so a refreshed page refreshes its charts too
     context = _filter_context(request, query, errors) | {
         "overview": overview,
-        "chart_rows": [[CHARTS_BY_KEY[key] for key in row] for row in CHART_ROWS],
         "computed_at": computed_at,
-        "filter_query": filter_query,
+        "kpi_labels": list(KPI_LABELS.values()),
+        "stages": Stage.objects.filter(is_active=True).only("slug", "name", "colour") if overview is None else [],
+        "kpi_query": _kpi_params(request, query),
+        "chart_rows": [[CHARTS_BY_KEY[key] for key in row] for row in CHART_ROWS],
+        "filter_query": _shared_params(request),
         "chart_query": chart_query,
     }
     return render(request, "analytics/overview.html", context)
+
+
+@roles_required(MARKETING)
+@require_GET
+def overview_kpis_view(request: HttpRequest) -> HttpResponse:
+    """The KPI cards and contacts per stage for the filters in the URL, computed (and cached) if needed.
+
+    charts.js asks with the `X-CRM-Fragment` header and gets the bare block to put in the
+    placeholder; a browser following the no-JavaScript link gets a whole page with the same
+    block. An unexpected error is logged and answered with a message in the block (500),
+    nothing is cached, so "Try again" recomputes.
+    """
+    query, errors = _overview_query(request)
+    refresh = request.GET.get("refresh") == "1"
+    failed = False
+    try:
+        overview, computed_at = overview_kpis_compute(query=query, user=request.user, refresh=refresh)
+    except Exception:
+        logger.exception("KPI cards failed")
+        overview, computed_at, failed = None, None, True
+    context = {
+        "overview": overview,
+        "computed_at": computed_at,
+        "failed": failed,
+        "failed_text": KPIS_FAILED_TEXT,
+        "query": query,
+        "filter_errors": errors,
+        "filter_query": _shared_params(request),
+        "kpi_query": _kpi_params(request, query),
+    }
+    fragment = request.headers.get(FRAGMENT_HEADER) == "1"
+    template = "partials/overview_kpis.html" if fragment else "analytics/kpis_page.html"
+    response = render(request, template, context, status=500 if failed else 200)
+    patch_vary_headers(response, [FRAGMENT_HEADER])
+    return response
 
 
 @roles_required(MARKETING)

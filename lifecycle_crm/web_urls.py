@@ -12,6 +12,7 @@ urlpatterns = [
     path("", contact_views.home_view, name="home"),
     path("overview/", analytics_views.overview_view, name="overview"),
     path("overview/<slug:key>.csv", analytics_views.chart_csv_view, name="chart_csv"),
+    path("overview/kpis/", analytics_views.overview_kpis_view, name="overview_kpis"),
     path("overview/charts/<slug:key>/", analytics_views.overview_chart_view, name="overview_chart"),
     path("my/", contact_views.my_contacts_view, name="my_contacts"),
     path("contacts/", contact_views.contact_list_view, name="contact_list"),

@@ -6,7 +6,11 @@
      and a retry button in that box alone.
    - A box already on the page (the no-JavaScript chart page, the campaign page) is drawn as it is; the
      older page-wide `#chart-data` JSON (keyed by chart) is still read when a box carries no series of its own.
-   - When every placeholder has settled, the `[data-charts]` container gets `data-charts-loaded`. */
+   - The overview's key figures load the same way: `section[data-kpis-src]` is replaced by the
+     `section[data-kpis-fragment]` its URL answers (cards and contacts per stage).
+   - A box that failed on the server carries a `[data-retry]` link; it and the "Try again" button of a failed
+     fetch put the placeholder back and load it again.
+   - When every chart placeholder has settled, the `[data-charts]` container gets `data-charts-loaded`. */
 (function () {
   "use strict";
   var pageData = {};
@@ -97,56 +101,72 @@
 
   var container = document.querySelector("[data-charts]");
   var pending = 0;
-  function settled() {
+  function settled(kind) {
+    if (kind !== "chart") { return; }
     pending -= 1;
     if (pending === 0 && container) { container.setAttribute("data-charts-loaded", "1"); }
   }
 
-  function fail(box, message) {
+  // What each kind of placeholder loads: the fragment it is replaced by, and what to say if that fails.
+  var kinds = {
+    chart: { src: "data-chart-src", fragment: "section[data-chart-fragment]", message: "This chart could not be loaded." },
+    kpis: { src: "data-kpis-src", fragment: "section[data-kpis-fragment]", message: "The key figures could not be loaded." }
+  };
+
+  // Put a fresh copy of the placeholder back and load it again.
+  function retry(current, blank, kind) {
+    var again = blank.cloneNode(true);
+    current.replaceWith(again);
+    if (kind === "chart") {
+      pending += 1;
+      if (container) { container.removeAttribute("data-charts-loaded"); }
+    }
+    load(again, kind);
+  }
+
+  function fail(box, message, blank, kind) {
     box.removeAttribute("aria-busy");
-    var skeleton = box.querySelector(".chart-skeleton");
-    if (skeleton) { skeleton.remove(); }
-    var status = box.querySelector(".chart-status");
+    box.querySelectorAll(".chart-skeleton, [data-skeleton]").forEach(function (el) { el.remove(); });
+    var status = box.querySelector(".chart-status, [data-status]");
     status.className = "unavailable chart-status";
     status.setAttribute("role", "alert");
     status.textContent = message + " ";
-    var retry = document.createElement("button");
-    retry.type = "button";
-    retry.className = "button";
-    retry.textContent = "Try again";
-    retry.addEventListener("click", function () {
-      pending += 1;
-      if (container) { container.removeAttribute("data-charts-loaded"); }
-      status.className = "muted small chart-status";
-      status.setAttribute("role", "status");
-      status.textContent = "Loading…";
-      box.setAttribute("aria-busy", "true");
-      load(box);
-    });
-    status.appendChild(retry);
+    var again = document.createElement("button");
+    again.type = "button";
+    again.className = "button";
+    again.textContent = "Try again";
+    again.addEventListener("click", function () { retry(box, blank, kind); });
+    status.appendChild(again);
   }
 
-  function load(box) {
-    fetch(box.getAttribute("data-chart-src"), { credentials: "same-origin", headers: { "X-CRM-Fragment": "1" } })
+  function load(box, kind) {
+    var blank = box.cloneNode(true);  // the placeholder as it was, for "Try again"
+    var spec = kinds[kind];
+    fetch(box.getAttribute(spec.src), { credentials: "same-origin", headers: { "X-CRM-Fragment": "1" } })
       .then(function (response) {
         return response.text().then(function (text) { return { ok: response.ok, text: text }; });
       })
       .then(function (answer) {
         var holder = document.createElement("template");
         holder.innerHTML = answer.text.trim();
-        var fresh = holder.content.querySelector("section[data-chart-fragment]");
-        if (!fresh) { throw new Error("no chart in the answer"); }
-        box.replaceWith(fresh);  // a failed report still answers with its own box and message
+        var fresh = holder.content.querySelector(spec.fragment);
+        if (!fresh) { throw new Error("no fragment in the answer"); }
+        box.replaceWith(fresh);  // a failed computation still answers with its own box and message
+        // A box that failed on the server offers "Try again": load the placeholder again instead of following the link.
+        fresh.querySelectorAll("[data-retry]").forEach(function (link) {
+          link.addEventListener("click", function (event) { event.preventDefault(); retry(fresh, blank, kind); });
+        });
         draw(fresh);
       })
-      .catch(function () { fail(box, "This chart could not be loaded."); })
-      .then(settled);
+      .catch(function () { fail(box, spec.message, blank, kind); })
+      .then(function () { settled(kind); });
   }
 
   var boxes = document.querySelectorAll("section[data-chart-src]");
   pending = boxes.length;
   if (pending === 0 && container) { container.setAttribute("data-charts-loaded", "1"); }
-  boxes.forEach(load);
+  document.querySelectorAll("section[data-kpis-src]").forEach(function (box) { load(box, "kpis"); });
+  boxes.forEach(function (box) { load(box, "chart"); });
   draw(document);
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
 })();

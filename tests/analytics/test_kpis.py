@@ -14,7 +14,7 @@ import pytest
 from django.http import QueryDict
 from django.utils import timezone
 
-from analytics.kpis import kpi_overview, overview_query_from_params, report_filters
+from analytics.kpis import KPI_LABELS, kpi_base, kpi_overview, overview_query_from_params, report_filters
 from analytics.models import ContactMetrics, StageSnapshot
 from analytics.reports.base import contact_scope_queryset
 from campaigns.models import CampaignMember
@@ -198,3 +198,26 @@ def test_stage_counts_show_the_snapshot_at_the_period_start_only_for_the_whole_b
     assert next(sc for sc in whole.stages if sc.stage == first).previous == 41
     filtered, _ = overview_query_from_params({"period": "30d", "channel": "email"})
     assert all(sc.previous is None for sc in kpi_overview(query=filtered, user=None).stages)
+
+
+def test_the_period_independent_part_reused_for_another_period_gives_the_same_cards(random_crm):
+    """The overview caches `kpi_base` per contact filters; a base from any other period must change no card."""
+    for params in _filter_combinations(random_crm):
+        query, _ = overview_query_from_params(params)
+        other_period = {k: v for k, v in params.items() if k not in ("period", "start", "end")} | {"period": "7d"}
+        other, _ = overview_query_from_params(other_period)
+        base = kpi_base(query=other)
+        assert base == kpi_base(query=query), params
+        reused = kpi_overview(query=query, user=None, base=base)
+        whole = kpi_overview(query=query, user=None)
+        assert [(sc.stage.pk, sc.count, sc.previous) for sc in reused.stages] == [
+            (sc.stage.pk, sc.count, sc.previous) for sc in whole.stages
+        ], params
+        assert [(k.key, k.value, k.previous, k.help) for k in reused.kpis] == [
+            (k.key, k.value, k.previous, k.help) for k in whole.kpis
+        ], params
+
+
+def test_cards_come_in_the_order_and_with_the_labels_the_placeholder_shows(random_crm):
+    query, _ = overview_query_from_params({"period": "30d"})
+    assert [(k.key, k.label) for k in kpi_overview(query=query, user=None).kpis] == list(KPI_LABELS.items())

@@ -99,7 +99,7 @@ def test_page_shows_a_placeholder_per_chart_with_no_javascript_links(marketer_cl
         src = f'data-chart-src="{_chart_url(spec.key)}?period=90d&amp;channel=email"'
         assert src in body, spec.key
         assert f"{reverse('web:chart_csv', args=[spec.key])}?period=90d&amp;channel=email" in body
-    assert body.count("Loading…") == len(CHARTS)
+    assert body.count("Loading…") == len(CHARTS) + 1  # and one for the key figures
     assert "<noscript>" in body
 
 
@@ -148,6 +148,7 @@ def test_a_failing_report_shows_its_message_in_its_own_box_only(marketer_client,
     assert failed.status_code == 500
     body = failed.content.decode()
     assert 'data-chart-fragment="funnel"' in body and FAILED_TEXT in body and 'role="alert"' in body
+    assert f'href="{_chart_url("funnel")}?period=90d" data-retry>Try again</a>' in body  # charts.js reloads the box
     assert "the report blew up" not in body  # details go to the log, not to the page
     assert marketer_client.get(_chart_url("channels"), {"period": "90d"}, **FRAGMENT).status_code == 200
     assert marketer_client.get(reverse("web:overview"), {"period": "90d"}).status_code == 200

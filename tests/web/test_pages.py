@@ -24,6 +24,7 @@ def _pages(contact_id: int, campaign_id: int) -> dict[str, str]:
         "contact_export": reverse("web:contact_export"),
         "chart_csv": reverse("web:chart_csv", args=["funnel"]),
         "overview_chart": reverse("web:overview_chart", args=["funnel"]),
+        "overview_kpis": reverse("web:overview_kpis"),
     }
 
 
@@ -31,10 +32,11 @@ ALLOWED = {
     "admin": {
         "overview", "contact_list", "contact_detail", "my_contacts", "duplicates", "campaign_list", "campaign_detail",
         "campaign_create", "campaign_edit", "import_list", "contact_export", "chart_csv", "overview_chart",
+        "overview_kpis",
     },
     "marketer": {
         "overview", "contact_list", "contact_detail", "campaign_list", "campaign_detail", "campaign_create",
-        "campaign_edit", "import_list", "contact_export", "chart_csv", "overview_chart",
+        "campaign_edit", "import_list", "contact_export", "chart_csv", "overview_chart", "overview_kpis",
     },
     "rep": {"contact_list", "contact_detail", "my_contacts", "duplicates"},
     "outsider": set(),
@@ -88,15 +90,18 @@ def test_navigation_shows_each_role_only_what_it_may_use(marketer_client, rep_cl
 
 def test_overview_shows_kpis_and_stage_counts_from_the_data(marketer_client):
     ContactFactory.create_batch(3)
-    response = marketer_client.get(reverse("web:overview"), {"period": "90d"})
-    assert response.status_code == 200
+    page = marketer_client.get(reverse("web:overview"), {"period": "90d"})
+    assert page.status_code == 200
+    # Neither cards nor charts are computed with a cold page: placeholders, fetched by charts.js.
+    assert page.context["overview"] is None
+    assert page.content.count(b"data-kpis-src=") == 1
+    assert page.content.count(b"data-chart-src=") == 7
+    response = marketer_client.get(reverse("web:overview_kpis"), {"period": "90d"}, HTTP_X_CRM_FRAGMENT="1")
     overview = response.context["overview"]
     counts = {sc.stage.slug: sc.count for sc in overview.stages}
     assert counts["awareness"] == 3
     new_contacts = next(k for k in overview.kpis if k.key == "new_contacts")
     assert new_contacts.value == 3  # the factory creates contacts 30 days ago, inside the 90-day period
-    # Charts are not computed with the page: one placeholder per chart, fetched by charts.js.
-    assert response.content.count(b"data-chart-src=") == 7
 
 
 def test_overview_filters_live_in_the_url_and_bad_values_are_explained(marketer_client):
@@ -112,7 +117,7 @@ def test_overview_segment_filter_narrows_the_kpis(marketer_client):
     ContactFactory(acquisition_channel="email")
     ContactFactory(acquisition_channel="referral")
     segment = SegmentFactory(filters={"channel": ["email"]})
-    response = marketer_client.get(reverse("web:overview"), {"segment": segment.pk, "period": "90d"})
+    response = marketer_client.get(reverse("web:overview_kpis"), {"segment": segment.pk, "period": "90d"})
     counts = {sc.stage.slug: sc.count for sc in response.context["overview"].stages}
     assert counts["awareness"] == 1
 
@@ -166,7 +171,7 @@ def test_empty_states_say_what_to_do(rep_client, marketer_client):
 
 def test_overview_figures_are_cached_briefly_and_refresh_recomputes_them(marketer_client):
     ContactFactory()
-    url = reverse("web:overview")
+    url = reverse("web:overview_kpis")
     first = marketer_client.get(url, {"period": "90d"})
     ContactFactory()
     cached = marketer_client.get(url, {"period": "90d"})
@@ -181,13 +186,16 @@ def test_warming_fills_the_cache_the_page_then_reads(marketer_client):
     from analytics.views import CHARTS, overview_warm
 
     ContactFactory()
-    keys = overview_warm(periods=("30d",))
-    assert len(keys) == 1 + len(CHARTS)  # the cards, then each chart on its own key
-    _, computed_at = cache.get(keys[0])
+    keys = overview_warm(periods=("30d", "90d"))
+    # The cards' period-independent part once, then per period the cards and each chart on its own key.
+    assert len(keys) == 1 + 2 * (1 + len(CHARTS))
+    assert ":kpis-base:" in keys[0] and ":kpis:" in keys[1]
+    _, computed_at = cache.get(keys[1])
     _, _, funnel_computed_at = cache.get(next(k for k in keys if ":chart:funnel:" in k))
     ContactFactory()
     page = marketer_client.get(reverse("web:overview"), {"period": "30d"})
-    assert page.context["computed_at"] == computed_at
+    assert page.context["computed_at"] == computed_at  # the cached cards, embedded in the page
+    assert b"data-kpis-fragment" in page.content and b"data-kpis-src" not in page.content
     chart = marketer_client.get(reverse("web:overview_chart", args=["funnel"]), {"period": "30d"})
     assert chart.context["chart"].computed_at == funnel_computed_at
 
@@ -203,7 +211,8 @@ def test_beat_keeps_the_default_overview_warm(marketer_client, settings):
     settings.CRM_REPORT_SNAPSHOT_PERIODS = ["30d"]
     ContactFactory()
     keys = overview_warm_task.delay().get()
-    assert len(keys) == 1 + len(CHARTS)
-    _, computed_at = cache.get(keys[0])
-    page = marketer_client.get(reverse("web:overview"))  # the default view, straight from the cache
+    assert len(keys) == 2 + len(CHARTS)
+    _, computed_at = cache.get(keys[1])
+    page = marketer_client.get(reverse("web:overview"))  # the default view, its cards embedded from the cache
     assert page.context["computed_at"] == computed_at
+    assert b"data-kpis-src" not in page.content

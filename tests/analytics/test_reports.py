@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from analytics.models import ContactMetrics, StageSnapshot
 from analytics.reports.base import ReportFilters, report_snapshots_bypassed
@@ -534,6 +535,41 @@ def test_channel_performance_equals_brute_force(seed):
                 assert row.avg_clv == pytest.approx(float(sum(clvs) / len(clvs)), abs=1e-4)
             else:
                 assert row.avg_clv is None
+
+
+@pytest.mark.parametrize("seed", [14])
+def test_channel_performance_now_from_metrics_equals_the_touchpoint_history(seed):
+    """Without a past as_of the report reads the metrics the engine writes; it must equal the history path."""
+    from stages.services import lifecycle_recompute
+
+    world = _world(seed)
+    lifecycle_recompute()  # writes every contact's metrics, as real-time evaluation and the nightly run do
+    yesterday = timezone.localdate() - DAY  # every generated touchpoint is older than this
+    assert not Touchpoint.objects.filter(occurred_at__gte=at(yesterday, 0)).exists()
+    for filters in _filter_cases(world):
+        now = channel_performance_report(ChannelPerformanceQuery(filters=filters))
+        history = channel_performance_report(ChannelPerformanceQuery(filters=filters, as_of=yesterday))
+        assert now.as_of == timezone.localdate()
+        assert now.channels == history.channels
+        if filters == ReportFilters():
+            assert sum(r.customers for r in now.channels) > 10
+
+
+def test_channel_performance_now_counts_what_the_engine_wrote():
+    """The now path reads purchase_count and revenue from metrics, so an evaluated purchase shows at once."""
+    (a,) = contacts_create(1, acquisition_channel="email")
+    (b,) = contacts_create(1, acquisition_channel="email")
+    ContactMetrics.objects.create(contact=a, purchase_count=2, revenue=Decimal("70.00"), predicted_clv=Decimal("90"))
+    ContactMetrics.objects.create(contact=b, purchase_count=0, revenue=Decimal("0"), predicted_clv=Decimal("999"))
+    (email,) = channel_performance_report(ChannelPerformanceQuery()).channels
+    assert (email.contacts, email.customers, email.revenue, email.avg_clv) == (2, 1, Decimal("70.00"), 90.0)
+
+
+def test_channel_performance_now_is_one_query(django_assert_num_queries):
+    world = _world(15, n=20)
+    filters = ReportFilters(channel="email", owner_id=world.owners[0].pk, campaign_id=world.campaigns[0].pk)
+    with report_snapshots_bypassed(), django_assert_num_queries(1):
+        channel_performance_report(ChannelPerformanceQuery(filters=filters))
 
 
 def test_channel_performance_fixed_data():

@@ -85,10 +85,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env_bool("DATABASE_JIT", False):
-    # PostgreSQL's JIT compiles every statement whose estimated cost passes jit_above_cost;
-    # for the reports, KPI cards and engine chunks (0.1 to 3 s each at 1M contacts) it spends
-    # 0.3 to 0.8 s compiling per statement and never wins that back (BENCHMARKS.md). Off per
-    # connection; DATABASE_JIT=1 leaves the server's own setting.
+    # PostgreSQL's JIT compiles every statement whose estimated cost passes jit_above_cost.
+    # Measured at 1M contacts (BENCHMARKS.md): up to 0.77 s of compilation in one report
+    # statement (EXPLAIN ANALYZE), about 0.1 s more CPU per KPI statement end to end, and no
+    # gain on the large reports. Off per connection; DATABASE_JIT=1 leaves the server's setting.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"]["options"] = (
         DATABASES["default"]["OPTIONS"].get("options", "") + " -c jit=off"

@@ -203,6 +203,8 @@ async def bulk_ingest(port: int, key: str, *, batches: int, contacts: int, paral
 
 def _free(port: int) -> bool:
     with socket.socket() as probe:
+        # As gunicorn binds: a previous run's connections in TIME_WAIT do not make the port taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError:

@@ -238,6 +238,19 @@ def _card_scope(query: OverviewQuery) -> _CardScope:
     return _CardScope(channel=query.channel, owner_id=query.owner_id, rest=rest)
 
 
+def _snapshot_day(query: OverviewQuery) -> dt.date:
+    """The nightly snapshot the stage counts compare with: the day before the period."""
+    return (query.start - dt.timedelta(days=1)).date()
+
+
+def kpi_stage_snapshot_exists(*, query: OverviewQuery) -> bool:
+    """Whether the stage chips will show counts at the period's start (whole base only): one look-up of a small table.
+
+    Lets the overview's placeholder reserve that line only when the cards will have it, without a KPI query.
+    """
+    return not query.has_contact_filters and StageSnapshot.objects.filter(date=_snapshot_day(query)).exists()
+
+
 def kpi_base(*, query: OverviewQuery) -> KpiBase:
     """The period-independent aggregates for the query's contact filters (its period is not read).
 
@@ -292,8 +305,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None
     now_counts = base.stage_counts
     before: dict[int, int] = {}
     if scope.is_everyone:
-        snap_day = (start - dt.timedelta(days=1)).date()
-        before = dict(StageSnapshot.objects.filter(date=snap_day).values_list("stage_id", "contacts"))
+        before = dict(StageSnapshot.objects.filter(date=_snapshot_day(query)).values_list("stage_id", "contacts"))
     overview.stages = [StageCount(s, now_counts.get(s.pk, 0), before.get(s.pk) if before else None) for s in stages]
 
     # New contacts and the share of them that have bought since (metrics are written by the engine

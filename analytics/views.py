@@ -40,6 +40,7 @@ from analytics.kpis import (
     OverviewQuery,
     kpi_base,
     kpi_overview,
+    kpi_stage_snapshot_exists,
     overview_query_from_params,
     report_filters,
 )
@@ -508,6 +509,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
         "computed_at": computed_at,
         "kpi_labels": list(KPI_LABELS.values()),
         "stages": Stage.objects.filter(is_active=True).only("slug", "name", "colour") if overview is None else [],
+        "stage_snapshot": overview is None and kpi_stage_snapshot_exists(query=query),
         "kpi_query": _kpi_params(request, query),
         "chart_rows": [[CHARTS_BY_KEY[key] for key in row] for row in CHART_ROWS],
         "filter_query": _shared_params(request),

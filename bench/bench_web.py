@@ -18,6 +18,13 @@ On the dataset of bench/generate.py (N contacts, ~20 touchpoints each):
 
     .venv/bin/python bench/bench_web.py --contacts 1000000 [--requests 30] [--database-url postgres://…]
     .venv/bin/python bench/bench_web.py --small        # 20,000 contacts, 100,000 touchpoints imported
+    .venv/bin/python bench/bench_web.py --read-only --no-charts --requests 10 --database-url postgres://…/crm_bench_1m
+
+`--read-only` times the pages of a database it must not change (a shared dataset): no
+migrate, generate, engine run, ANALYZE, user, session or import; the marketer is an unsaved
+user handed to the authentication middleware, the connection is READ ONLY (any write would
+fail), and the cache is this process's (never set CACHE_URL to a shared Redis: each cold
+request clears the cache).
 
 Prints a table, then one line `RESULT {json}` that bench/run.py collects.
 """
@@ -29,6 +36,7 @@ import io
 import json
 import os
 import random
+import re
 import statistics
 import sys
 import time
@@ -55,6 +63,30 @@ def _user(username: str, group: str):
     user, _ = get_user_model().objects.get_or_create(username=username, defaults={"email": f"{username}@bench.local"})
     user.groups.add(Group.objects.get(name=group))
     return user
+
+
+def _read_only_marketer() -> None:
+    """--read-only: every request is a marketer's without a user row, session row or last_login write."""
+    from django.contrib.auth import get_user_model, middleware
+
+    from accounts.roles import Role
+
+    user = get_user_model()(pk=0, username="bench-read-only", is_active=True)
+    user._crm_role = Role.MARKETER  # what accounts.roles.user_role would read from the user's groups
+    middleware.get_user = lambda request: user
+
+
+def _read_only_connection() -> None:
+    """--read-only: every connection is opened READ ONLY, so an unexpected write fails instead of changing data."""
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    def read_only(sender, connection, **kwargs) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+
+    connection_created.connect(read_only, weak=False)
+    connection.close()
 
 
 def _ensure_engine_ran(verbose: bool) -> None:
@@ -152,20 +184,44 @@ def _time_cold_and_cached(client, urls: list[str], rounds: int, **headers) -> tu
     return cold, cached
 
 
-def bench_pages(*, requests: int, seed: int, charts: bool = True) -> dict[str, dict[str, float]]:
-    """Server time per page; the overview page (filters + KPI cards) and each chart fragment cold and cached apart.
+def _time_period_switch(client, urls: list[str], rounds: int, **headers) -> list[float]:
+    """Each distinct URL with the cache cleared and then the same filters fetched for another period first."""
+    from django.core.cache import cache
 
-    The overview page computes only the KPI cards; each chart is a fragment the page's
-    script fetches afterwards (/overview/charts/<key>/), cached on its own key. "cold" clears
+    timings = []
+    for url in list(dict.fromkeys(urls)) * rounds:
+        other = re.sub(r"period=\w+", "period=7d", url)  # the URLs use 30d, 90d and 365d
+        cache.clear()
+        client.get(other, **headers)  # caches the filters' period-independent part (and the other period's cards)
+        started = time.perf_counter()
+        response = client.get(url, **headers)
+        timings.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}")
+    return timings
+
+
+def bench_pages(
+    *, requests: int, seed: int, charts: bool = True, read_only: bool = False
+) -> dict[str, dict[str, float]]:
+    """Server time per page; the overview page, its KPI fragment and each chart fragment cold and cached apart.
+
+    The overview page runs no KPI or report query (it embeds the cards only when they are
+    cached); the KPI cards (/overview/kpis/) and each chart (/overview/charts/<key>/) are
+    fragments the page's script fetches afterwards, cached on their own keys. "cold" clears
     the cache before every request (what the first marketer to open a filter combination
-    waits for), "cached" is the same URLs again.
+    waits for), "cached" is the same URLs again; "kpis (new period)" is the KPI fragment for
+    a period not yet cached whose filters' period-independent part is (a switch of period).
     """
     from django.test import Client
 
     from analytics.views import CHARTS, FRAGMENT_HEADER
 
     client = Client()
-    client.force_login(_user("bench_marketer", "Marketers"))
+    if read_only:
+        _read_only_marketer()
+    else:
+        client.force_login(_user("bench_marketer", "Marketers"))
     results = {}
     urls_by_page = _page_urls(requests, random.Random(seed))
     overview = urls_by_page.pop("overview")
@@ -174,8 +230,13 @@ def bench_pages(*, requests: int, seed: int, charts: bool = True) -> dict[str, d
     cold, cached = _time_cold_and_cached(client, overview, rounds)
     results["overview (cold)"] = _summary(cold)
     results["overview (cached)"] = _summary(cached)
+    header = {f"HTTP_{FRAGMENT_HEADER.upper().replace('-', '_')}": "1"}
+    kpi_urls = [url.replace("/overview/", "/overview/kpis/") for url in overview]
+    cold, cached = _time_cold_and_cached(client, kpi_urls, rounds, **header)
+    results["kpis (cold)"] = _summary(cold)
+    results["kpis (cached)"] = _summary(cached)
+    results["kpis (new period)"] = _summary(_time_period_switch(client, kpi_urls, rounds, **header))
     if charts:
-        header = {f"HTTP_{FRAGMENT_HEADER.upper().replace('-', '_')}": "1"}
         for spec in CHARTS:
             urls = [url.replace("/overview/", f"/overview/charts/{spec.key}/") for url in dict.fromkeys(overview)]
             cold, cached = _time_cold_and_cached(client, urls, 1, **header)
@@ -249,9 +310,9 @@ def bench_overview_from_snapshots(*, requests: int) -> dict[str, float]:
 
     Records the default view's charts exactly as `refresh_report_snapshots` does (the page's
     own chart builders under `report_snapshots_recording`), then times the default overview
-    page with the page cache cleared before each request: the KPI cards are computed live (the
-    charts are fragments fetched apart, each one snapshot lookup). The recorded snapshots are
-    deleted afterwards.
+    page with the page cache cleared before each request (the page runs no KPI or report
+    query; the KPI cards and the charts are fragments fetched apart, each chart one snapshot
+    lookup). The recorded snapshots are deleted afterwards.
     """
     from django.core.cache import cache
     from django.test import Client
@@ -290,6 +351,52 @@ def bench_overview_from_snapshots(*, requests: int) -> dict[str, float]:
     }
 
 
+def _print_pages(pages: dict[str, dict[str, float]]) -> None:
+    targets = {
+        "overview (cold)": 300,
+        "overview (cached)": 300,
+        "kpis (cold)": 300,
+        "kpis (cached)": 300,
+        "kpis (new period)": 300,
+        "contact list": 300,
+        "contact page": 150,
+    }
+    print(f"{'page':<28}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}{'n':>5}{'target p95':>12}")
+    for name, row in pages.items():
+        print(
+            f"{name:<28}{row['median_ms']:>11.1f}{row['p95_ms']:>9.1f}{row['max_ms']:>9.1f}{row['n']:>5}"
+            f"{targets.get(name, '-'):>12}"
+        )
+
+
+def _flat_pages(contacts: int, pages: dict[str, dict[str, float]]) -> dict[str, float | int | str]:
+    flat: dict[str, float | int | str] = {"contacts": contacts}
+    for name, row in pages.items():
+        key = name.replace(" (", "_").replace(")", "").replace(" ", "_")
+        flat[f"{key}_p95_ms"] = round(row["p95_ms"], 1)
+        flat[f"{key}_median_ms"] = round(row["median_ms"], 1)
+    return flat
+
+
+def _main_read_only(args: argparse.Namespace) -> int:
+    """Pages only, on a database that is not changed (see `--read-only` in the module docstring)."""
+    generate.setup_django(args.database_url)
+    _read_only_connection()
+    from django.conf import settings
+    from django.db import connection
+
+    from contacts.models import Contact
+
+    if "locmem" not in settings.CACHES["default"]["BACKEND"].lower():
+        raise SystemExit("--read-only clears the cache before each cold request: run it with this process's cache")
+    contacts = Contact.objects.count()
+    print(f"web benchmark (read-only) on {connection.vendor}, {contacts:,} contacts")
+    pages = bench_pages(requests=args.requests, seed=args.seed, charts=not args.no_charts, read_only=True)
+    _print_pages(pages)
+    print("RESULT " + json.dumps(_flat_pages(contacts, pages)))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=None)
@@ -300,12 +407,19 @@ def main() -> int:
     parser.add_argument("--database-url", help="default $BENCH_DATABASE_URL or the generator's default")
     parser.add_argument("--no-charts", action="store_true", help="skip the chart fragments (cold: seconds each at 1M)")
     parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="time the pages of an existing (shared) database without writing to it; no import",
+    )
+    parser.add_argument(
         "--overview-snapshots",
         action="store_true",
         help="only time the default overview served from its nightly snapshots (page cache cleared)",
     )
     args = parser.parse_args()
     contacts = args.contacts or SMALL_CONTACTS
+    if args.read_only:
+        return _main_read_only(args)
     dataset = generate.ensure_dataset(contacts=contacts, seed=args.seed, database_url=args.database_url)
     _ensure_engine_ran(verbose=True)
     from django.db import connection
@@ -327,13 +441,7 @@ def main() -> int:
         print("RESULT " + json.dumps(flat_snap))
         return 0
     pages = bench_pages(requests=args.requests, seed=args.seed, charts=not args.no_charts)
-    targets = {"overview (cold)": 300, "overview (cached)": 300, "contact list": 300, "contact page": 150}
-    print(f"{'page':<28}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}{'n':>5}{'target p95':>12}")
-    for name, row in pages.items():
-        print(
-            f"{name:<28}{row['median_ms']:>11.1f}{row['p95_ms']:>9.1f}{row['max_ms']:>9.1f}{row['n']:>5}"
-            f"{targets.get(name, '-'):>12}"
-        )
+    _print_pages(pages)
     imported = bench_import(touchpoints=args.touchpoints, seed=args.seed)
     print(
         f"import of {imported['rows']:,} touchpoints: {imported['import_total_s']:.1f} s "
@@ -342,11 +450,7 @@ def main() -> int:
         f"{imported['contacts_enqueued']:,} contacts enqueued for evaluation; "
         f"re-import {imported['reimport_s']:.1f} s, {imported['reimport_created']} created"
     )
-    flat: dict[str, float | int | str] = {"contacts": dataset.contacts}
-    for name, row in pages.items():
-        key = name.replace(" (", "_").replace(")", "").replace(" ", "_")
-        flat[f"{key}_p95_ms"] = round(row["p95_ms"], 1)
-        flat[f"{key}_median_ms"] = round(row["median_ms"], 1)
+    flat = _flat_pages(dataset.contacts, pages)
     flat |= {
         "import_100k_s" if args.touchpoints == 100_000 else "import_s": round(imported["import_total_s"], 2),
         "reimport_s": round(imported["reimport_s"], 2),

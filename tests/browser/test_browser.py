@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from contacts.models import Contact
-from tests.browser.conftest import PASSWORD, log_in, screenshot
+from tests.browser.conftest import DESKTOP, PASSWORD, PHONE, log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -30,20 +30,67 @@ def _canvas_has_pixels(page, selector: str) -> bool:
     )
 
 
+def _kpi_cards_filled(page) -> None:
+    """The key figures' placeholder was replaced by the cards: every card and stage chip with a number."""
+    page.wait_for_selector("section[data-kpis-fragment]")
+    assert page.locator("[data-kpis-src]").count() == 0, "the key figures' placeholder was never replaced"
+    assert page.locator("#overview-kpis [aria-busy], #overview-kpis .skeleton-line").count() == 0
+    values = page.eval_on_selector_all("#overview-kpis .kpi .value", "els => els.map(e => e.textContent.trim())")
+    assert len(values) == 10 and all(values), values
+    assert any(ch.isdigit() for ch in values[0]), values  # new contacts of the last 365 days of the demo
+    chips = page.eval_on_selector_all("#overview-kpis .stage-chip .n", "els => els.map(e => e.textContent.trim())")
+    assert len(chips) >= 7 and all(n.replace(",", "").isdigit() for n in chips), chips
+
+
+def _kpi_block_heights(page) -> tuple[float, float]:
+    """The key figures' height at desktop and at phone width."""
+    heights = []
+    for size in (DESKTOP, PHONE):
+        page.set_viewport_size(size)
+        heights.append(page.eval_on_selector("#overview-kpis", "e => e.getBoundingClientRect().height"))
+    page.set_viewport_size(DESKTOP)
+    return heights[0], heights[1]
+
+
 def test_marketer_logs_in_and_sees_every_overview_chart_drawn(browser_page, demo):
+    from analytics.views import CHARTS
+
     page = browser_page
     screenshot_login = page.goto(page.base_url + "/accounts/login/")
     assert screenshot_login.ok
     screenshot(page, "login")
     log_in(page, "marketer")
+    # Hold the fragments back to see (and photograph) the page as it first arrives: placeholders only.
+    held = []
+
+    def hold(route):
+        held.append(route)
+
+    page.route("**/overview/kpis/**", hold)
+    page.route("**/overview/charts/**", hold)
     page.goto(page.base_url + "/overview/?period=365d")
-    # The page arrives with the KPI cards and a placeholder per chart; charts.js then fetches each chart's box.
-    assert page.locator(".kpi").count() >= 8
+    assert page.locator("#overview-kpis[aria-busy=true][data-kpis-src]").count() == 1
+    assert page.locator("#overview-kpis .kpi").count() == 10  # the cards' labels, their numbers still to come
+    assert "Loading…" in page.inner_text("#overview-kpis")
+    loading_heights = _kpi_block_heights(page)
+    screenshot(page, "overview-loading")
+    assert len(held) == 1 + len(CHARTS)
+    for route in held:
+        route.continue_()
+    page.unroute("**/overview/kpis/**")
+    page.unroute("**/overview/charts/**")
+    # charts.js fills the key figures and each chart's box.
+    _kpi_cards_filled(page)
+    # The cards take the placeholder's place without moving the page (at most a pixel or two), at both widths.
+    loaded_heights = _kpi_block_heights(page)
+    print("key figures height loading/loaded (desktop, phone):", loading_heights, loaded_heights)
+    for before, after in zip(loading_heights, loaded_heights, strict=True):
+        assert abs(before - after) <= 2, (loading_heights, loaded_heights)
     page.wait_for_selector("[data-charts][data-charts-loaded]")
     assert page.locator("[data-chart-src]").count() == 0, "a chart placeholder was never replaced"
-    assert page.locator("section[data-chart-fragment]").count() == 7
+    assert page.locator("section[data-chart-fragment]").count() == len(CHARTS)
     drawn = page.eval_on_selector_all("[data-chart]", "els => els.map(e => [e.dataset.chart, !!e.dataset.drawn])")
-    assert {key for key, ok in drawn if ok} >= {"funnel", "stage_flow", "cohorts", "clv", "channels"}
+    assert {key for key, ok in drawn if ok} == {spec.key for spec in CHARTS if spec.kind != "table"}, drawn
     for key, _ in drawn:
         assert _canvas_has_pixels(page, f'[data-chart="{key}"]'), f"{key} chart canvas is empty"
     # The accessible table behind a chart opens and holds numbers.
@@ -51,6 +98,27 @@ def test_marketer_logs_in_and_sees_every_overview_chart_drawn(browser_page, demo
     assert page.locator("#chart-funnel table tbody tr").count() >= 3
     assert page.locator("text=Page not found").count() == 0
     screenshot(page, "overview")
+    # Seen again, the cards come with the page from the cache: no fragment request is needed for them.
+    page.route("**/overview/kpis/**", lambda route: route.abort())
+    page.goto(page.base_url + "/overview/?period=365d")
+    assert page.locator("section[data-kpis-fragment]").count() == 1
+    assert page.locator("[data-kpis-src]").count() == 0
+    _kpi_cards_filled(page)
+
+
+def test_key_figures_that_cannot_be_loaded_say_so_and_try_again(browser_page, demo):
+    page = browser_page
+    log_in(page, "marketer")
+    page.route("**/overview/kpis/**", lambda route: route.abort())
+    page.goto(page.base_url + "/overview/?period=90d")
+    page.wait_for_selector("#overview-kpis [role=alert]")
+    assert "could not be loaded" in page.inner_text("#overview-kpis")
+    assert page.locator("#overview-kpis .skeleton-line").count() == 0  # no endless "loading" shapes
+    page.wait_for_selector("[data-charts][data-charts-loaded]")  # the charts are not affected
+    assert page.locator("#chart-funnel [data-chart][data-drawn]").count() == 1
+    page.unroute("**/overview/kpis/**")
+    page.click("#overview-kpis button")
+    _kpi_cards_filled(page)
 
 
 def test_a_chart_that_cannot_be_loaded_says_so_in_its_own_box(browser_page, demo):

@@ -1,6 +1,7 @@
 """The overview's key figures as a fragment: the page never computes them, embeds them only when cached,
 and `/overview/kpis/` renders them (bare for charts.js, a whole page without JavaScript)."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -212,3 +213,19 @@ def test_both_parts_are_cached_for_the_dashboard_lifetime(marketer_client, setti
     monkeypatch.setattr(analytics.views, "cache", RecordingCache())
     marketer_client.get(_kpis_url(), {"period": "30d"}, **FRAGMENT)
     assert written == [("kpis-base", 123), ("kpis", 123)]
+
+
+def test_placeholder_reserves_the_at_period_start_line_only_when_the_cards_will_have_it(marketer_client):
+    from analytics.models import StageSnapshot
+
+    url = reverse("web:overview")
+    assert "at period start" not in marketer_client.get(url, {"period": "30d"}).content.decode()
+    query, _ = overview_query_from_params({"period": "30d"})
+    day = (query.start - dt.timedelta(days=1)).date()
+    StageSnapshot.objects.create(date=day, stage=Stage.objects.get(slug="awareness"), contacts=4)
+    body = marketer_client.get(url, {"period": "30d"}).content.decode()
+    assert body.count("at period start") == Stage.objects.filter(is_active=True).count()
+    assert "at period start" not in marketer_client.get(url, {"period": "30d", "channel": "email"}).content.decode()
+    # And the cards do show it then.
+    cards = marketer_client.get(_kpis_url(), {"period": "30d"}, **FRAGMENT).content.decode()
+    assert "4 at period start" in cards

@@ -1,8 +1,9 @@
 """Writes for contacts and touchpoints: every creation path (API, forms, import, admin, seed) comes here.
 
 Touchpoint ingestion is set-based and idempotent: a batch resolves its contacts and
-campaigns with one query per key type, skips rows whose `(source, external_id)` is
-already stored, and inserts the rest with one `bulk_create`. After commit it publishes one
+campaigns with one query per key type and stores its new rows with one INSERT, skipping
+rows whose `(source, external_id)` is already stored (on PostgreSQL the INSERT skips them
+itself with ON CONFLICT DO NOTHING; elsewhere they are looked up first). After commit it publishes one
 Celery task (touchpoints_created_fan_out in a worker), which enqueues the lifecycle
 evaluation of the touched contacts and announces the new rows to plays and webhooks.
 """

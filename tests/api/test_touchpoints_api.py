@@ -166,6 +166,34 @@ def test_concurrent_identical_batches_create_each_touchpoint_once():
     assert Touchpoint.objects.filter(external_id__startswith="race-").count() == 200
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_batches_sharing_keys_in_opposite_orders_do_not_deadlock():
+    """Batches with the same keys in opposite orders (PostgreSQL): no deadlock, no 500, each touchpoint once."""
+    require_postgres()
+    contacts = [ContactFactory(external_id=f"cd-{i}") for i in range(5)]
+    _, raw = api_key_create(name="shop", role="integration")
+    for round_no in range(3):
+        batch = _batch(contacts, 150, prefix=f"opp{round_no}")
+        orders = [batch, list(reversed(batch))] * 2
+        statuses: list[int] = []
+        barrier = threading.Barrier(len(orders))
+
+        def push(items, barrier=barrier, statuses=statuses):
+            try:
+                barrier.wait()
+                statuses.append(client_for(key=raw).post("/api/v1/touchpoints/", items, format="json").status_code)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=push, args=(items,)) for items in orders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert set(statuses) <= {200, 201} and len(statuses) == len(orders), statuses
+        assert Touchpoint.objects.filter(external_id__startswith=f"opp{round_no}-").count() == 150
+
+
 @pytest.mark.parametrize("size", [1, 30])
 @pytest.mark.parametrize(
     ("field", "value"),

@@ -31,17 +31,20 @@ class ContactMetricsSerializer(serializers.Serializer):
     computed_at = serializers.DateTimeField(allow_null=True)
 
 
-def iso_datetime(value: dt.datetime | None) -> str | None:
-    """A datetime as DRF renders it: ISO 8601 in the current time zone, `Z` for UTC."""
+def iso_datetime(value: dt.datetime | None, tz: dt.tzinfo | None = None) -> str | None:
+    """A datetime as DRF renders it: ISO 8601 in the current time zone (or `tz`), `Z` for UTC.
+
+    Pass `tz` (the current time zone, looked up once) when rendering many values: looking it
+    up per value through the request-local storage cost ~10 ms per 50-contact page."""
     if value is None:
         return None
     if timezone.is_aware(value):
-        value = timezone.localtime(value)
+        value = value.astimezone(tz or timezone.get_current_timezone())
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def metrics_dict(contact: Contact) -> dict:
+def metrics_dict(contact: Contact, tz: dt.tzinfo | None = None) -> dict:
     try:
         m = contact.metrics
     except Contact.metrics.RelatedObjectDoesNotExist:
@@ -65,7 +68,7 @@ def metrics_dict(contact: Contact) -> dict:
         "p_alive": m.p_alive,
         "expected_purchases": m.expected_purchases,
         "rfm_segment": m.rfm_segment or None,
-        "computed_at": iso_datetime(m.computed_at),
+        "computed_at": iso_datetime(m.computed_at, tz),
     }
 
 
@@ -123,6 +126,10 @@ class ContactSerializer(serializers.Serializer):
     def to_representation(self, contact: Contact) -> dict:
         """The same output as the declared fields, built directly: DRF's field-by-field path costs
         about 1 ms per contact, which is most of a 50-row page (the fields still drive input and the schema)."""
+        tz = timezone.get_current_timezone()
+        tags = getattr(contact, "prefetched_tags", None)  # contacts.selectors.contact_list(for_api=True)
+        if tags is None:
+            tags = contact.tags.all()
         return {
             "id": contact.pk,
             "email": contact.email,
@@ -134,18 +141,18 @@ class ContactSerializer(serializers.Serializer):
             "owner": contact.owner_id,
             "acquisition_channel": contact.acquisition_channel,
             "acquisition_campaign": contact.acquisition_campaign_id,
-            "acquired_at": iso_datetime(contact.acquired_at),
-            "tags": sorted(tag.name for tag in contact.tags.all()),
+            "acquired_at": iso_datetime(contact.acquired_at, tz),
+            "tags": sorted(tag.name for tag in tags),
             "marketing_consent": contact.marketing_consent,
             "attributes": contact.attributes,
             "stage": contact.stage.slug,
-            "stage_entered_at": iso_datetime(contact.stage_entered_at),
+            "stage_entered_at": iso_datetime(contact.stage_entered_at, tz),
             "stage_source": contact.stage_source,
-            "consent_updated_at": iso_datetime(contact.consent_updated_at),
-            "unsubscribed_at": iso_datetime(contact.unsubscribed_at),
-            "metrics": metrics_dict(contact),
-            "created_at": iso_datetime(contact.created_at),
-            "updated_at": iso_datetime(contact.updated_at),
+            "consent_updated_at": iso_datetime(contact.consent_updated_at, tz),
+            "unsubscribed_at": iso_datetime(contact.unsubscribed_at, tz),
+            "metrics": metrics_dict(contact, tz),
+            "created_at": iso_datetime(contact.created_at, tz),
+            "updated_at": iso_datetime(contact.updated_at, tz),
         }
 
     def service_data(self) -> dict:

@@ -94,7 +94,7 @@ class ContactViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Contact.objects.none()
-        return selectors.contact_list(user=self.request.user, filters=self.request.query_params)
+        return selectors.contact_list(user=self.request.user, filters=self.request.query_params, for_api=True)
 
     def get_object(self) -> Contact:
         if self.request.method in ("GET", "HEAD", "OPTIONS"):

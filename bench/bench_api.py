@@ -307,6 +307,10 @@ def main() -> int:
     _, key = api_key_create(name=f"bench {time.time():.0f}", role="integration")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+        # The server's memory settings decide bulk ingestion (BENCHMARKS.md): print them with the figures.
+        cursor.execute("SELECT current_setting('shared_buffers'), current_setting('max_wal_size')")
+        shared_buffers, max_wal_size = cursor.fetchone()
+    print(f"PostgreSQL: shared_buffers={shared_buffers}, max_wal_size={max_wal_size}")
     call_command("check", verbosity=0)
     if not _free(args.port):
         raise SystemExit(f"port {args.port} is taken")
@@ -320,6 +324,7 @@ def main() -> int:
         threads=args.threads,
     )
     results: dict = {"contacts": contacts, "workers": args.workers, "threads": args.threads}
+    results["postgresql"] = {"shared_buffers": shared_buffers, "max_wal_size": max_wal_size}
     try:
         rng = random.Random(11)
 
@@ -388,6 +393,7 @@ def main() -> int:
         "detail_p95_ms": ("contact_detail", "p95_ms"),
     }
     summary = {"contacts": contacts} | {name: results[a][b] for name, (a, b) in picks.items() if a in results}
+    summary["shared_buffers"], summary["max_wal_size"] = shared_buffers, max_wal_size
     summary["errors"] = sum(sum(r.get("errors", {}).values()) for r in results.values() if isinstance(r, dict))
     print(f"{'measure':<28}{'value':>12}")
     for name, value in summary.items():

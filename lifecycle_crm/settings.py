@@ -232,6 +232,8 @@ CRM_AT_RISK_P_ALIVE = env_float("CRM_AT_RISK_P_ALIVE", 0.5)
 CRM_CHURN_INACTIVE_DAYS = env_int("CRM_CHURN_INACTIVE_DAYS", 180)
 # How long the overview dashboard keeps its computed figures (set CACHE_URL to share them across processes).
 CRM_DASHBOARD_CACHE_SECONDS = env_int("CRM_DASHBOARD_CACHE_SECONDS", 300)
+# How long each web process trusts an API key it has verified (accounts.selectors); 0 = every request.
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5)
 # Plays: absolute base URL for links in emails (unsubscribe), the per-contact weekly email cap,
 # and how old an event may be when it arrives and still trigger a play (older = an import of history).
 CRM_BASE_URL = env_str("CRM_BASE_URL", "http://127.0.0.1:8000")

@@ -324,7 +324,8 @@ def touchpoint_row_clean(row: dict[str, Any], *, source: str, now: dt.datetime |
         elif isinstance(key_value, str) and (problem := _text_problem(key_value)):
             errors[keys[0]] = [problem]
         else:
-            contact_key = (keys[0], key_value)
+            # An external id or email sent as a JSON number names the same contact as its text.
+            contact_key = (keys[0], key_value if keys[0] == "contact" else str(key_value))
 
     kind = row.get("kind")
     if not isinstance(kind, str) or kind not in _KINDS:

@@ -230,3 +230,15 @@ def test_single_post_answers_exactly_what_the_touchpoint_serializer_gives(integr
         assert stored.campaign_id == campaign.pk
         expected = json.loads(json.dumps(TouchpointSerializer(stored).data))
         assert body == {**expected, "created": status == 201}
+
+
+def test_a_numeric_contact_external_id_finds_the_contact_with_that_text_id(integration_client):
+    contact = ContactFactory(external_id="42")
+    one = {"contact_external_id": 42, "kind": "call", "external_id": "num-1"}
+    response = integration_client.post("/api/v1/touchpoints/", one, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["contact"] == contact.pk
+    many = [{"contact_external_id": 42, "kind": "call", "external_id": f"num-{i}"} for i in range(2, 30)]
+    response = integration_client.post("/api/v1/touchpoints/", many, format="json")
+    assert response.status_code == 201, response.content
+    assert Touchpoint.objects.filter(contact=contact, external_id__startswith="num-").count() == 29

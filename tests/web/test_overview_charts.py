@@ -70,10 +70,13 @@ def test_unknown_chart_is_404_for_the_fragment_and_the_csv(marketer_client):
     assert marketer_client.get(reverse("web:chart_csv", args=["nothing"])).status_code == 404
 
 
-def test_chart_fragments_are_for_marketing_roles_only(
-    admin_client, marketer_client, rep_client, outsider_client, client
+@pytest.mark.parametrize(
+    "url", [reverse("web:overview_chart", args=["funnel"]), reverse("web:overview_kpis")], ids=["chart", "kpis"]
+)
+def test_overview_fragments_are_for_marketing_roles_only(
+    url, admin_client, marketer_client, rep_client, outsider_client, client
 ):
-    url = _chart_url("funnel")
+    """Both kinds of overview block, a chart and the KPI cards: the overview's own access rule."""
     assert admin_client.get(url, **FRAGMENT).status_code == 200
     assert marketer_client.get(url, **FRAGMENT).status_code == 200
     assert rep_client.get(url, **FRAGMENT).status_code == 403

@@ -120,16 +120,6 @@ def test_without_javascript_the_link_opens_a_whole_page_with_the_cards(marketer_
     assert _card(response.context["overview"], "new_contacts").value == 2
 
 
-def test_kpi_fragment_is_for_marketing_roles_only(admin_client, marketer_client, rep_client, outsider_client, client):
-    url = _kpis_url()
-    assert admin_client.get(url, **FRAGMENT).status_code == 200
-    assert marketer_client.get(url, **FRAGMENT).status_code == 200
-    assert rep_client.get(url, **FRAGMENT).status_code == 403
-    assert outsider_client.get(url, **FRAGMENT).status_code == 403
-    anonymous = client.get(url, **FRAGMENT)
-    assert anonymous.status_code == 302 and anonymous["Location"].startswith(reverse("login"))
-
-
 def test_fragment_follows_the_filters_in_its_url(marketer_client):
     ContactFactory.create_batch(2, acquisition_channel="email")
     ContactFactory(acquisition_channel="referral")

@@ -11,11 +11,33 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
+from django.db import connection
+from django.test.testcases import LiveServerThread
 
 from tests.services import chromium_path
 
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+class SerialWSGIServer(WSGIServer):
+    """The live server answering one request at a time (each response closes its connection).
+
+    On SQLite the test database is one in-memory connection that every thread of Django's
+    threaded live server shares; the overview fetches its KPI block and seven charts at
+    once, and concurrent queries on that one connection hung the suite (seen in CI). One
+    request at a time is what that connection allows. PostgreSQL keeps the threaded server.
+    """
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        # LiveServerThread.run() has already put the shared connection in place in its own
+        # thread, which is the thread this server answers in.
+        super().__init__(*args, **kwargs)
+
+
+if connection.vendor == "sqlite":
+    LiveServerThread.server_class = SerialWSGIServer
 
 SCREENSHOTS = Path(os.environ.get("CRM_SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "screenshots"))
 DESKTOP = {"width": 1366, "height": 900}

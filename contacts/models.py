@@ -233,6 +233,14 @@ class Touchpoint(models.Model):
                 condition=Q(kind="purchase"),
                 name="touchpoint_purchase_idx",
             ),
+            # Channel performance as of a past day subtracts the refunds after it from the metrics
+            # (purchases come from touchpoint_purchase_idx); refunds are few, so is this index.
+            models.Index(
+                fields=["occurred_at", "contact"],
+                include=["amount"],
+                condition=Q(kind="refund"),
+                name="touchpoint_refund_idx",
+            ),
             # Money reports grouped per contact: cohort retention (first-purchase month window),
             # churn (purchase days per contact) and channel performance (net revenue per contact).
             # Index-only and presorted by contact; only purchases/refunds (~10%) are indexed, so

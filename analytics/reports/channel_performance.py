@@ -12,8 +12,9 @@ Two sources, one answer:
   instead of re-aggregating every purchase and refund: at 1M contacts / 20M touchpoints
   1.6 to 2.3 s instead of 4 to 7 s on the same loaded 2-core machine (BENCHMARKS.md). The figures
   are as fresh as the stages are; like the engine, they count every stored touchpoint.
-- **A past `as_of`**: history is re-read from the touchpoints up to the end of that day, since
-  metrics only hold the present.
+- **A past `as_of`**: the same metrics minus the purchases and refunds that occurred after
+  that day (read from small partial indexes on the time): the present is exact, and so is
+  the present less what came later. Only the days since `as_of` are read.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ChannelPerformanceResult:
 
 @served_from_snapshot()
 def channel_performance_report(query: ChannelPerformanceQuery) -> ChannelPerformanceResult:
-    """Per-channel funnel-to-revenue figures, in ONE statement (per-contact money aggregate joined to contacts)."""
+    """Per-channel funnel-to-revenue figures, in ONE statement (contacts joined to their metrics)."""
     query.validate()
     as_of = query.effective_as_of
     scope, params = scope_clause("c.id", contact_scope_sql(query.filters))
@@ -89,37 +90,7 @@ def channel_performance_report(query: ChannelPerformanceQuery) -> ChannelPerform
         params.append(dt_param(day_end(query.filters.period_end)))
     if as_of >= timezone.localdate():
         return _result(as_of, run_sql(_now_sql(scope), params))
-    # `money` streams presorted by contact from touchpoint_money_idx (index-only, purchases and
-    # refunds only) with one signed SUM instead of two CASE sums; the metrics row is joined to
-    # the ~40% of contacts that have money rather than to all contacts, and only the CLV of
-    # customers is carried to the per-channel aggregate.
-    sql = f"""
-        WITH money AS (
-            SELECT contact_id,
-                   SUM(CASE WHEN kind = 'purchase' THEN 1 ELSE 0 END) AS purchases,
-                   SUM(CASE WHEN kind = 'refund' THEN -amount ELSE amount END) AS net
-            FROM contacts_touchpoint
-            WHERE kind IN ('purchase', 'refund') AND occurred_at < %s
-            GROUP BY contact_id
-        ),
-        mm AS (
-            SELECT mo.contact_id, mo.purchases, mo.net,
-                   CASE WHEN mo.purchases > 0 THEN m.predicted_clv END AS clv
-            FROM money mo
-            LEFT JOIN analytics_contactmetrics m ON m.contact_id = mo.contact_id
-        )
-        SELECT c.acquisition_channel,
-               COUNT(*),
-               SUM(CASE WHEN mm.purchases > 0 THEN 1 ELSE 0 END),
-               SUM(COALESCE(mm.net, 0)),
-               AVG(mm.clv)
-        FROM contacts_contact c
-        LEFT JOIN mm ON mm.contact_id = c.id
-        WHERE 1 = 1{scope}
-        GROUP BY c.acquisition_channel
-        ORDER BY c.acquisition_channel
-    """
-    return _result(as_of, run_sql(sql, [dt_param(day_end(as_of)), *params]))
+    return _result(as_of, run_sql(_as_of_sql(scope), [dt_param(day_end(as_of)), dt_param(day_end(as_of)), *params]))
 
 
 def _now_sql(scope: str) -> str:
@@ -132,6 +103,40 @@ def _now_sql(scope: str) -> str:
                AVG(CASE WHEN m.purchase_count > 0 THEN m.predicted_clv END)
         FROM contacts_contact c
         LEFT JOIN analytics_contactmetrics m ON m.contact_id = c.id
+        WHERE 1 = 1{scope}
+        GROUP BY c.acquisition_channel
+        ORDER BY c.acquisition_channel
+    """
+
+
+def _as_of_sql(scope: str) -> str:
+    """Per channel as of a past day: the metrics minus the purchases and refunds after that day.
+
+    `later` reads only the money after the as-of day, index-only from the partial purchase and
+    refund indexes on (occurred_at, contact): for a recent day a few rows, however long the
+    history. The old statement re-aggregated every purchase and refund up to the day (3.3 s
+    at 1M contacts / 20M touchpoints, see BENCHMARKS.md).
+    """
+    bought = "COALESCE(m.purchase_count, 0) - COALESCE(l.purchases, 0) > 0"
+    return f"""
+        WITH later AS (
+            SELECT contact_id, SUM(n) AS purchases, SUM(net) AS net FROM (
+                SELECT contact_id, 1 AS n, amount AS net FROM contacts_touchpoint
+                WHERE kind = 'purchase' AND occurred_at >= %s
+                UNION ALL
+                SELECT contact_id, 0 AS n, -amount AS net FROM contacts_touchpoint
+                WHERE kind = 'refund' AND occurred_at >= %s
+            ) x
+            GROUP BY contact_id
+        )
+        SELECT c.acquisition_channel,
+               COUNT(*),
+               SUM(CASE WHEN {bought} THEN 1 ELSE 0 END),
+               SUM(COALESCE(m.revenue, 0) - COALESCE(l.net, 0)),
+               AVG(CASE WHEN {bought} THEN m.predicted_clv END)
+        FROM contacts_contact c
+        LEFT JOIN analytics_contactmetrics m ON m.contact_id = c.id
+        LEFT JOIN later l ON l.contact_id = c.id
         WHERE 1 = 1{scope}
         GROUP BY c.acquisition_channel
         ORDER BY c.acquisition_channel

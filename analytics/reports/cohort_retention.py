@@ -13,23 +13,26 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Sum
-from django.db.models.functions import TruncMonth
+from django.db import connection
 from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
     SnapshotInfo,
     as_money,
-    contact_scope_queryset,
+    contact_scope_sql,
     day_end,
+    day_start,
+    dt_param,
     ratio,
     run_sql,
+    scope_clause,
     served_from_snapshot,
     to_jsonable,
 )
-from contacts.models import Touchpoint, TouchpointKind
+from contacts.models import TouchpointKind
 
 DEFAULT_MONTHS = 12
 
@@ -92,41 +95,61 @@ class CohortRetentionResult:
 def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResult:
     """Monthly first-purchase cohorts and their retention, in ONE statement.
 
-    The month comes from the ORM (time-zone-correct on both vendors) as a CTE; the cohort
-    assignment and the (cohort, month) aggregation are raw SQL over it.
+    A customer's cohort month comes from ContactMetrics.first_purchase_at, the time of their
+    first purchase, which the lifecycle engine writes with every evaluation (real time after a
+    touchpoint write, and nightly), the way channel performance reads purchase counts. It
+    holds for any `as_of`: a customer with a purchase up to `as_of` has a first purchase
+    ever, and it is up to `as_of` too. So the statement is a GROUP BY of each contact's
+    monthly purchases joined to its metrics row, with no window over each contact's months
+    (a window keeps PostgreSQL serial; at 1M contacts / 20M touchpoints 4.2 s -> see
+    BENCHMARKS.md). Months are truncated in the project's time zone by the backend's own
+    SQL (`datetime_trunc_sql`), the same on both vendors as the ORM's TruncMonth.
     """
     query.validate()
     as_of = query.effective_as_of
-    purchases = Touchpoint.objects.filter(kind=TouchpointKind.PURCHASE, occurred_at__lt=day_end(as_of))
-    scope = contact_scope_queryset(query.filters)
-    if scope is not None:
-        purchases = purchases.filter(contact_id__in=scope)
-    # One row per (contact, calendar month) with that month's revenue. The month key is the
-    # truncated timestamp (one cheap function per purchase instead of two numeric date parts);
-    # it becomes a month index in Python over the few hundred (cohort, month) rows. On
-    # PostgreSQL the purchases stream presorted by contact from touchpoint_money_idx, so the
-    # grouping and the window below need no hash and no full sort (1M contacts / 20M touchpoints
-    # on a busy 2-core machine: median 3.1 s instead of 4.1 s; the window stays single-threaded).
-    purchases = purchases.annotate(mo=TruncMonth("occurred_at")).values("contact_id", "mo")
-    purchases = purchases.annotate(revenue=Sum("amount")).order_by()
-    base_sql, base_params = purchases.query.sql_with_params()
-    # The cohort as a window over the contact's months rather than a join to a GROUP BY of
-    # the same rows: `pm` is read once. The horizon (k <= months) and the period bound on
-    # the cohort are applied in Python to the aggregated rows.
+    tzname = timezone.get_current_timezone_name() if settings.USE_TZ else None
+    month, month_params = connection.ops.datetime_trunc_sql("month", "t.occurred_at", (), tzname)
+    cohort, cohort_params = connection.ops.datetime_trunc_sql("month", "m.first_purchase_at", (), tzname)
+    scope, scope_params = scope_clause("t.contact_id", contact_scope_sql(query.filters))
+    cohort_bounds, bound_params = "", []
+    if query.filters.period_start:  # the period bounds the cohort month: from the first of its month
+        cohort_bounds += " AND m.first_purchase_at >= %s"
+        bound_params.append(dt_param(day_start(query.filters.period_start.replace(day=1))))
+    if query.filters.period_end:
+        cohort_bounds += " AND m.first_purchase_at < %s"
+        bound_params.append(dt_param(day_start(_next_month(query.filters.period_end))))
     sql = f"""
-        WITH pm AS ({base_sql}),
-        cm AS (SELECT mo, revenue, MIN(mo) OVER (PARTITION BY contact_id) AS cohort FROM pm)
-        SELECT cohort, mo, COUNT(*) AS customers, SUM(revenue) AS revenue FROM cm
-        GROUP BY cohort, mo
+        WITH pm AS (
+            SELECT t.contact_id, {month} AS mo, SUM(t.amount) AS revenue
+            FROM contacts_touchpoint t
+            WHERE t.kind = %s AND t.occurred_at < %s{scope}
+            GROUP BY t.contact_id, {month}
+        )
+        SELECT {cohort} AS cohort, pm.mo, COUNT(*) AS customers, SUM(pm.revenue) AS revenue
+        FROM pm JOIN analytics_contactmetrics m ON m.contact_id = pm.contact_id
+        WHERE m.first_purchase_at IS NOT NULL{cohort_bounds}
+        GROUP BY {cohort}, pm.mo
     """
-    low = month_index(query.filters.period_start) if query.filters.period_start else None
-    high = month_index(query.filters.period_end) if query.filters.period_end else None
+    params = [
+        *month_params,
+        TouchpointKind.PURCHASE,
+        dt_param(day_end(as_of)),
+        *scope_params,
+        *month_params,
+        *cohort_params,
+        *bound_params,
+        *cohort_params,
+    ]
     rows = []
-    for cohort_value, month_value, customers, revenue in run_sql(sql, list(base_params)):
-        cohort, k = _month_of(cohort_value), _month_of(month_value) - _month_of(cohort_value)
-        if k <= query.months and (low is None or cohort >= low) and (high is None or cohort <= high):
-            rows.append((cohort, k, customers, revenue))
+    for cohort_value, month_value, customers, revenue in run_sql(sql, params):
+        first, k = _month_of(cohort_value), _month_of(month_value) - _month_of(cohort_value)
+        if 0 <= k <= query.months:
+            rows.append((first, k, customers, revenue))
     return _format(rows, as_of=as_of, months=query.months)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def _month_of(value: dt.datetime | dt.date | str) -> int:

@@ -75,3 +75,15 @@ def touchpoints_create(rows: list[tuple[int, str, dt.datetime, str | None, int |
             for cid, kind, when, amount, campaign in rows
         ]
     )
+
+
+def metrics_write() -> None:
+    """Write every contact's base metrics (purchases, revenue, first purchase…) from its touchpoints.
+
+    What the lifecycle engine does after each touchpoint write and nightly; here with no rule, so no
+    contact moves. Reports that read the engine's metrics (cohort retention's first purchase) need it
+    after data is inserted in bulk.
+    """
+    from stages.engine import lifecycle_evaluate
+
+    lifecycle_evaluate(rules=[])

@@ -1,7 +1,8 @@
 """Money reports (cohort retention, churn, channel performance): local calendar boundaries and edge rows.
 
-The statements group purchases per contact on truncated local months/days and apply the
-cohort horizon and period in Python; these pin that behaviour in a non-UTC time zone.
+The statements group purchases per contact on truncated local months/days (cohort retention
+also the first purchase the engine recorded) and apply the cohort horizon in Python; these pin
+that behaviour in a non-UTC time zone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from analytics.reports.base import ReportFilters
 from analytics.reports.channel_performance import ChannelPerformanceQuery, channel_performance_report
 from analytics.reports.churn import ChurnQuery, churn_report
 from analytics.reports.cohort_retention import CohortRetentionQuery, cohort_retention_report
-from tests.analytics.report_data import at, contacts_create, touchpoints_create
+from tests.analytics.report_data import at, contacts_create, metrics_write, touchpoints_create
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,7 @@ def test_cohort_months_are_local_and_cut_at_the_horizon():
             (b.pk, "purchase", at(dt.date(2024, 2, 20)), "7.00", None),
         ]
     )
+    metrics_write()  # the cohort is the month of the first purchase the engine recorded
     result = cohort_retention_report(CohortRetentionQuery(as_of=dt.date(2024, 6, 30), months=2))
     jan, feb = result.cohorts
     assert (jan.month, jan.size, jan.revenue) == ("2024-01", 1, Decimal("5.00"))
@@ -95,5 +97,6 @@ def test_channel_performance_refund_only_contact_and_as_of_cut():
     )
     ContactMetrics.objects.create(contact=a, predicted_clv=Decimal("50.00"))
     ContactMetrics.objects.create(contact=b, predicted_clv=Decimal("500.00"))
+    metrics_write()  # as of a past day: the engine's present metrics less the money after it
     (email,) = channel_performance_report(ChannelPerformanceQuery(as_of=dt.date(2024, 12, 31))).channels
     assert (email.contacts, email.customers, email.revenue, email.avg_clv) == (2, 1, Decimal("80.00"), 50.0)

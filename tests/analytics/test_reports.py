@@ -29,7 +29,14 @@ from analytics.reports.top_customers import TopCustomersQuery, top_customers_rep
 from campaigns.models import CampaignMember
 from contacts.models import Contact, Touchpoint
 from stages.models import Stage, StageTransition
-from tests.analytics.report_data import PATH, at, contacts_create, touchpoints_create, transitions_create
+from tests.analytics.report_data import (
+    PATH,
+    at,
+    contacts_create,
+    metrics_write,
+    touchpoints_create,
+    transitions_create,
+)
 from tests.factories import CampaignFactory, SegmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -200,6 +207,7 @@ def test_stage_flow_fixed_data_and_matrix():
 @pytest.mark.parametrize("seed", [3, 4])
 def test_cohort_retention_equals_brute_force(seed):
     world = _world(seed)
+    metrics_write()  # cohorts read each customer's first purchase from the engine's metrics
     end = at(AS_OF + DAY, 0)
     for filters in _filter_cases(world):
         scope = _in_scope(filters)
@@ -249,6 +257,7 @@ def test_cohort_retention_fixed_data():
             (c.pk, "site_visit", at(dt.date(2024, 3, 10)), None, None),
         ]
     )
+    metrics_write()
     result = cohort_retention_report(CohortRetentionQuery(as_of=dt.date(2024, 3, 31), months=3))
     jan, feb = result.cohorts
     assert (jan.month, jan.size, jan.revenue) == ("2024-01", 2, Decimal("200.00"))
@@ -503,6 +512,7 @@ def test_campaign_performance_fixed_data(settings):
 @pytest.mark.parametrize("seed", [11, 12])
 def test_channel_performance_equals_brute_force(seed):
     world = _world(seed)
+    metrics_write()  # a past as_of is the engine's metrics less the money after that day
     end = at(AS_OF + DAY, 0)
     money: dict[int, list] = defaultdict(lambda: [0, Decimal(0)])
     for t in Touchpoint.objects.filter(kind__in=["purchase", "refund"], occurred_at__lt=end):
@@ -580,15 +590,21 @@ def test_channel_performance_fixed_data():
             (a.pk, "purchase", at(dt.date(2024, 3, 1)), "80.00", None),
             (a.pk, "refund", at(dt.date(2024, 3, 2)), "30.00", None),
             (c.pk, "site_visit", at(dt.date(2024, 3, 2)), None, None),
+            # After the as-of day: subtracted from the engine's present metrics.
+            (b.pk, "purchase", at(dt.date(2025, 1, 10)), "20.00", None),
+            (a.pk, "refund", at(dt.date(2025, 2, 1)), "10.00", None),
         ]
     )
     ContactMetrics.objects.create(contact=a, predicted_clv=Decimal("120.00"))
+    metrics_write()
     result = channel_performance_report(ChannelPerformanceQuery(as_of=dt.date(2024, 12, 31)))
     email, social = result.channels
     assert (email.channel, email.contacts, email.customers, email.conversion_rate) == ("email", 2, 1, 0.5)
     assert (email.revenue, email.avg_clv) == (Decimal("50.00"), 120.0)
     assert (social.contacts, social.customers, social.revenue, social.avg_clv) == (1, 0, Decimal("0.00"), None)
     assert b.pk  # b counts as an email contact without purchases
+    email, _ = channel_performance_report(ChannelPerformanceQuery()).channels
+    assert (email.customers, email.revenue, email.avg_clv) == (2, Decimal("60.00"), 120.0)
 
 
 # -------------------------------------------------------------- segments, queries

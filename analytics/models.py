@@ -61,6 +61,31 @@ class ContactMetrics(models.Model):
         return f"metrics of {self.contact_id}"
 
 
+class ContactPurchaseMonth(models.Model):
+    """One row per contact and calendar month with a purchase: the cohort-retention rollup.
+
+    Months are month indexes (year * 12 + month - 1) in the project's time zone; `cohort` is
+    the month of the contact's first purchase, repeated on each of its rows so the report is a
+    plain GROUP BY (cohort, month). Like ContactMetrics' base columns, the lifecycle engine
+    writes these rows with every evaluation of a contact (real time after a touchpoint write,
+    and the nightly run over everyone), rewriting only the rows that changed.
+    """
+
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="+")
+    month = models.IntegerField(help_text="year * 12 + month - 1, in the project's time zone")
+    cohort = models.IntegerField(help_text="The month of the contact's first purchase.")
+    purchases = models.IntegerField()
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, help_text="Gross purchases (refunds not netted).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "month"], name="purchase_month_contact_month_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"purchases of {self.contact_id} in month {self.month}"
+
+
 class CLVModelFit(models.Model):
     """One fit of the BG/NBD and Gamma-Gamma models, kept so fits can be compared over time."""
 

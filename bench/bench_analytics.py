@@ -61,12 +61,24 @@ def _reports(end: dt.date) -> list[tuple[str, Callable[[Any], Any], Any]]:
         ("funnel (email, last year)", funnel_report, FunnelQuery(as_of=end, filters=email_year)),
         ("stage flow (last year)", stage_flow_report, StageFlowQuery(filters=year)),
         ("cohort retention (all cohorts)", cohort_retention_report, CohortRetentionQuery(as_of=end, months=24)),
+        # A day inside a month: that month is read from the purchases, the earlier ones from the rollup.
+        (
+            "cohort retention (as of a mid-month day)",
+            cohort_retention_report,
+            CohortRetentionQuery(as_of=end - dt.timedelta(days=12), months=24),
+        ),
         ("churn / repeat rate", churn_report, ChurnQuery(as_of=end)),
         ("stage counts (snapshots)", stage_counts_report, StageCountsQuery(filters=year)),
         ("CLV distribution", clv_distribution_report, CLVDistributionQuery()),
         ("top customers", top_customers_report, TopCustomersQuery(limit=50)),
         ("campaign performance", campaign_performance_report, CampaignPerformanceQuery()),
         ("channel performance (as of end)", channel_performance_report, ChannelPerformanceQuery(as_of=end)),
+        # A year back: the metrics less a year of purchases and refunds.
+        (
+            "channel performance (a year before end)",
+            channel_performance_report,
+            ChannelPerformanceQuery(as_of=end - dt.timedelta(days=365)),
+        ),
         # No as_of = now, what the dashboard asks: read from the metrics the engine wrote.
         ("channel performance (now)", channel_performance_report, ChannelPerformanceQuery()),
     ]

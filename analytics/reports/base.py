@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -188,6 +189,18 @@ def day_end(day: dt.date) -> dt.datetime:
 def dt_param(value: dt.datetime) -> Any:
     """A datetime as the backend stores it (SQLite compares text in UTC without offset)."""
     return connection.ops.adapt_datetimefield_value(value)
+
+
+def month_index_sql(column: str) -> tuple[str, list[Any]]:
+    """SQL for the month index (year * 12 + month - 1) of a datetime column in the project's time zone.
+
+    Built from the backend's own EXTRACT SQL, so both vendors convert the time zone the way
+    the ORM's ExtractYear/ExtractMonth do.
+    """
+    tzname = timezone.get_current_timezone_name() if settings.USE_TZ else None
+    year, year_params = connection.ops.datetime_extract_sql("year", column, (), tzname)
+    month, month_params = connection.ops.datetime_extract_sql("month", column, (), tzname)
+    return f"CAST(({year}) * 12 + ({month}) - 1 AS INTEGER)", [*year_params, *month_params]
 
 
 def days_between_sql(start: str, end: str) -> str:

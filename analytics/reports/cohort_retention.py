@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import timezone
 
 from analytics.reports.base import (
@@ -26,6 +24,7 @@ from analytics.reports.base import (
     day_end,
     day_start,
     dt_param,
+    month_index_sql,
     ratio,
     run_sql,
     scope_clause,
@@ -95,68 +94,65 @@ class CohortRetentionResult:
 def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResult:
     """Monthly first-purchase cohorts and their retention, in ONE statement.
 
-    A customer's cohort month comes from ContactMetrics.first_purchase_at, the time of their
-    first purchase, which the lifecycle engine writes with every evaluation (real time after a
-    touchpoint write, and nightly), the way channel performance reads purchase counts. It
-    holds for any `as_of`: a customer with a purchase up to `as_of` has a first purchase
-    ever, and it is up to `as_of` too. So the statement is a GROUP BY of each contact's
-    monthly purchases joined to its metrics row, with no window over each contact's months
-    (a window keeps PostgreSQL serial; at 1M contacts / 20M touchpoints 4.2 s -> see
-    BENCHMARKS.md). Months are truncated in the project's time zone by the backend's own
-    SQL (`datetime_trunc_sql`), the same on both vendors as the ORM's TruncMonth.
+    The months before the as-of month come from ContactPurchaseMonth, one row per contact and
+    month with a purchase, carrying the contact's cohort (first-purchase month). The lifecycle
+    engine writes those rows with every evaluation (real time after a touchpoint write, and
+    nightly), as it writes ContactMetrics, so the report is a GROUP BY (cohort, month) of about
+    1.5 rows per customer instead of a (contact, month) aggregation of every purchase with a
+    window for the cohort (at 1M contacts / 20M touchpoints 3.7 s, see BENCHMARKS.md). The
+    as-of month itself is read from the purchases up to the end of the as-of day, with the
+    cohort from the contact's metrics (first_purchase_at), so a past as-of day cuts the month
+    exactly. A customer's first purchase ever is also their first up to any day that has a
+    purchase of theirs, so both sources are right for any as-of day. Months are local to the
+    project's time zone.
     """
     query.validate()
     as_of = query.effective_as_of
-    tzname = timezone.get_current_timezone_name() if settings.USE_TZ else None
-    month, month_params = connection.ops.datetime_trunc_sql("month", "t.occurred_at", (), tzname)
-    cohort, cohort_params = connection.ops.datetime_trunc_sql("month", "m.first_purchase_at", (), tzname)
-    scope, scope_params = scope_clause("t.contact_id", contact_scope_sql(query.filters))
-    cohort_bounds, bound_params = "", []
-    if query.filters.period_start:  # the period bounds the cohort month: from the first of its month
-        cohort_bounds += " AND m.first_purchase_at >= %s"
-        bound_params.append(dt_param(day_start(query.filters.period_start.replace(day=1))))
-    if query.filters.period_end:
-        cohort_bounds += " AND m.first_purchase_at < %s"
-        bound_params.append(dt_param(day_start(_next_month(query.filters.period_end))))
+    last = month_index(as_of)
+    low = month_index(query.filters.period_start) if query.filters.period_start else None
+    high = month_index(query.filters.period_end) if query.filters.period_end else None
+    scope = contact_scope_sql(query.filters)
+    rollup_scope, rollup_params = scope_clause("r.contact_id", scope)
+    if low is not None:
+        rollup_scope += " AND r.cohort >= %s"
+        rollup_params.append(low)
+    if high is not None:
+        rollup_scope += " AND r.cohort <= %s"
+        rollup_params.append(high)
+    partial_scope, partial_params = scope_clause("t.contact_id", scope)
+    cohort, cohort_params = month_index_sql("m.first_purchase_at")
     sql = f"""
-        WITH pm AS (
-            SELECT t.contact_id, {month} AS mo, SUM(t.amount) AS revenue
-            FROM contacts_touchpoint t
-            WHERE t.kind = %s AND t.occurred_at < %s{scope}
-            GROUP BY t.contact_id, {month}
-        )
-        SELECT {cohort} AS cohort, pm.mo, COUNT(*) AS customers, SUM(pm.revenue) AS revenue
-        FROM pm JOIN analytics_contactmetrics m ON m.contact_id = pm.contact_id
-        WHERE m.first_purchase_at IS NOT NULL{cohort_bounds}
-        GROUP BY {cohort}, pm.mo
+        SELECT r.cohort, r.month, COUNT(*), SUM(r.revenue)
+        FROM analytics_contactpurchasemonth r
+        WHERE r.month < %s AND r.month <= r.cohort + %s{rollup_scope}
+        GROUP BY r.cohort, r.month
+        UNION ALL
+        SELECT p.cohort, %s, COUNT(*), SUM(p.revenue) FROM (
+            SELECT {cohort} AS cohort, SUM(t.amount) AS revenue
+            FROM contacts_touchpoint t JOIN analytics_contactmetrics m ON m.contact_id = t.contact_id
+            WHERE t.kind = %s AND t.occurred_at >= %s AND t.occurred_at < %s
+              AND m.first_purchase_at IS NOT NULL{partial_scope}
+            GROUP BY t.contact_id, m.first_purchase_at
+        ) p
+        GROUP BY p.cohort
     """
     params = [
-        *month_params,
+        last,
+        query.months,
+        *rollup_params,
+        last,
+        *cohort_params,
         TouchpointKind.PURCHASE,
+        dt_param(day_start(as_of.replace(day=1))),
         dt_param(day_end(as_of)),
-        *scope_params,
-        *month_params,
-        *cohort_params,
-        *bound_params,
-        *cohort_params,
+        *partial_params,
     ]
     rows = []
-    for cohort_value, month_value, customers, revenue in run_sql(sql, params):
-        first, k = _month_of(cohort_value), _month_of(month_value) - _month_of(cohort_value)
-        if 0 <= k <= query.months:
+    for first, month, customers, revenue in run_sql(sql, params):
+        first, k = int(first), int(month) - int(first)
+        if 0 <= k <= query.months and (low is None or first >= low) and (high is None or first <= high):
             rows.append((first, k, customers, revenue))
     return _format(rows, as_of=as_of, months=query.months)
-
-
-def _next_month(day: dt.date) -> dt.date:
-    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def _month_of(value: dt.datetime | dt.date | str) -> int:
-    """The month index of a truncated month (a datetime on PostgreSQL, 'YYYY-MM-01 …' text on SQLite)."""
-    if isinstance(value, str):
-        return int(value[:4]) * 12 + int(value[5:7]) - 1
-    return value.year * 12 + value.month - 1
 
 
 def _format(rows: list[tuple[Any, ...]], *, as_of: dt.date, months: int) -> CohortRetentionResult:

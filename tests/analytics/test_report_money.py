@@ -85,7 +85,9 @@ def test_churn_purchase_days_are_local():
     assert result.avg_days_between_purchases is None
 
 
-def test_channel_performance_refund_only_contact_and_as_of_cut():
+@pytest.mark.parametrize("recent_days", [0, 10**6])
+def test_channel_performance_refund_only_contact_and_as_of_cut(recent_days, monkeypatch):
+    monkeypatch.setattr("analytics.reports.channel_performance.RECENT_DAYS", recent_days)
     a, b = contacts_create(2, acquisition_channel="email")
     touchpoints_create(
         [

@@ -204,11 +204,12 @@ def test_stage_flow_fixed_data_and_matrix():
 # -------------------------------------------------------------- cohort retention
 
 
-@pytest.mark.parametrize("seed", [3, 4])
-def test_cohort_retention_equals_brute_force(seed):
+@pytest.mark.parametrize(("seed", "as_of"), [(3, AS_OF), (4, AS_OF), (5, dt.date(2024, 11, 17))])
+def test_cohort_retention_equals_brute_force(seed, as_of):
+    """Also as of a day inside a month: that month is cut at the day, the earlier ones come whole."""
     world = _world(seed)
-    metrics_write()  # cohorts read each customer's first purchase from the engine's metrics
-    end = at(AS_OF + DAY, 0)
+    metrics_write()  # cohorts read the engine's purchase months and first purchases
+    end = at(as_of + DAY, 0)
     for filters in _filter_cases(world):
         scope = _in_scope(filters)
         purchases = [
@@ -227,7 +228,7 @@ def test_cohort_retention_equals_brute_force(seed):
             cells[(first[cid], k)] = (who | {cid}, money + amount)
         lo = filters.period_start.year * 12 + filters.period_start.month - 1 if filters.period_start else -1
         hi = filters.period_end.year * 12 + filters.period_end.month - 1 if filters.period_end else 10**9
-        result = cohort_retention_report(CohortRetentionQuery(filters=filters, as_of=AS_OF, months=6))
+        result = cohort_retention_report(CohortRetentionQuery(filters=filters, as_of=as_of, months=6))
         cohorts = sorted({c for c, _ in cells if lo <= c <= hi})
         if filters == ReportFilters():
             assert len(cohorts) > 5
@@ -235,7 +236,7 @@ def test_cohort_retention_equals_brute_force(seed):
         for cohort, got in zip(cohorts, result.cohorts, strict=True):
             size = len(cells[(cohort, 0)][0])
             assert got.size == size
-            horizon = min(6, AS_OF.year * 12 + AS_OF.month - 1 - cohort)
+            horizon = min(6, as_of.year * 12 + as_of.month - 1 - cohort)
             assert [cell.k for cell in got.cells] == list(range(horizon + 1))
             for cell in got.cells:
                 who, money = cells.get((cohort, cell.k), (set(), Decimal(0)))
@@ -509,8 +510,10 @@ def test_campaign_performance_fixed_data(settings):
     assert row.roi == pytest.approx((400 * 0.5 - 100) / 100)
 
 
-@pytest.mark.parametrize("seed", [11, 12])
-def test_channel_performance_equals_brute_force(seed):
+@pytest.mark.parametrize(("seed", "recent_days"), [(11, 0), (12, 0), (11, 10**6), (12, 10**6)])
+def test_channel_performance_equals_brute_force(seed, recent_days, monkeypatch):
+    """Both ways to a past as_of: the touchpoint history, and the metrics less the later money."""
+    monkeypatch.setattr("analytics.reports.channel_performance.RECENT_DAYS", recent_days)
     world = _world(seed)
     metrics_write()  # a past as_of is the engine's metrics less the money after that day
     end = at(AS_OF + DAY, 0)
@@ -582,7 +585,9 @@ def test_channel_performance_now_is_one_query(django_assert_num_queries):
         channel_performance_report(ChannelPerformanceQuery(filters=filters))
 
 
-def test_channel_performance_fixed_data():
+@pytest.mark.parametrize("recent_days", [0, 10**6])
+def test_channel_performance_fixed_data(recent_days, monkeypatch):
+    monkeypatch.setattr("analytics.reports.channel_performance.RECENT_DAYS", recent_days)
     a, b = contacts_create(2, acquisition_channel="email")
     c = contacts_create(1, acquisition_channel="paid_social")[0]
     touchpoints_create(

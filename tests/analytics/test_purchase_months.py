@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import random
 from collections import defaultdict
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from analytics.models import ContactPurchaseMonth
@@ -133,3 +135,15 @@ def test_a_purchase_evaluated_in_real_time_shows_in_the_cohorts_at_once():
     # As of a day inside March before the purchase: the month is cut at that day.
     (jan,) = cohort_retention_report(CohortRetentionQuery(as_of=dt.date(2024, 3, 1), months=3)).cohorts
     assert [(c.k, c.customers) for c in jan.cells] == [(0, 1), (1, 0), (2, 0)]
+
+
+def test_rebuild_command_follows_a_time_zone_change(settings):
+    (a,) = contacts_create(1)
+    touchpoints_create([(a.pk, "purchase", at(dt.date(2024, 2, 1), 2), "10.00", None)])  # 1 Feb 02:00 UTC
+    lifecycle_evaluate(contact_ids=[a.pk])
+    assert _stored() == {(a.pk, 2024 * 12 + 1, 2024 * 12 + 1, 1, Decimal("10.00"))}
+    settings.TIME_ZONE = "America/New_York"  # 31 Jan 21:00 there
+    out = io.StringIO()
+    call_command("rebuild_purchase_months", stdout=out)
+    assert _stored() == _expected() == {(a.pk, 2024 * 12, 2024 * 12, 1, Decimal("10.00"))}
+    assert "1 contact-months written" in out.getvalue()

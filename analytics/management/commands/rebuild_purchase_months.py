@@ -1,0 +1,25 @@
+"""`manage.py rebuild_purchase_months`: rewrite the cohort-retention rollup of every contact from its purchases."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = (
+        "Rewrite every contact's purchase months (the rollup cohort retention reads) from the stored purchases. "
+        "The lifecycle engine keeps the rollup current; run this after changing TIME_ZONE (months are local) "
+        "or after touchpoints were changed in the database directly."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from analytics.models import ContactPurchaseMonth
+        from stages.engine import purchase_months_backfill
+
+        started = time.perf_counter()
+        purchase_months_backfill()
+        rows = ContactPurchaseMonth.objects.count()
+        self.stdout.write(f"{rows:,} contact-months written in {time.perf_counter() - started:.1f} s.")

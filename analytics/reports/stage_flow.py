@@ -80,13 +80,20 @@ def stage_flow_report(query: StageFlowQuery) -> StageFlowResult:
     query.validate()
     start, end = query.period()
     scope, scope_params = scope_clause("t.contact_id", contact_scope_sql(query.filters))
+    # Grouped by the stage ids (integers), and the slugs joined to the ~20 groups afterwards:
+    # grouping by the slugs sorted every transition of the period by two collated strings
+    # (1M contacts, a year of 1.25M transitions: 1.19-1.23 s against 1.67-1.69 s).
     sql = f"""
-        SELECT fs.slug, ts.slug, COUNT(*), COUNT(DISTINCT t.contact_id)
-        FROM stages_stagetransition t
-        JOIN stages_stage ts ON ts.id = t.to_stage_id
-        LEFT JOIN stages_stage fs ON fs.id = t.from_stage_id
-        WHERE t.effective_at >= %s AND t.effective_at < %s{scope}
-        GROUP BY fs.slug, ts.slug, fs.position, ts.position
+        WITH f AS (
+            SELECT t.from_stage_id, t.to_stage_id, COUNT(*) AS transitions, COUNT(DISTINCT t.contact_id) AS contacts
+            FROM stages_stagetransition t
+            WHERE t.effective_at >= %s AND t.effective_at < %s{scope}
+            GROUP BY t.from_stage_id, t.to_stage_id
+        )
+        SELECT fs.slug, ts.slug, f.transitions, f.contacts
+        FROM f
+        JOIN stages_stage ts ON ts.id = f.to_stage_id
+        LEFT JOIN stages_stage fs ON fs.id = f.from_stage_id
         ORDER BY COALESCE(fs.position, -1), ts.position
     """
     rows = run_sql(sql, [dt_param(day_start(start)), dt_param(day_end(end)), *scope_params])

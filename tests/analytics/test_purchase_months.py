@@ -147,3 +147,27 @@ def test_rebuild_command_follows_a_time_zone_change(settings):
     call_command("rebuild_purchase_months", stdout=out)
     assert _stored() == _expected() == {(a.pk, 2024 * 12, 2024 * 12, 1, Decimal("10.00"))}
     assert "1 contact-months written" in out.getvalue()
+
+
+def test_a_merge_moves_the_months_to_the_survivor():
+    from contacts.merge import contact_merge
+
+    survivor, other = contacts_create(2)
+    touchpoints_create(
+        [
+            (survivor.pk, "purchase", at(dt.date(2024, 3, 5)), "20.00", None),
+            (other.pk, "purchase", at(dt.date(2024, 1, 9)), "15.00", None),
+            (other.pk, "purchase", at(dt.date(2024, 3, 20)), "5.00", None),
+        ]
+    )
+    lifecycle_evaluate()
+    contact_merge(survivor=survivor, other=other)
+    lifecycle_evaluate(contact_ids=[survivor.pk])  # what the merge enqueues
+    assert (
+        _stored()
+        == _expected()
+        == {
+            (survivor.pk, 2024 * 12, 2024 * 12, 1, Decimal("15.00")),
+            (survivor.pk, 2024 * 12 + 2, 2024 * 12, 2, Decimal("25.00")),
+        }
+    )

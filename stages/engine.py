@@ -19,6 +19,9 @@ Per chunk of contact ids, in one transaction:
    inserted for exactly the rows updated. Two workers evaluating the same contact can
    therefore never both write a transition; the loser re-evaluates those contacts once
    the winner has committed, so no touchpoint's effect is lost.
+5. The purchase months of analytics.ContactPurchaseMonth (the cohort-retention rollup) are
+   rewritten for the contacts whose metrics row was written in step 2 (every contact of a
+   real-time chunk): one statement on PostgreSQL that changes only the rows that differ.
 
 For a few ids on PostgreSQL (the real-time task) steps 1-4 are one statement of CTEs
 (`lc_agg` becomes a CTE, the metrics upsert a data-modifying CTE), one round trip per pass.

@@ -575,6 +575,10 @@ def _write_purchase_months(cursor: Any, chunk: Chunk, cutoff: Any) -> None:
         " IS DISTINCT FROM (w.cohort, w.purchases, w.revenue))"
         f" {insert} SELECT w.contact_id, w.month, w.cohort, w.purchases, w.revenue FROM w"
         f" WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE r.contact_id = w.contact_id AND r.month = w.month)"
+        # Concurrent evaluations of a contact are already ordered by its metrics row (written, and
+        # so locked, first in the same transaction); the upsert is a second guard on the unique key.
+        " ON CONFLICT (contact_id, month) DO UPDATE SET cohort = excluded.cohort,"
+        " purchases = excluded.purchases, revenue = excluded.revenue"
     )
     cursor.execute(sql.sql, sql.params)
 

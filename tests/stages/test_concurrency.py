@@ -2,6 +2,7 @@
 
 import threading
 import time
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
@@ -71,3 +72,36 @@ def test_two_concurrent_evaluations_write_one_transition():
     assert sum(results) == 20
     assert StageTransition.objects.filter(contact_id__in=ids, source="rule").count() == 20
     assert set(Contact.objects.filter(pk__in=ids).values_list("stage__slug", flat=True)) == {"consideration"}
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_concurrent_evaluations_of_new_purchases_both_commit_the_purchase_months():
+    """Both evaluations insert the same new (contact, month) rows: the second must not fail on the unique key."""
+    require_postgres()
+    from analytics.models import ContactPurchaseMonth
+
+    contacts = [ContactFactory() for _ in range(40)]
+    for contact in contacts:
+        TouchpointFactory(contact=contact, kind="purchase", amount="12.50")
+    ids = [c.pk for c in contacts]
+    errors, barrier = [], threading.Barrier(2)
+
+    def evaluate():
+        try:
+            barrier.wait(5)
+            lifecycle_evaluate(contact_ids=ids, rules=[])  # no move, so no contact row lock orders the two
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=evaluate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    rows = ContactPurchaseMonth.objects.filter(contact_id__in=ids)
+    assert rows.count() == 40
+    assert set(rows.values_list("purchases", "revenue")) == {(1, Decimal("12.50"))}

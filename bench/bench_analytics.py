@@ -17,6 +17,9 @@ The first run is not a cold-cache number (PostgreSQL's and the OS's caches stay 
 between runs); restart the server before a run for that.
 
     .venv/bin/python bench/bench_analytics.py --contacts 100000 [--database-url postgres://…] [--snapshots]
+    .venv/bin/python bench/bench_analytics.py --small       # 20,000 contacts, as in `make bench`
+
+Prints a table, then one line `RESULT {json}` that bench/run.py collects.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import generate  # noqa: E402  (bench/generate.py, next to this file)
+
+SMALL_CONTACTS = 20_000
 
 
 def _reports(end: dt.date) -> list[tuple[str, Callable[[Any], Any], Any]]:
@@ -93,6 +98,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contacts", type=int, default=20_000, help="contacts to generate (default 20000)")
+    parser.add_argument("--small", action="store_true", help="quick scale (what `make bench` runs): 20,000 contacts")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--database-url", help="default $BENCH_DATABASE_URL or the generator's default")
     parser.add_argument("--repeat", type=int, default=3, help="warm runs per report; the best is reported")
@@ -103,7 +109,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
 
-    dataset = generate.ensure_dataset(contacts=args.contacts, seed=args.seed, database_url=args.database_url)
+    contacts = SMALL_CONTACTS if args.small else args.contacts
+    dataset = generate.ensure_dataset(contacts=contacts, seed=args.seed, database_url=args.database_url)
     from django.db import connection
 
     from analytics.models import CLVModelFit
@@ -201,6 +208,15 @@ def main() -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str))
+    # One line for bench/run.py: every timing in milliseconds, keyed by report and run.
+    flat: dict[str, float | int] = {"contacts": dataset.contacts}
+    for name, row in results["reports"].items():
+        slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+        slug = "_".join(part for part in slug.split("_") if part)
+        flat |= {f"{slug}_{key.removesuffix('_s')}_ms": round(value * 1000, 1) for key, value in row.items()}
+    if "customer_value" in results:
+        flat["customer_value_s"] = round(results["customer_value"]["total_s"], 2)
+    print("RESULT " + json.dumps(flat))
     return 0
 
 

@@ -164,7 +164,12 @@ def _close(a, b) -> bool:
     return abs(float(a) - float(b)) < 1e-9
 
 
-def test_every_card_equals_its_definition_for_every_kind_of_filter(random_crm):
+@pytest.mark.parametrize("probe_days", [None, 0, 10**6], ids=["as-shipped", "always-join", "always-probe"])
+def test_every_card_equals_its_definition_for_every_kind_of_filter(random_crm, probe_days, monkeypatch):
+    """Also with the conversion card forced onto each of its two forms (a metrics probe per contact, a join)."""
+    if probe_days is not None:
+        monkeypatch.setattr("analytics.kpis.EXISTS_MAX_DAYS", probe_days)
+        monkeypatch.setattr("analytics.kpis.EXISTS_MAX_DAYS_UNFILTERED", probe_days)
     checked = 0
     for params in _filter_combinations(random_crm):
         want = _expected(params)

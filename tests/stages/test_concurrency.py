@@ -14,6 +14,15 @@ from tests.factories import ContactFactory, TouchpointFactory, stage
 from tests.services import postgres_only, require_postgres
 
 
+def _in_two_threads(work) -> None:
+    """Run `work` in two threads at once and wait for both (each closes its own connection)."""
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+
 @postgres_only
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_engine_skips_and_re_evaluates_a_contact_moved_under_it():
@@ -64,11 +73,7 @@ def test_two_concurrent_evaluations_write_one_transition():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=evaluate) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    _in_two_threads(evaluate)
     assert sum(results) == 20
     assert StageTransition.objects.filter(contact_id__in=ids, source="rule").count() == 20
     assert set(Contact.objects.filter(pk__in=ids).values_list("stage__slug", flat=True)) == {"consideration"}
@@ -96,11 +101,7 @@ def test_two_concurrent_evaluations_of_new_purchases_both_commit_the_purchase_mo
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=evaluate) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    _in_two_threads(evaluate)
     assert errors == []
     rows = ContactPurchaseMonth.objects.filter(contact_id__in=ids)
     assert rows.count() == 40

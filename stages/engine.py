@@ -772,8 +772,10 @@ def _evaluate_chunk(
                     # The purchase months follow the metrics: only contacts whose metrics row
                     # changed can have changed purchases (a steady nightly run writes none).
                     written = _write_metrics(cursor, chunk, now)
-                    few = 2 * len(written) < chunk.size_hint()
-                    months = None if not written else Chunk(ids=tuple(sorted(written))) if few else chunk
+                    if not written:
+                        months = None
+                    elif 2 * len(written) < chunk.size_hint():
+                        months = Chunk(ids=tuple(sorted(written)))  # else the whole chunk: one range predicate
             if two_phase:
                 counted, candidates = _candidates(cursor, compiled, chunk)
                 few = len(candidates) <= CANDIDATE_IDS_MAX and 2 * len(candidates) < counted

@@ -68,10 +68,12 @@ class ContactPurchaseMonth(models.Model):
     the month of the contact's first purchase, repeated on each of its rows so the report is a
     plain GROUP BY (cohort, month). Like ContactMetrics' base columns, the lifecycle engine
     writes these rows with every evaluation of a contact (real time after a touchpoint write,
-    and the nightly run over everyone), rewriting only the rows that changed.
+    and the nightly run over everyone), rewriting only the rows that changed. Channel
+    performance as of a past day also reads it, for the purchases of the whole months since.
     """
 
-    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (contact, month) constraint starts with it.
+    contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="+", db_index=False)
     month = models.IntegerField(help_text="year * 12 + month - 1, in the project's time zone")
     cohort = models.IntegerField(help_text="The month of the contact's first purchase.")
     purchases = models.IntegerField()
@@ -81,6 +83,9 @@ class ContactPurchaseMonth(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["contact", "month"], name="purchase_month_contact_month_uniq"),
         ]
+        # The months after a day, index-only (channel performance as of a recent day reads a month or two;
+        # a year back PostgreSQL scans the table instead).
+        indexes = [models.Index(fields=["month"], include=["contact", "revenue"], name="purchase_month_month_idx")]
 
     def __str__(self) -> str:
         return f"purchases of {self.contact_id} in month {self.month}"

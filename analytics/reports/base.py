@@ -191,6 +191,16 @@ def dt_param(value: dt.datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
+def month_index(day: dt.date) -> int:
+    """The month index (year * 12 + month - 1) of a day, as `month_index_sql` computes it in SQL."""
+    return day.year * 12 + day.month - 1
+
+
+def month_start(index: int) -> dt.date:
+    """The first day of the month with this index."""
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
 def month_index_sql(column: str) -> tuple[str, list[Any]]:
     """SQL for the month index (year * 12 + month - 1) of a datetime column in the project's time zone.
 

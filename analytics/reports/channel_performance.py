@@ -38,6 +38,8 @@ from analytics.reports.base import (
     day_end,
     day_start,
     dt_param,
+    month_index,
+    month_start,
     ratio,
     run_sql,
     scope_clause,
@@ -98,7 +100,9 @@ def channel_performance_report(query: ChannelPerformanceQuery) -> ChannelPerform
         return _result(as_of, run_sql(_now_sql(scope), params))
     end = dt_param(day_end(as_of))
     if (today - as_of).days <= RECENT_DAYS:
-        return _result(as_of, run_sql(_recent_sql(scope), [end, end, *params, end, end, *params]))
+        month = month_index(as_of)
+        later_params = [month, end, dt_param(day_start(month_start(month + 1))), end]
+        return _result(as_of, run_sql(_recent_sql(scope), [end, end, *params, *later_params, *params]))
     return _result(as_of, run_sql(_history_sql(scope), [end, *params]))
 
 
@@ -124,11 +128,16 @@ def _recent_sql(scope: str) -> str:
     A contact was a customer on the day iff its first purchase (metrics.first_purchase_at) is
     before the day's end, so customers and their average CLV come from the metrics alone; the
     net revenue on the day is the metrics' present revenue less the purchases and refunds
-    after it, summed per channel (`later`, index-only from the partial purchase and refund
-    indexes on (occurred_at, contact), joined to the contacts for their channel). Both halves
-    run in parallel on PostgreSQL, and only the days since are read. At 1M contacts / 20M
-    touchpoints: 22 days back 0.86 s, a year back 1.9 s, against 3.1 s and 2.2 s for
-    `_history_sql`, which wins only when most of the money came after the day.
+    after it, summed per channel (`later`, joined to the contacts for their channel). The
+    purchases after the day are read in two parts: the rest of the as-of month from the
+    partial purchase index on (occurred_at, contact), the whole months after it from
+    ContactPurchaseMonth (the engine's per-contact monthly rollup, written with the metrics,
+    so both are as fresh as the last evaluation), which has about 2.5 times fewer rows than
+    the purchases they sum; refunds from their own partial index. Both halves run in parallel
+    on PostgreSQL, and only the days since are read. At 1M contacts / 20M touchpoints, a year
+    back: 1.46-1.68 s against 1.78-2.08 s reading every later purchase (BENCHMARKS.md), and
+    22 days back 0.75-0.89 s; `_history_sql` took 2.2 s a year back and wins only when most
+    of the money came after the day.
     """
     return f"""
         WITH base AS (
@@ -143,8 +152,11 @@ def _recent_sql(scope: str) -> str:
         ),
         later AS (
             SELECT c.acquisition_channel AS channel, SUM(x.net) AS net FROM (
+                SELECT contact_id, revenue AS net FROM analytics_contactpurchasemonth
+                WHERE month > %s
+                UNION ALL
                 SELECT contact_id, amount AS net FROM contacts_touchpoint
-                WHERE kind = 'purchase' AND occurred_at >= %s
+                WHERE kind = 'purchase' AND occurred_at >= %s AND occurred_at < %s
                 UNION ALL
                 SELECT contact_id, -amount AS net FROM contacts_touchpoint
                 WHERE kind = 'refund' AND occurred_at >= %s

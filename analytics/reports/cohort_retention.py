@@ -24,6 +24,7 @@ from analytics.reports.base import (
     day_end,
     day_start,
     dt_param,
+    month_index,
     month_index_sql,
     ratio,
     run_sql,
@@ -34,10 +35,6 @@ from analytics.reports.base import (
 from contacts.models import TouchpointKind
 
 DEFAULT_MONTHS = 12
-
-
-def month_index(day: dt.date) -> int:
-    return day.year * 12 + day.month - 1
 
 
 def month_label(index: int) -> str:

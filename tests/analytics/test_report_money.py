@@ -102,3 +102,32 @@ def test_channel_performance_refund_only_contact_and_as_of_cut(recent_days, monk
     metrics_write()  # as of a past day: the engine's present metrics less the money after it
     (email,) = channel_performance_report(ChannelPerformanceQuery(as_of=dt.date(2024, 12, 31))).channels
     assert (email.contacts, email.customers, email.revenue, email.avg_clv) == (2, 1, Decimal("80.00"), 50.0)
+
+
+@pytest.mark.usefixtures("berlin")
+def test_channel_performance_recent_splits_the_later_money_at_local_month_boundaries(monkeypatch):
+    """As of a mid-month day: the rest of that month from the purchases, the later months from the rollup."""
+    monkeypatch.setattr("analytics.reports.channel_performance.RECENT_DAYS", 10**6)
+    (a,) = contacts_create(1, acquisition_channel="email")
+    touchpoints_create(
+        [
+            (a.pk, "purchase", at(dt.date(2024, 11, 2)), "100.00", None),  # the first purchase, before the day
+            (a.pk, "purchase", at(dt.date(2024, 11, 15), 23, 59), "1.00", None),  # on the as-of day: counted
+            (a.pk, "purchase", at(dt.date(2024, 11, 16), 0, 0), "2.00", None),  # rest of the as-of month
+            (a.pk, "purchase", at(dt.date(2024, 11, 30), 23, 30), "4.00", None),  # 22:30 UTC, still November
+            (a.pk, "purchase", at(dt.date(2024, 12, 1), 0, 30), "8.00", None),  # 30 Nov 23:30 UTC: December here
+            (a.pk, "purchase", at(dt.date(2025, 2, 3)), "16.00", None),  # a later month
+            (a.pk, "refund", at(dt.date(2024, 12, 5)), "32.00", None),  # a later refund: added back
+        ]
+    )
+    metrics_write()
+    (email,) = channel_performance_report(ChannelPerformanceQuery(as_of=dt.date(2024, 11, 15))).channels
+    assert (email.contacts, email.customers, email.revenue) == (1, 1, Decimal("101.00"))
+    (email,) = channel_performance_report(ChannelPerformanceQuery(as_of=dt.date(2024, 11, 30))).channels
+    assert email.revenue == Decimal("107.00")
+    (email,) = channel_performance_report(ChannelPerformanceQuery(as_of=dt.date(2024, 12, 1))).channels
+    assert email.revenue == Decimal("115.00")
+    (email,) = channel_performance_report(ChannelPerformanceQuery(as_of=dt.date(2024, 11, 1))).channels
+    assert (email.customers, email.revenue) == (0, Decimal("0.00"))
+    (email,) = channel_performance_report(ChannelPerformanceQuery()).channels
+    assert email.revenue == Decimal("131.00") - Decimal("32.00")

@@ -1,4 +1,7 @@
-"""`manage.py rebuild_purchase_months`: rewrite the cohort-retention rollup of every contact from its purchases."""
+"""`manage.py rebuild_purchase_months`: rewrite the purchase-month rollup of every contact from its purchases.
+
+The rollup is read by cohort retention and by channel performance as of a past day.
+"""
 
 from __future__ import annotations
 

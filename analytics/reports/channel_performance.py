@@ -14,8 +14,9 @@ Two sources, one answer:
   are as fresh as the stages are; like the engine, they count every stored touchpoint.
 - **A recent past `as_of`** (up to RECENT_DAYS ago): customers are the contacts whose first
   purchase (metrics) came before the day's end; revenue is the metrics' present revenue less
-  the purchases and refunds after the day (read from small partial indexes on the time). Only
-  the days since are read.
+  the purchases and refunds after the day (the whole months since from the engine's
+  purchase-month rollup, the rest from small partial indexes on the time). Only the days
+  since are read.
 - **An older `as_of`**: history is re-read from the touchpoints up to the end of that day (the
   days since would be most of the history).
 """

@@ -13,7 +13,8 @@ from django.core.management.base import BaseCommand
 
 class Command(BaseCommand):
     help = (
-        "Rewrite every contact's purchase months (the rollup cohort retention reads) from the stored purchases. "
+        "Rewrite every contact's purchase months (the rollup cohort retention and past-day channel performance "
+        "read) from the stored purchases. "
         "The lifecycle engine keeps the rollup current; run this after changing TIME_ZONE (months are local) "
         "or after touchpoints were changed in the database directly."
     )

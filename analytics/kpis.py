@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
+from analytics.daily_facts import DayFigures, daily_facts_enabled, daily_facts_sum
 from analytics.models import ContactMetrics, StageSnapshot
 from contacts.models import Contact, Touchpoint, TouchpointKind
 from stages.models import Stage, StageCategory, StageTransition
@@ -277,28 +278,141 @@ def kpi_base(*, query: OverviewQuery) -> KpiBase:
     )
 
 
+@dataclass(frozen=True)
+class _StageIds:
+    customer: list[int]
+    prospect: list[int]
+    churned: list[int]
+
+
+Span = tuple[dt.datetime, dt.datetime]
+
+
+def _figures_from_rows(
+    scope: _CardScope, windows: dict[str, list[Span]], stage_ids: _StageIds, *, probe: bool
+) -> dict[str, DayFigures]:
+    """Per label, the period figures over its time windows [a, b), read from the rows: three aggregates.
+
+    New contacts and the share of them that have bought since (metrics are written by the engine
+    on every evaluation): a range scan on created_at, index-only with contact_created_cover_idx
+    (channel and owner are INCLUDEd). Whether each contact bought is read from its metrics row:
+    with `probe`, a primary-key probe per contact (short ranges: at 1M the 30-day view reads
+    ~35k contacts, and PostgreSQL would otherwise hash all 1M metrics rows: 484-660 ms), else a
+    join, which PostgreSQL runs as one hash join. Both count exactly the same contacts.
+    New customers (moves into a customer stage from a prospect stage or from none) and moves into
+    churned: stage ids resolved by the caller, so the query seeks the (to_stage, effective_at)
+    index for just those stages. Revenue: the purchases-only partial index.
+    """
+    labels = [label for label, spans in windows.items() if spans]
+    if not labels:
+        return {label: DayFigures() for label in windows}
+
+    def within(field: str, spans: list[Span]) -> Q:
+        q = Q(pk__in=[])
+        for a, b in spans:
+            q |= Q(**{f"{field}__gte": a, f"{field}__lt": b})
+        return q
+
+    every = [span for label in labels for span in windows[label]]
+    if probe:
+        bought = Q(Exists(ContactMetrics.objects.filter(contact_id=OuterRef("pk"), purchase_count__gt=0)))
+    else:
+        bought = Q(metrics__purchase_count__gt=0)
+    contacts = scope.apply(Contact.objects.filter(within("created_at", every)), "")
+    counts = contacts.aggregate(
+        **{f"new_{label}": Count("pk", filter=within("created_at", windows[label])) for label in labels},
+        **{f"conv_{label}": Count("pk", filter=within("created_at", windows[label]) & bought) for label in labels},
+    )
+    first_buy = Q(to_stage_id__in=stage_ids.customer) & (
+        Q(from_stage__isnull=True) | Q(from_stage_id__in=stage_ids.prospect)
+    )
+    churned = Q(to_stage_id__in=stage_ids.churned)
+    moves = scope.apply(
+        StageTransition.objects.filter(
+            within("effective_at", every), to_stage_id__in=stage_ids.customer + stage_ids.churned
+        ),
+        "contact",
+    )
+    move_counts = moves.aggregate(
+        **{f"buy_{label}": Count("pk", filter=within("effective_at", windows[label]) & first_buy) for label in labels},
+        **{f"churn_{label}": Count("pk", filter=within("effective_at", windows[label]) & churned) for label in labels},
+    )
+    purchases = scope.apply(
+        Touchpoint.objects.filter(within("occurred_at", every), kind=TouchpointKind.PURCHASE), "contact"
+    )
+    money = purchases.aggregate(
+        **{f"revenue_{label}": Sum("amount", filter=within("occurred_at", windows[label])) for label in labels}
+    )
+    figures = {label: DayFigures() for label in windows}
+    for label in labels:
+        figures[label] = DayFigures(
+            contacts=counts[f"new_{label}"],
+            buyers=counts[f"conv_{label}"],
+            revenue=money[f"revenue_{label}"] or Decimal("0"),
+            first_buys=move_counts[f"buy_{label}"],
+            churn_moves=move_counts[f"churn_{label}"],
+        )
+    return figures
+
+
+def _split_days(a: dt.datetime, b: dt.datetime) -> tuple[tuple[dt.date, dt.date] | None, list[Span]]:
+    """[a, b) as its whole UTC days [first, last) (None if there are none) and the partial days at its edges."""
+    a, b = a.astimezone(dt.UTC), b.astimezone(dt.UTC)
+    midnight = dt.time.min.replace(tzinfo=dt.UTC)
+    first = dt.datetime.combine(a.date(), midnight)
+    if first < a:
+        first += dt.timedelta(days=1)
+    last = dt.datetime.combine(b.date(), midnight)
+    if first >= last:
+        return None, [(a, b)] if a < b else []
+    edges = [span for span in ((a, first), (last, b)) if span[0] < span[1]]
+    return (first.date(), last.date()), edges
+
+
+def _figures_from_daily_facts(
+    scope: _CardScope, periods: dict[str, Span], stage_ids: _StageIds
+) -> dict[str, DayFigures]:
+    """The period figures from the daily rollup (analytics.daily_facts) for whole days, the rows for the edges.
+
+    Exactly the figures `_figures_from_rows` gives for the whole periods: the rollup is kept by
+    triggers on every write; the partial first and last days (a preset period starts at this
+    time of day N days ago) are read from the rows, a day or two of them.
+    """
+    split = {label: _split_days(a, b) for label, (a, b) in periods.items()}
+    whole = {label: days for label, (days, _) in split.items() if days is not None}
+    figures = _figures_from_rows(scope, {label: edges for label, (_, edges) in split.items()}, stage_ids, probe=True)
+    if whole:
+        summed = daily_facts_sum(
+            periods=whole,
+            channel=scope.channel,
+            owner_id=scope.owner_id,
+            customer_ids=stage_ids.customer,
+            prospect_ids=stage_ids.prospect,
+            churned_ids=stage_ids.churned,
+        )
+        for label, days in summed.items():
+            figures[label] = figures[label] + days
+    return figures
+
+
 def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None) -> Overview:
     """All KPI cards for the period with the previous period beside each, one query per group.
 
-    Every card is computed live from the stored rows, for any filter combination. A daily
-    rollup was considered and left out: a past day's figures still change after the nightly
-    run (late touchpoints dated in the past, metrics rewritten by every evaluation, channel
-    and owner edits, merges), and a distinct count of contacts per period is not a sum of
-    per-day counts, so a rollup could not keep every card equal to its live definition.
-    Instead each query is shaped so PostgreSQL reads only what the card needs: channel and
-    owner compared on the contact row (no `id IN (filtered contacts)` semi-join), the
-    created_at range index-only (contact_created_cover_idx), metrics probed per contact on
-    short periods. What remains at 1M is two whole-base aggregates (stage counts, customer
-    value averages), ~100 ms each, which only a counter kept by the write path could avoid. They
-    do not depend on the period, so they come from `kpi_base`, which the caller may pass in
-    (the overview caches it per contact filters); `base` must be `kpi_base` of a query with the
+    The period cards (new contacts, conversion, new customers, revenue, churn moves) come, on
+    PostgreSQL and for the whole base or a channel and/or owner, from the daily rollup that
+    triggers keep exact on every write (analytics.daily_facts): whole days from it, the partial
+    days at the period's edges from the rows. Elsewhere (SQLite; campaign or segment filters,
+    which select contacts no rollup key describes) they are read from the rows, each query
+    shaped so PostgreSQL reads only what the card needs (`_figures_from_rows`). New customers and
+    churns count moves, so a sum of days equals the period (a contact that churned twice in a
+    year counts twice). What remains are two whole-base aggregates (stage counts, customer
+    value averages), ~50 and ~100 ms at 1M. They do not depend on the period, so they come from
+    `kpi_base`, which the caller may pass in (the overview caches it per contact filters);
+    `base` must be `kpi_base` of a query with the
     same contact filters.
     """
     scope = _card_scope(query)
     start, end = query.start, query.end
-    prev_start, prev_end = query.previous
-    cur = Q(created_at__gte=start, created_at__lt=end)
-    prev = Q(created_at__gte=prev_start, created_at__lt=prev_end)
     overview = Overview(query=query)
 
     # Stage counts now; before = the nightly snapshot on the day before the period (whole base only).
@@ -311,60 +425,18 @@ def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None
         before = dict(StageSnapshot.objects.filter(date=_snapshot_day(query)).values_list("stage_id", "contacts"))
     overview.stages = [StageCount(s, now_counts.get(s.pk, 0), before.get(s.pk) if before else None) for s in stages]
 
-    # New contacts and the share of them that have bought since (metrics are written by the engine
-    # on every evaluation): one range scan on created_at, index-only with contact_created_cover_idx
-    # (channel and owner are INCLUDEd). Whether each contact bought is read from its metrics row: for
-    # short ranges a primary-key probe per contact (at 1M the 30-day view reads ~35k contacts, and
-    # PostgreSQL would otherwise hash all 1M metrics rows: 484-660 ms), for longer ones a join, which
-    # PostgreSQL runs as one hash join (a probe each would cost more than one pass over the metrics).
-    # The range is short up to EXISTS_MAX_DAYS with a channel or owner filter, EXISTS_MAX_DAYS_UNFILTERED
-    # without: at 1M, 90 days unfiltered (two periods, ~160k contacts) took 633-680 ms probing and
-    # 386-389 ms joined; 90 days of one channel 174-193 ms probing and 295-298 ms joined; 30 days
-    # unfiltered 198-228 ms probing and 243-253 ms joined. Both count exactly the same contacts.
-    contacts = scope.apply(Contact.objects.filter(created_at__gte=prev_start, created_at__lt=end), "")
-    narrowed = bool(query.channel) or query.owner_id is not None
-    if query.days <= (EXISTS_MAX_DAYS if narrowed else EXISTS_MAX_DAYS_UNFILTERED):
-        bought = Q(Exists(ContactMetrics.objects.filter(contact_id=OuterRef("pk"), purchase_count__gt=0)))
-    else:
-        bought = Q(metrics__purchase_count__gt=0)
-    counts = contacts.aggregate(
-        new=Count("pk", filter=cur),
-        new_prev=Count("pk", filter=prev),
-        conv=Count("pk", filter=cur & bought),
-        conv_prev=Count("pk", filter=prev & bought),
-    )
-
-    # New customers (first move from a prospect stage, or from nowhere, into a customer stage) and
-    # moves into churned: stage ids are resolved here so the query seeks the (to_stage, effective_at)
-    # index for just those stages instead of scanning every transition of the period.
     customer_ids = [st.pk for st in stages if st.category == StageCategory.CUSTOMER]
     prospect_ids = [st.pk for st in stages if st.category == StageCategory.PROSPECT]
     churned_ids = [st.pk for st in stages if st.slug == "churned"]
-    eff_cur = Q(effective_at__gte=start, effective_at__lt=end)
-    eff_prev = Q(effective_at__gte=prev_start, effective_at__lt=prev_end)
-    first_buy = Q(to_stage_id__in=customer_ids) & (Q(from_stage__isnull=True) | Q(from_stage_id__in=prospect_ids))
-    churned = Q(to_stage_id__in=churned_ids)
-    moves = scope.apply(
-        StageTransition.objects.filter(
-            to_stage_id__in=customer_ids + churned_ids, effective_at__gte=prev_start, effective_at__lt=end
-        ),
-        "contact",
-    )
-    move_counts = moves.aggregate(
-        customers=Count("contact_id", filter=eff_cur & first_buy, distinct=True),
-        customers_prev=Count("contact_id", filter=eff_prev & first_buy, distinct=True),
-        churned=Count("contact_id", filter=eff_cur & churned, distinct=True),
-        churned_prev=Count("contact_id", filter=eff_prev & churned, distinct=True),
-    )
-
-    # Revenue from purchases (served by the purchases-only partial index).
-    occ_cur = Q(occurred_at__gte=start, occurred_at__lt=end)
-    occ_prev = Q(occurred_at__gte=prev_start, occurred_at__lt=prev_end)
-    purchases = scope.apply(
-        Touchpoint.objects.filter(kind=TouchpointKind.PURCHASE, occurred_at__gte=prev_start, occurred_at__lt=end),
-        "contact",
-    )
-    money = purchases.aggregate(revenue=Sum("amount", filter=occ_cur), revenue_prev=Sum("amount", filter=occ_prev))
+    stage_ids = _StageIds(customer_ids, prospect_ids, churned_ids)
+    periods = {"cur": (start, end), "prev": query.previous}
+    if daily_facts_enabled() and scope.rest is None:
+        figures = _figures_from_daily_facts(scope, periods, stage_ids)
+    else:
+        narrowed = bool(query.channel) or query.owner_id is not None
+        probe = query.days <= (EXISTS_MAX_DAYS if narrowed else EXISTS_MAX_DAYS_UNFILTERED)
+        figures = _figures_from_rows(scope, {label: [span] for label, span in periods.items()}, stage_ids, probe=probe)
+    cur, prev = figures["cur"], figures["prev"]
 
     # Churn rate = share of everyone who has been a customer (customer and exit stages) now in
     # the churned stage: now from the live counts above, at the period's start from the nightly
@@ -386,21 +458,27 @@ def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None
         return part / whole if whole else None
 
     overview.kpis = [
-        Kpi("new_contacts", KPI_LABELS["new_contacts"], counts["new"], counts["new_prev"]),
-        Kpi("new_customers", KPI_LABELS["new_customers"], move_counts["customers"], move_counts["customers_prev"]),
+        Kpi("new_contacts", KPI_LABELS["new_contacts"], cur.contacts, prev.contacts),
+        Kpi(
+            "new_customers",
+            KPI_LABELS["new_customers"],
+            cur.first_buys,
+            prev.first_buys,
+            help="Moves into a customer stage from a prospect stage (or from none) in the period.",
+        ),
         Kpi(
             "conversion",
             KPI_LABELS["conversion"],
-            rate(counts["conv"], counts["new"]),
-            rate(counts["conv_prev"], counts["new_prev"]),
+            rate(cur.buyers, cur.contacts),
+            rate(prev.buyers, prev.contacts),
             fmt="percent",
             help="Share of the period's new contacts that have made a purchase since.",
         ),
         Kpi(
             "revenue",
             KPI_LABELS["revenue"],
-            money["revenue"] or Decimal("0"),
-            money["revenue_prev"] or Decimal("0"),
+            cur.revenue,
+            prev.revenue,
             fmt="money",
             help="Sum of purchases in the period.",
         ),
@@ -432,10 +510,10 @@ def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None
         Kpi(
             "churned",
             KPI_LABELS["churned"],
-            move_counts["churned"],
-            move_counts["churned_prev"],
+            cur.churn_moves,
+            prev.churn_moves,
             higher_is_better=False,
-            help="Contacts the lifecycle rules moved into the churned stage in the period.",
+            help="Moves into the churned stage in the period (a contact that churned twice counts twice).",
         ),
         Kpi(
             "avg_clv",

@@ -163,3 +163,43 @@ class ReportSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.report} {self.query_key[:12]} as of {self.as_of}"
+
+
+class _DailyFactColumns(models.Model):
+    """Key and sums of the KPI cards' per-day rollup (see analytics.daily_facts, which explains the triggers)."""
+
+    day = models.DateField(help_text="UTC day of the contact's creation, the purchase or the move.")
+    channel = models.CharField(max_length=20, help_text="The contact's acquisition channel now.")
+    owner_id = models.BigIntegerField(default=0, help_text="The contact's owner now; 0 = none.")
+    from_stage_id = models.BigIntegerField(default=0, help_text="Moves: the stage left; 0 = none, or not a move.")
+    to_stage_id = models.BigIntegerField(default=0, help_text="Moves: the stage entered; 0 = not a move.")
+    contacts = models.IntegerField(default=0)
+    buyers = models.IntegerField(default=0, help_text="Contacts created that day whose metrics show a purchase.")
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    moves = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class DailyFact(_DailyFactColumns):
+    """The folded rollup: one row per key. Written only by daily_facts_compact and daily_facts_rebuild."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "channel", "owner_id", "from_stage_id", "to_stage_id"], name="daily_fact_key_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"facts of {self.day} {self.channel} owner {self.owner_id}"
+
+
+class DailyFactDelta(_DailyFactColumns):
+    """Signed changes appended by the triggers, folded into DailyFact by daily_facts_compact."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"delta of {self.day} {self.channel} owner {self.owner_id}"

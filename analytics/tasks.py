@@ -36,3 +36,11 @@ def overview_warm_task() -> list[str]:
     from analytics.views import overview_warm
 
     return overview_warm(periods=tuple(getattr(settings, "CRM_REPORT_SNAPSHOT_PERIODS", None) or ("30d",)))
+
+
+@shared_task(acks_late=True, time_limit=600, expires=300)
+def daily_facts_compact_task() -> int:
+    """Fold the KPI rollup's appended deltas into it (analytics.daily_facts). Idempotent; returns the rows folded."""
+    from analytics.daily_facts import daily_facts_compact
+
+    return daily_facts_compact()

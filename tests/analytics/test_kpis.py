@@ -102,12 +102,10 @@ def _expected(params: dict) -> dict:
 
     def moved(a, b, to, first_buy):
         rows = StageTransition.objects.filter(contact_id__in=ids, effective_at__gte=a, effective_at__lt=b)
-        return len(
-            {
-                t.contact_id
-                for t in rows
-                if t.to_stage_id in to and (not first_buy or t.from_stage_id is None or t.from_stage_id in prospect)
-            }
+        return sum(
+            1
+            for t in rows
+            if t.to_stage_id in to and (not first_buy or t.from_stage_id is None or t.from_stage_id in prospect)
         )
 
     def revenue(a, b):

@@ -1,0 +1,189 @@
+"""The KPI cards' daily rollup (analytics.daily_facts): exact after every kind of write, and the cards read from it.
+
+`daily_facts_drift()` compares the stored rollup plus its pending deltas with the same sums
+computed from the rows; every writer of the project runs below and the drift must stay empty
+after each one, folded or not. The cards from the rollup must equal the cards from the rows
+for every filter the rollup serves, whatever the period's edges.
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from analytics import kpis
+from analytics.daily_facts import daily_facts_compact, daily_facts_drift, daily_facts_rebuild
+from analytics.kpis import _split_days, kpi_overview, overview_query_from_params
+from analytics.models import ContactMetrics, DailyFact, DailyFactDelta
+from contacts import bulk
+from contacts.importing import import_run, import_start, import_upload
+from contacts.merge import contact_merge
+from contacts.models import Contact, Touchpoint
+from contacts.services import contact_create, contact_delete, contact_update, touchpoint_create
+from stages.models import Stage, StageTransition
+from stages.services import contact_move_stage, lifecycle_recompute
+from tests.analytics.test_kpis import _filter_combinations, random_crm  # noqa: F401 - the fixture
+from tests.factories import ContactFactory, UserFactory
+from tests.services import postgres_only
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.UTC
+
+
+def test_split_days_gives_whole_utc_days_and_the_partial_edges():
+    a = dt.datetime(2026, 3, 1, 15, 30, tzinfo=UTC)
+    b = dt.datetime(2026, 3, 31, 15, 30, tzinfo=UTC)
+    assert _split_days(a, b) == (
+        (dt.date(2026, 3, 2), dt.date(2026, 3, 31)),
+        [(a, dt.datetime(2026, 3, 2, tzinfo=UTC)), (dt.datetime(2026, 3, 31, tzinfo=UTC), b)],
+    )
+    midnight = dt.datetime(2026, 3, 1, tzinfo=UTC)
+    assert _split_days(midnight, midnight + dt.timedelta(days=2)) == ((dt.date(2026, 3, 1), dt.date(2026, 3, 3)), [])
+    # Within one day: no whole day, the span itself is read from the rows.
+    assert _split_days(a, a + dt.timedelta(hours=3)) == (None, [(a, a + dt.timedelta(hours=3))])
+    # Another time zone is the same instant.
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    assert _split_days(a.astimezone(berlin), b.astimezone(berlin)) == _split_days(a, b)
+
+
+@postgres_only
+def test_every_writer_keeps_the_rollup_exact(admin_user):
+    steps = []
+
+    def exact(step: str) -> None:
+        assert daily_facts_drift() == [], step
+        steps.append(step)
+
+    rep, other_rep = UserFactory(), UserFactory()
+    when = timezone.now() - dt.timedelta(days=40)
+    alice = contact_create(data={"email": "alice@example.com", "acquisition_channel": "email"})
+    bob = contact_create(data={"email": "bob@example.com", "acquisition_channel": "referral", "owner": rep})
+    exact("contacts created through the service")
+    for i, who in enumerate([alice, bob, alice]):
+        touchpoint_create(
+            data={"contact": who.pk, "kind": "purchase", "amount": f"{100 + i}.50", "occurred_at": when.isoformat()}
+        )
+    touchpoint_create(data={"contact": bob.pk, "kind": "site_visit"})
+    exact("touchpoints logged")
+    lifecycle_recompute()
+    assert StageTransition.objects.filter(contact__in=[alice, bob]).exists()
+    assert ContactMetrics.objects.filter(contact=alice, purchase_count__gt=0).exists()
+    exact("lifecycle engine run over everyone (stages moved, metrics written, customer value recomputed)")
+    daily_facts_compact()
+    assert not DailyFactDelta.objects.exists() and DailyFact.objects.exists()
+    exact("deltas folded")
+
+    contact_update(contact=alice, data={"acquisition_channel": "paid_search", "owner": other_rep})
+    exact("channel and owner edited")
+    bulk.contacts_assign_owner(contacts=Contact.objects.filter(pk__in=[alice.pk, bob.pk]), owner=rep)
+    exact("bulk owner change")
+    Contact.objects.filter(pk=bob.pk).update(created_at=when - dt.timedelta(days=3))
+    exact("created_at changed")
+    contact_move_stage(contact=alice, stage=Stage.objects.get(slug="churned"), reason="asked to leave", user=admin_user)
+    exact("manual stage move")
+    purchase = Touchpoint.objects.filter(contact=alice, kind="purchase").first()
+    Touchpoint.objects.filter(pk=purchase.pk).update(amount=Decimal("7.25"), occurred_at=when - dt.timedelta(days=9))
+    exact("purchase amount and day edited")
+    Touchpoint.objects.filter(pk=purchase.pk).update(kind="refund")
+    exact("purchase turned into a refund")
+
+    csv = "email,first_name,channel,owner\ncarol@example.com,Carol,email,\nalice@example.com,Alice,,\n"
+    job = import_upload(kind="contacts", file_name="c.csv", raw=csv.encode())
+    import_start(job=job, mapping=job.mapping, enqueue=False)
+    assert import_run(job_id=job.pk).created_count == 1
+    exact("contacts imported")
+    carol = Contact.objects.get(email="carol@example.com")
+    rows = "contact_email,kind,amount,occurred_at,external_id\n" + "".join(
+        f"carol@example.com,purchase,{10 + i}.00,2026-0{1 + i % 9}-15T10:00:00Z,carol-{i}\n" for i in range(12)
+    )
+    job = import_upload(kind="touchpoints", file_name="t.csv", raw=rows.encode())
+    import_start(job=job, mapping=job.mapping, enqueue=False)
+    assert import_run(job_id=job.pk).created_count == 12
+    lifecycle_recompute(contact_ids=[carol.pk])
+    exact("touchpoints imported and the contact evaluated (real-time path)")
+
+    contact_merge(survivor=carol, other=alice, user=admin_user)
+    assert not Contact.objects.filter(pk=alice.pk).exists()
+    exact("merge")
+    contact_delete(contact=bob, user=admin_user)
+    exact("contact deleted through the service")
+
+    # A raw delete, parent first (foreign keys are deferred), then its children.
+    dave = ContactFactory(acquisition_channel="email")
+    touchpoint_create(data={"contact": dave.pk, "kind": "purchase", "amount": "55.00"})
+    lifecycle_recompute(contact_ids=[dave.pk])
+    exact("another contact")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM contacts_contact WHERE id = %s", [dave.pk])
+        exact("raw delete of the contact alone")
+        for table in ("contacts_touchpoint", "stages_stagetransition", "analytics_contactmetrics"):
+            cursor.execute(f"DELETE FROM {table} WHERE contact_id = %s", [dave.pk])
+        cursor.execute("DELETE FROM analytics_contactpurchasemonth WHERE contact_id = %s", [dave.pk])
+        cursor.execute("DELETE FROM contacts_contact_tags WHERE contact_id = %s", [dave.pk])
+    exact("then its children")
+
+    daily_facts_compact()
+    exact("folded again")
+    assert daily_facts_rebuild() == DailyFact.objects.count() > 0
+    assert not DailyFactDelta.objects.exists()
+    exact("rebuilt")
+    assert len(steps) == 19
+
+
+@postgres_only
+def test_the_cards_from_the_rollup_equal_the_cards_from_the_rows(random_crm, monkeypatch):  # noqa: F811
+    """For every filter combination, with pending deltas and folded, whatever time of day the period starts."""
+    calls = []
+    original = kpis.daily_facts_sum
+    monkeypatch.setattr(kpis, "daily_facts_sum", lambda **kw: calls.append(kw) or original(**kw))
+
+    def cards(query, *, rollup: bool):
+        monkeypatch.setattr(kpis, "daily_facts_enabled", lambda: rollup)
+        overview = kpi_overview(query=query, user=None)
+        return [(k.key, k.value, k.previous) for k in overview.kpis]
+
+    served = 0
+    for fold in (False, True):
+        if fold:
+            assert DailyFactDelta.objects.exists()
+            daily_facts_compact()
+            assert not DailyFactDelta.objects.exists()
+        for params in _filter_combinations(random_crm):
+            for hours in (0, 7.5):  # a preset period starts at this time of day; also try midnight
+                now = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(hours=hours)
+                query, _ = overview_query_from_params(params, now=now)
+                before = len(calls)
+                assert cards(query, rollup=True) == cards(query, rollup=False), (params, hours, fold)
+                served += len(calls) > before
+    # The rollup served every combination without a campaign or segment filter.
+    assert served == 2 * 2 * sum(1 for p in _filter_combinations(random_crm) if not {"campaign", "segment"} & set(p))
+
+
+@postgres_only
+def test_rebuild_command_checks_and_rebuilds(capsys):
+    contact = ContactFactory(acquisition_channel="email")
+    touchpoint_create(data={"contact": contact.pk, "kind": "purchase", "amount": "12.00"})
+    call_command("rebuild_daily_facts", "--check")
+    assert "exact" in capsys.readouterr().out
+    DailyFactDelta.objects.all().delete()  # what a bulk load with the triggers disabled would leave
+    with pytest.raises(SystemExit):
+        call_command("rebuild_daily_facts", "--check")
+    assert "differ" in capsys.readouterr().err
+    call_command("rebuild_daily_facts")
+    assert "rows" in capsys.readouterr().out
+    assert daily_facts_drift() == []
+
+
+def test_the_rollup_is_kept_on_postgresql_only():
+    """On SQLite (development) nothing is appended and the cards read the rows (the test above, on SQLite, too)."""
+    ContactFactory()
+    if connection.vendor == "postgresql":
+        assert DailyFactDelta.objects.filter(contacts=1).exists()
+        assert daily_facts_compact() >= 1
+    else:
+        assert not DailyFactDelta.objects.exists()
+        assert daily_facts_compact() == 0 and daily_facts_drift() == []

@@ -21,7 +21,9 @@ Readers sum the rollup and the deltas in one statement (one snapshot, so always 
 `daily_facts_compact` folds the deltas into the rollup (every few minutes from Celery beat,
 and nightly), one statement, serialized by an advisory lock.
 
-Keys: owner 0 = no owner; from 0 = no previous stage; from/to 0 on the rows that are not
+Keys: owner 0 = no owner, -1 = the all-owners rows (the same sums without the owner, kept by
+the compaction and the rebuild, so a view of everyone reads one row per day and channel
+instead of one per owner); from 0 = no previous stage; from/to 0 on the rows that are not
 moves. A fact belongs to the contact's current channel and owner: when those (or
 created_at) change, the trigger on contacts moves all of that contact's facts. Facts of a
 child row (purchase, transition, metrics) are counted while its contact exists; inserting or
@@ -48,6 +50,10 @@ KEY = "day, channel, owner_id, from_stage_id, to_stage_id"
 MEASURES = "contacts, buyers, revenue, moves"
 # pg_advisory_xact_lock key of the compaction and the rebuild ("dailyfct" in ASCII).
 LOCK_KEY = 0x6461696C79666374
+# The owner of the rollup's all-owners rows: the same sums without the owner in the key, written
+# by the compaction and the rebuild (never by the triggers), so a view of every owner reads one
+# row per day, channel and move instead of one per owner.
+ALL_OWNERS = -1
 
 # Statement-level triggers: (table, function, the events it fires on).
 TRIGGERS = [
@@ -202,6 +208,13 @@ def daily_facts_enabled() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _all_owners(relation: str) -> str:
+    """The rows of `relation` (key + measures) relabelled to the all-owners level (owner -1)."""
+    return (
+        f"SELECT day, channel, {ALL_OWNERS}::bigint AS owner_id, from_stage_id, to_stage_id, {MEASURES} FROM {relation}"
+    )
+
+
 def _everyone() -> str:
     return _contact_rows("contacts_contact", 1)
 
@@ -222,7 +235,9 @@ def daily_facts_compact() -> int:
             WITH folded AS (DELETE FROM {DELTA_TABLE} RETURNING {KEY}, {MEASURES}),
                  counted AS (SELECT count(*) AS n FROM folded),
                  upserted AS (
-                    INSERT INTO {FACT_TABLE} ({KEY}, {MEASURES}) {_summed("SELECT * FROM folded")}
+                    INSERT INTO {FACT_TABLE} ({KEY}, {MEASURES})
+                    SELECT * FROM ({_summed("SELECT * FROM folded")}
+                                   UNION ALL {_summed(_all_owners("folded"))}) x
                     ORDER BY {KEY}
                     ON CONFLICT ({KEY}) DO UPDATE SET
                         contacts = {FACT_TABLE}.contacts + EXCLUDED.contacts,
@@ -250,7 +265,9 @@ def daily_facts_rebuild() -> int:
         cursor.execute(f"DELETE FROM {DELTA_TABLE}")
         cursor.execute(f"DELETE FROM {FACT_TABLE}")
         cursor.execute(f"INSERT INTO {FACT_TABLE} ({KEY}, {MEASURES}) {_summed(_contact_facts(_everyone()))}")
-        return cursor.rowcount
+        rows = cursor.rowcount
+        cursor.execute(f"INSERT INTO {FACT_TABLE} ({KEY}, {MEASURES}) {_summed(_all_owners(FACT_TABLE))}")
+        return rows + cursor.rowcount
 
 
 def daily_facts_drift() -> list[tuple]:
@@ -260,14 +277,16 @@ def daily_facts_drift() -> list[tuple]:
     stored = f"""SELECT {KEY}, SUM(contacts) AS contacts, SUM(buyers) AS buyers, SUM(revenue) AS revenue,
                         SUM(moves) AS moves
                    FROM (SELECT {KEY}, {MEASURES} FROM {FACT_TABLE}
-                         UNION ALL SELECT {KEY}, {MEASURES} FROM {DELTA_TABLE}) f
+                         UNION ALL SELECT {KEY}, {MEASURES} FROM {DELTA_TABLE}
+                         UNION ALL {_all_owners(DELTA_TABLE)}) f
                   GROUP BY {KEY}"""
     true = f"""SELECT {KEY}, SUM(contacts) AS contacts, SUM(buyers) AS buyers, SUM(revenue) AS revenue,
                       SUM(moves) AS moves
-                 FROM ({_contact_facts(_everyone())}) f GROUP BY {KEY}"""
+                 FROM (SELECT * FROM true_facts UNION ALL {_all_owners("true_facts")}) f GROUP BY {KEY}"""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
+            WITH true_facts AS ({_contact_facts(_everyone())})
             SELECT {", ".join(f"COALESCE(s.{k}, t.{k})" for k in KEY.split(", "))},
                    s.contacts, s.buyers, s.revenue, s.moves, t.contacts, t.buyers, t.revenue, t.moves
               FROM ({stored}) s FULL JOIN ({true}) t USING ({KEY})
@@ -317,10 +336,13 @@ def daily_facts_sum(
     if channel:
         where.append("channel = %(channel)s")
         params["channel"] = channel
-    if owner_id is not None:
-        where.append("owner_id = %(owner)s")
-        params["owner"] = owner_id
     condition = " AND ".join(where)
+    if owner_id is not None:
+        params["owner"] = owner_id
+        condition += " AND owner_id = %(owner)s"
+        folded = pending = condition
+    else:  # the folded all-owners rows, and every pending delta
+        folded, pending = f"{condition} AND owner_id = {ALL_OWNERS}", condition
     columns = []
     for i, (first, last) in enumerate(periods.values()):
         params[f"f{i}"], params[f"l{i}"] = first, last
@@ -335,9 +357,9 @@ def daily_facts_sum(
         ]
     sql = f"""
         SELECT {", ".join(columns)}
-          FROM (SELECT {KEY}, {MEASURES} FROM {FACT_TABLE} WHERE {condition}
+          FROM (SELECT {KEY}, {MEASURES} FROM {FACT_TABLE} WHERE {folded}
                 UNION ALL
-                SELECT {KEY}, {MEASURES} FROM {DELTA_TABLE} WHERE {condition}) f"""
+                SELECT {KEY}, {MEASURES} FROM {DELTA_TABLE} WHERE {pending}) f"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("day", models.DateField(help_text="UTC day of the contact's creation, the purchase or the move.")),
                 ("channel", models.CharField(help_text="The contact's acquisition channel now.", max_length=20)),
-                ("owner_id", models.BigIntegerField(default=0, help_text="The contact's owner now; 0 = none.")),
+                ("owner_id", models.BigIntegerField(default=0, help_text="The contact's owner now; 0 = none, -1 = all owners (folded rows only).")),
                 (
                     "from_stage_id",
                     models.BigIntegerField(default=0, help_text="Moves: the stage left; 0 = none, or not a move."),
@@ -66,7 +66,7 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("day", models.DateField(help_text="UTC day of the contact's creation, the purchase or the move.")),
                 ("channel", models.CharField(help_text="The contact's acquisition channel now.", max_length=20)),
-                ("owner_id", models.BigIntegerField(default=0, help_text="The contact's owner now; 0 = none.")),
+                ("owner_id", models.BigIntegerField(default=0, help_text="The contact's owner now; 0 = none, -1 = all owners (folded rows only).")),
                 (
                     "from_stage_id",
                     models.BigIntegerField(default=0, help_text="Moves: the stage left; 0 = none, or not a move."),

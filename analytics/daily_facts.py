@@ -1,6 +1,6 @@
 """Daily facts: the KPI cards' per-day rollup, kept exact by PostgreSQL triggers on every write.
 
-One row per UTC day, acquisition channel, owner and (for stage moves) from/to stage with
+One row per day (in the project's TIME_ZONE), acquisition channel, owner and (for stage moves) from/to stage with
 four sums: contacts created that day, how many of them have bought (their metrics'
 purchase_count > 0), purchase revenue that day, stage moves that day. The overview's KPI
 cards read whole days of a period from here and only the partial days at its edges from
@@ -42,6 +42,7 @@ import datetime as dt
 from dataclasses import astuple, dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 
 FACT_TABLE = "analytics_dailyfact"
@@ -64,6 +65,22 @@ TRIGGERS = [
 ]
 
 
+def _zone() -> str:
+    """The project's time zone as an SQL literal: the rollup's days are local days, like the reports' periods."""
+    return "'" + settings.TIME_ZONE.replace("'", "''") + "'"
+
+
+_installed_zone: dict[str, str | None] = {}  # per process: the zone the triggers and the rollup were built in
+
+
+def _rollup_zone() -> str | None:
+    if connection.alias not in _installed_zone:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT obj_description('{FACT_TABLE}'::regclass, 'pg_class')")
+            _installed_zone[connection.alias] = cursor.fetchone()[0]
+    return _installed_zone[connection.alias]
+
+
 def _contact_facts(contacts: str) -> str:
     """SELECT of the facts (key + measures, with `sign`) of the contacts in `contacts`.
 
@@ -72,17 +89,17 @@ def _contact_facts(contacts: str) -> str:
     each under the contact's key, each multiplied by `sign` (+1 to add, -1 to remove).
     """
     return f"""
-        SELECT (c.created_at AT TIME ZONE 'UTC')::date AS day, c.acquisition_channel AS channel,
+        SELECT (c.created_at AT TIME ZONE {_zone()})::date AS day, c.acquisition_channel AS channel,
                COALESCE(c.owner_id, 0) AS owner_id, 0::bigint AS from_stage_id, 0::bigint AS to_stage_id,
                c.sign AS contacts, CASE WHEN m.purchase_count > 0 THEN c.sign ELSE 0 END AS buyers,
                0::numeric AS revenue, 0 AS moves
           FROM {contacts} c LEFT JOIN analytics_contactmetrics m ON m.contact_id = c.id
         UNION ALL
-        SELECT (t.occurred_at AT TIME ZONE 'UTC')::date, c.acquisition_channel, COALESCE(c.owner_id, 0), 0, 0,
+        SELECT (t.occurred_at AT TIME ZONE {_zone()})::date, c.acquisition_channel, COALESCE(c.owner_id, 0), 0, 0,
                0, 0, c.sign * COALESCE(t.amount, 0), 0
           FROM {contacts} c JOIN contacts_touchpoint t ON t.contact_id = c.id AND t.kind = 'purchase'
         UNION ALL
-        SELECT (s.effective_at AT TIME ZONE 'UTC')::date, c.acquisition_channel, COALESCE(c.owner_id, 0),
+        SELECT (s.effective_at AT TIME ZONE {_zone()})::date, c.acquisition_channel, COALESCE(c.owner_id, 0),
                COALESCE(s.from_stage_id, 0), s.to_stage_id, 0, 0, 0, c.sign
           FROM {contacts} c JOIN stages_stagetransition s ON s.contact_id = c.id"""
 
@@ -114,17 +131,18 @@ def _child_facts(rows: str, sign: int, kind: str) -> str:
     key = "c.acquisition_channel AS channel, COALESCE(c.owner_id, 0) AS owner_id"
     if kind == "touchpoint":
         return f"""
-        SELECT (r.occurred_at AT TIME ZONE 'UTC')::date AS day, {key}, 0::bigint AS from_stage_id,
+        SELECT (r.occurred_at AT TIME ZONE {_zone()})::date AS day, {key}, 0::bigint AS from_stage_id,
                0::bigint AS to_stage_id, 0 AS contacts, 0 AS buyers, {sign} * COALESCE(r.amount, 0) AS revenue,
                0 AS moves
           FROM {rows} r {contact} WHERE r.kind = 'purchase'"""
     if kind == "transition":
         return f"""
-        SELECT (r.effective_at AT TIME ZONE 'UTC')::date AS day, {key}, COALESCE(r.from_stage_id, 0) AS from_stage_id,
-               r.to_stage_id AS to_stage_id, 0 AS contacts, 0 AS buyers, 0::numeric AS revenue, {sign} AS moves
+        SELECT (r.effective_at AT TIME ZONE {_zone()})::date AS day, {key},
+               COALESCE(r.from_stage_id, 0) AS from_stage_id, r.to_stage_id AS to_stage_id,
+               0 AS contacts, 0 AS buyers, 0::numeric AS revenue, {sign} AS moves
           FROM {rows} r {contact}"""
     return f"""
-        SELECT (c.created_at AT TIME ZONE 'UTC')::date AS day, {key}, 0::bigint AS from_stage_id,
+        SELECT (c.created_at AT TIME ZONE {_zone()})::date AS day, {key}, 0::bigint AS from_stage_id,
                0::bigint AS to_stage_id, 0 AS contacts, {sign} AS buyers, 0::numeric AS revenue, 0 AS moves
           FROM {rows} r {contact} WHERE r.purchase_count > 0"""
 
@@ -177,8 +195,13 @@ $fn$;"""
 
 
 def install_sql() -> list[str]:
-    """Statements that (re)create the trigger functions and their triggers (PostgreSQL ≥ 10)."""
-    statements = []
+    """Statements that (re)create the trigger functions and their triggers (PostgreSQL ≥ 10), in today's TIME_ZONE.
+
+    The zone is recorded as the rollup table's comment; `daily_facts_rebuild` reinstalls
+    everything, so after a change of TIME_ZONE one rebuild makes the rollup local again.
+    """
+    _installed_zone.clear()
+    statements = [f"COMMENT ON TABLE {FACT_TABLE} IS {_zone()}"]
     for table, function in TRIGGERS:
         statements.append(_trigger_function(table, function))
         for event, rows in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows")):
@@ -207,8 +230,12 @@ def uninstall_sql() -> list[str]:
 
 
 def daily_facts_enabled() -> bool:
-    """Whether the rollup is kept (PostgreSQL); elsewhere the cards read the rows themselves."""
-    return connection.vendor == "postgresql"
+    """Whether the cards may read the rollup: on PostgreSQL, built in the project's time zone.
+
+    Elsewhere (SQLite), or when TIME_ZONE changed since the last rebuild (the days would be
+    another zone's), the cards read the rows themselves: slower, never wrong.
+    """
+    return connection.vendor == "postgresql" and _rollup_zone() == settings.TIME_ZONE
 
 
 def _all_owners(relation: str) -> str:
@@ -229,7 +256,7 @@ def daily_facts_compact() -> int:
     it runs is not in its snapshot and stays for the next run). The advisory lock keeps two
     compactions from updating the same rollup rows in different orders.
     """
-    if not daily_facts_enabled():
+    if connection.vendor != "postgresql":
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
@@ -260,11 +287,13 @@ def daily_facts_rebuild() -> int:
     the lock is granted (so the rows read below include its change), and writers after it wait
     for this transaction's end, so no change is counted twice or lost. Returns the rows written.
     """
-    if not daily_facts_enabled():
+    if connection.vendor != "postgresql":
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
         cursor.execute(f"LOCK TABLE {FACT_TABLE}, {DELTA_TABLE} IN ACCESS EXCLUSIVE MODE")
+        for statement in install_sql():  # the triggers' days in today's TIME_ZONE
+            cursor.execute(statement)
         cursor.execute(f"DELETE FROM {DELTA_TABLE}")
         cursor.execute(f"DELETE FROM {FACT_TABLE}")
         cursor.execute(f"INSERT INTO {FACT_TABLE} ({KEY}, {MEASURES}) {_summed(_contact_facts(_everyone()))}")
@@ -275,7 +304,7 @@ def daily_facts_rebuild() -> int:
 
 def daily_facts_drift() -> list[tuple]:
     """Keys where the stored rollup (plus deltas) differs from the rows: (key…, stored sums, true sums). [] = exact."""
-    if not daily_facts_enabled():
+    if connection.vendor != "postgresql":
         return []
     stored = f"""SELECT {KEY}, SUM(contacts) AS contacts, SUM(buyers) AS buyers, SUM(revenue) AS revenue,
                         SUM(moves) AS moves

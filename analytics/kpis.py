@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from analytics.daily_facts import DayFigures, daily_facts_enabled, daily_facts_sum
 from analytics.models import ContactMetrics, StageSnapshot
+from analytics.reports.base import day_start
 from contacts.models import Contact, Touchpoint, TouchpointKind
 from stages.models import Stage, StageCategory, StageTransition
 
@@ -137,15 +138,13 @@ def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -
     period = params.get("period") or DEFAULT_PERIOD
     if params.get("start") and params.get("end"):
         period = "custom"  # dates typed in win over the preset
-    end = now
     if period == "custom":
         try:
             start_day = dt.date.fromisoformat(params.get("start", ""))
             end_day = dt.date.fromisoformat(params.get("end", ""))
             if end_day < start_day:
                 raise ValueError
-            start = dt.datetime.combine(start_day, dt.time.min, tzinfo=dt.UTC)
-            end = dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+            start, end = day_start(start_day), day_start(end_day + dt.timedelta(days=1))
         except ValueError:
             errors["period"] = "Give a start and an end date (YYYY-MM-DD), the end not before the start."
             period = DEFAULT_PERIOD
@@ -153,7 +152,9 @@ def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -
         if period not in PERIODS:
             errors["period"] = f"{period!r} is not a period."
             period = DEFAULT_PERIOD
-        start = end - dt.timedelta(days=PERIODS[period])
+        # The last N days are N whole local days, today included (so far), like the charts' periods.
+        tomorrow = timezone.localdate(now) + dt.timedelta(days=1)
+        start, end = day_start(tomorrow - dt.timedelta(days=PERIODS[period])), day_start(tomorrow)
 
     def as_id(name: str) -> int | None:
         raw = params.get(name) or ""
@@ -356,17 +357,20 @@ def _figures_from_rows(
 
 
 def _split_days(a: dt.datetime, b: dt.datetime) -> tuple[tuple[dt.date, dt.date] | None, list[Span]]:
-    """[a, b) as its whole UTC days [first, last) (None if there are none) and the partial days at its edges."""
-    a, b = a.astimezone(dt.UTC), b.astimezone(dt.UTC)
-    midnight = dt.time.min.replace(tzinfo=dt.UTC)
-    first = dt.datetime.combine(a.date(), midnight)
-    if first < a:
-        first += dt.timedelta(days=1)
-    last = dt.datetime.combine(b.date(), midnight)
+    """[a, b) as its whole local days [first, last) (None if there are none) and the partial days at its edges.
+
+    Periods are whole local days (no edges), except a previous period across a change of
+    daylight-saving time (an hour at one end) and a period given as instants.
+    """
+    first_day = timezone.localdate(a)
+    if day_start(first_day) < a:
+        first_day += dt.timedelta(days=1)
+    last_day = timezone.localdate(b)
+    first, last = day_start(first_day), day_start(last_day)
     if first >= last:
         return None, [(a, b)] if a < b else []
     edges = [span for span in ((a, first), (last, b)) if span[0] < span[1]]
-    return (first.date(), last.date()), edges
+    return (first_day, last_day), edges
 
 
 def _figures_from_daily_facts(
@@ -375,8 +379,8 @@ def _figures_from_daily_facts(
     """The period figures from the daily rollup (analytics.daily_facts) for whole days, the rows for the edges.
 
     Exactly the figures `_figures_from_rows` gives for the whole periods: the rollup is kept by
-    triggers on every write; the partial first and last days (a preset period starts at this
-    time of day N days ago) are read from the rows, a day or two of them.
+    triggers on every write, in local days; a period's partial days, if any (see `_split_days`),
+    are read from the rows.
     """
     split = {label: _split_days(a, b) for label, (a, b) in periods.items()}
     whole = {label: days for label, (days, _) in split.items() if days is not None}

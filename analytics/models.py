@@ -170,7 +170,9 @@ class _DailyFactColumns(models.Model):
 
     day = models.DateField(help_text="UTC day of the contact's creation, the purchase or the move.")
     channel = models.CharField(max_length=20, help_text="The contact's acquisition channel now.")
-    owner_id = models.BigIntegerField(default=0, help_text="The contact's owner now; 0 = none, -1 = all owners (folded rows only).")
+    owner_id = models.BigIntegerField(
+        default=0, help_text="The contact's owner now; 0 = none, -1 = all owners (folded rows only)."
+    )
     from_stage_id = models.BigIntegerField(default=0, help_text="Moves: the stage left; 0 = none, or not a move.")
     to_stage_id = models.BigIntegerField(default=0, help_text="Moves: the stage entered; 0 = not a move.")
     contacts = models.IntegerField(default=0)

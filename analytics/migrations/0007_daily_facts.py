@@ -7,11 +7,9 @@ def install(apps, schema_editor):
     """Triggers that keep the rollup exact, then the rollup of the rows already stored (PostgreSQL only)."""
     if schema_editor.connection.vendor != "postgresql":
         return
-    from analytics.daily_facts import daily_facts_rebuild, install_sql
+    from analytics.daily_facts import daily_facts_rebuild
 
-    for statement in install_sql():
-        schema_editor.execute(statement)
-    daily_facts_rebuild()
+    daily_facts_rebuild()  # installs the triggers, then builds the rollup
 
 
 def uninstall(apps, schema_editor):
@@ -36,7 +34,12 @@ class Migration(migrations.Migration):
             fields=[
                 ("day", models.DateField(help_text="UTC day of the contact's creation, the purchase or the move.")),
                 ("channel", models.CharField(help_text="The contact's acquisition channel now.", max_length=20)),
-                ("owner_id", models.BigIntegerField(default=0, help_text="The contact's owner now; 0 = none, -1 = all owners (folded rows only).")),
+                (
+                    "owner_id",
+                    models.BigIntegerField(
+                        default=0, help_text="The contact's owner now; 0 = none, -1 = all owners (folded rows only)."
+                    ),
+                ),
                 (
                     "from_stage_id",
                     models.BigIntegerField(default=0, help_text="Moves: the stage left; 0 = none, or not a move."),
@@ -66,7 +69,12 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("day", models.DateField(help_text="UTC day of the contact's creation, the purchase or the move.")),
                 ("channel", models.CharField(help_text="The contact's acquisition channel now.", max_length=20)),
-                ("owner_id", models.BigIntegerField(default=0, help_text="The contact's owner now; 0 = none, -1 = all owners (folded rows only).")),
+                (
+                    "owner_id",
+                    models.BigIntegerField(
+                        default=0, help_text="The contact's owner now; 0 = none, -1 = all owners (folded rows only)."
+                    ),
+                ),
                 (
                     "from_stage_id",
                     models.BigIntegerField(default=0, help_text="Moves: the stage left; 0 = none, or not a move."),

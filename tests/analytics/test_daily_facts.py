@@ -7,7 +7,9 @@ for every filter the rollup serves, whatever the period's edges.
 """
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -34,20 +36,36 @@ pytestmark = pytest.mark.django_db
 UTC = dt.UTC
 
 
-def test_split_days_gives_whole_utc_days_and_the_partial_edges():
-    a = dt.datetime(2026, 3, 1, 15, 30, tzinfo=UTC)
-    b = dt.datetime(2026, 3, 31, 15, 30, tzinfo=UTC)
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_split_days_gives_whole_local_days_and_the_partial_edges(settings, zone):
+    settings.TIME_ZONE = zone
+    local = ZoneInfo(zone)
+    a = dt.datetime(2026, 3, 1, 15, 30, tzinfo=local)
+    b = dt.datetime(2026, 3, 31, 15, 30, tzinfo=local)
     assert _split_days(a, b) == (
         (dt.date(2026, 3, 2), dt.date(2026, 3, 31)),
-        [(a, dt.datetime(2026, 3, 2, tzinfo=UTC)), (dt.datetime(2026, 3, 31, tzinfo=UTC), b)],
+        [(a, dt.datetime(2026, 3, 2, tzinfo=local)), (dt.datetime(2026, 3, 31, tzinfo=local), b)],
     )
-    midnight = dt.datetime(2026, 3, 1, tzinfo=UTC)
+    midnight = dt.datetime(2026, 3, 1, tzinfo=local)
     assert _split_days(midnight, midnight + dt.timedelta(days=2)) == ((dt.date(2026, 3, 1), dt.date(2026, 3, 3)), [])
     # Within one day: no whole day, the span itself is read from the rows.
     assert _split_days(a, a + dt.timedelta(hours=3)) == (None, [(a, a + dt.timedelta(hours=3))])
-    # Another time zone is the same instant.
-    berlin = dt.timezone(dt.timedelta(hours=1))
-    assert _split_days(a.astimezone(berlin), b.astimezone(berlin)) == _split_days(a, b)
+    # The same instants given in another zone split the same way.
+    assert _split_days(a.astimezone(dt.UTC), b.astimezone(dt.UTC)) == _split_days(a, b)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_preset_periods_are_whole_local_days_today_included(settings, zone):
+    settings.TIME_ZONE = zone
+    now = dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC)
+    query, _ = overview_query_from_params({"period": "30d"}, now=now)
+    local = ZoneInfo(zone)
+    assert query.start == dt.datetime(2026, 10, 25, tzinfo=local)
+    assert query.end == dt.datetime(2026, 11, 24, tzinfo=local)
+    assert query.previous == (dt.datetime(2026, 9, 25, tzinfo=local), query.start)
+    assert _split_days(query.start, query.end) == ((dt.date(2026, 10, 25), dt.date(2026, 11, 24)), [])
+    custom, _ = overview_query_from_params({"start": "2026-03-01", "end": "2026-03-31"}, now=now)
+    assert (custom.start, custom.end) == (dt.datetime(2026, 3, 1, tzinfo=local), dt.datetime(2026, 4, 1, tzinfo=local))
 
 
 @postgres_only
@@ -134,9 +152,38 @@ def test_every_writer_keeps_the_rollup_exact(admin_user):
     assert len(steps) == 19
 
 
+@pytest.fixture
+def zone(request, settings):
+    """The project's TIME_ZONE for the test; the rollup is rebuilt in it (rolled back with the test)."""
+    from analytics import daily_facts
+
+    settings.TIME_ZONE = request.param
+    if connection.vendor == "postgresql" and request.param != "UTC":
+        daily_facts_rebuild()
+    yield request.param
+    daily_facts._installed_zone.clear()  # the rebuild's comment on the table is rolled back
+
+
 @postgres_only
-def test_the_cards_from_the_rollup_equal_the_cards_from_the_rows(random_crm, monkeypatch):  # noqa: F811
-    """For every filter combination, with pending deltas and folded, whatever time of day the period starts."""
+def test_a_change_of_time_zone_switches_the_cards_to_the_rows_until_a_rebuild(settings):
+    from analytics import daily_facts
+
+    assert daily_facts.daily_facts_enabled()
+    settings.TIME_ZONE = "America/New_York"
+    assert not daily_facts.daily_facts_enabled()  # the rollup's days are UTC days
+    ContactFactory(created_at=dt.datetime(2026, 11, 20, 2, 0, tzinfo=UTC))  # 19 November in New York
+    assert daily_facts_drift()  # local days differ from the stored ones
+    daily_facts_rebuild()
+    try:
+        assert daily_facts.daily_facts_enabled() and daily_facts_drift() == []
+    finally:
+        daily_facts._installed_zone.clear()
+
+
+@postgres_only
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"], indirect=True)
+def test_the_cards_from_the_rollup_equal_the_cards_from_the_rows(random_crm, monkeypatch, zone):  # noqa: F811
+    """For every filter combination, with pending deltas and folded, in whole local days and partial ones."""
     calls = []
     original = kpis.daily_facts_sum
     monkeypatch.setattr(kpis, "daily_facts_sum", lambda **kw: calls.append(kw) or original(**kw))
@@ -147,17 +194,21 @@ def test_the_cards_from_the_rollup_equal_the_cards_from_the_rows(random_crm, mon
         return [(k.key, k.value, k.previous) for k in overview.kpis]
 
     served = 0
+    assert daily_facts_drift() == []
+    if zone != "UTC":  # the rebuild folded the fixture's deltas: write some more
+        ContactFactory(acquisition_channel="email")
     for fold in (False, True):
         if fold:
             assert DailyFactDelta.objects.exists()
             daily_facts_compact()
             assert not DailyFactDelta.objects.exists()
         for params in _filter_combinations(random_crm):
-            for hours in (0, 7.5):  # a preset period starts at this time of day; also try midnight
-                now = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(hours=hours)
-                query, _ = overview_query_from_params(params, now=now)
+            query, _ = overview_query_from_params(params)
+            # Whole local days, and a period given as instants (partial days at both ends, read from the rows).
+            for shift in (dt.timedelta(0), dt.timedelta(hours=7, minutes=30)):
+                query = replace(query, start=query.start + shift, end=query.end - shift / 3)
                 before = len(calls)
-                assert cards(query, rollup=True) == cards(query, rollup=False), (params, hours, fold)
+                assert cards(query, rollup=True) == cards(query, rollup=False), (params, shift, fold)
                 served += len(calls) > before
     # The rollup served every combination without a campaign or segment filter.
     assert served == 2 * 2 * sum(1 for p in _filter_combinations(random_crm) if not {"campaign", "segment"} & set(p))

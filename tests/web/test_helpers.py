@@ -75,7 +75,11 @@ def test_cursor_round_trip_and_tampering():
 @time_machine.travel(NOW, tick=False)
 def test_overview_period_parsing():
     query, errors = overview_query_from_params({"period": "7d"})
-    assert not errors and query.days == 7 and query.previous == (NOW - dt.timedelta(days=14), query.start)
+    assert not errors and query.days == 7
+    # Seven whole days, today included; the previous period the seven before.
+    tomorrow = dt.datetime.combine(NOW.date() + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    assert (query.start, query.end) == (tomorrow - dt.timedelta(days=7), tomorrow)
+    assert query.previous == (tomorrow - dt.timedelta(days=14), query.start)
     query, errors = overview_query_from_params({"period": "custom", "start": "2026-05-10", "end": "2026-05-01"})
     assert "period" in errors and query.period == "30d"
 

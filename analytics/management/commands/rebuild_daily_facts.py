@@ -1,7 +1,8 @@
 """`manage.py rebuild_daily_facts [--check]`: rewrite the KPI cards' daily rollup from the rows, or compare only.
 
 Triggers keep the rollup exact on every write (analytics.daily_facts); a rebuild is needed
-only when rows were written with the triggers disabled (a bulk load with
+after a change of TIME_ZONE (its days are local; until then the cards read the rows) and
+when rows were written with the triggers disabled (a bulk load with
 `session_replication_role = replica`, a restore of some tables) — `--check` tells.
 """
 
@@ -23,9 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="Compare only; write nothing.")
 
     def handle(self, *args: Any, check: bool = False, **options: Any) -> None:
-        from analytics.daily_facts import daily_facts_drift, daily_facts_enabled, daily_facts_rebuild
+        from django.db import connection
 
-        if not daily_facts_enabled():
+        from analytics.daily_facts import daily_facts_drift, daily_facts_rebuild
+
+        if connection.vendor != "postgresql":
             raise CommandError("The daily rollup is kept on PostgreSQL only; on this database the cards read the rows.")
         started = time.perf_counter()
         if check:

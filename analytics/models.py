@@ -193,6 +193,14 @@ class DailyFact(_DailyFactColumns):
                 fields=["day", "channel", "owner_id", "from_stage_id", "to_stage_id"], name="daily_fact_key_uniq"
             )
         ]
+        # The cards read one owner's rows (or the all-owners rows) over a range of days, index-only.
+        indexes = [
+            models.Index(
+                fields=["owner_id", "day"],
+                include=["channel", "from_stage_id", "to_stage_id", "contacts", "buyers", "revenue", "moves"],
+                name="daily_fact_owner_day_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"facts of {self.day} {self.channel} owner {self.owner_id}"

@@ -102,5 +102,13 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.AddIndex(
+            model_name="dailyfact",
+            index=models.Index(
+                fields=["owner_id", "day"],
+                include=("channel", "from_stage_id", "to_stage_id", "contacts", "buyers", "revenue", "moves"),
+                name="daily_fact_owner_day_idx",
+            ),
+        ),
         migrations.RunPython(install, uninstall),
     ]

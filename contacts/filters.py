@@ -226,8 +226,14 @@ class ContactFilterSet(django_filters.FilterSet):
     def filter_at_risk(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
         if value is None:
             return queryset
-        slipping = Q(stage__slug="at_risk") | Q(
-            metrics__purchase_count__gt=0, metrics__p_alive__lt=_at_risk_p_alive(), stage__category__in=["customer"]
+        # Stage ids resolved first (a look-up of ~10 rows): compared by slug and category through a join,
+        # PostgreSQL cannot tell how many contacts match and, guessing a few dozen, scanned and sorted
+        # all 1M contacts for a page (0.9 s at 1M) instead of walking the id index until 50 match (~40 ms).
+        stages = list(Stage.objects.filter(Q(slug="at_risk") | Q(category="customer")).values_list("pk", "slug"))
+        slipping = Q(stage_id__in=[pk for pk, slug in stages if slug == "at_risk"]) | Q(
+            metrics__purchase_count__gt=0,
+            metrics__p_alive__lt=_at_risk_p_alive(),
+            stage_id__in=[pk for pk, slug in stages if slug != "at_risk"],
         )
         return queryset.filter(slipping) if value else queryset.exclude(slipping)
 

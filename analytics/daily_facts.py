@@ -56,7 +56,7 @@ LOCK_KEY = 0x6461696C79666374
 # row per day, channel and move instead of one per owner.
 ALL_OWNERS = -1
 
-# Statement-level triggers: (table, function, the events it fires on).
+# Statement-level triggers, one function per table, each on INSERT, UPDATE and DELETE: (table, function).
 TRIGGERS = [
     ("contacts_contact", "analytics_daily_facts_contact"),
     ("contacts_touchpoint", "analytics_daily_facts_touchpoint"),

@@ -168,7 +168,7 @@ class ReportSnapshot(models.Model):
 class _DailyFactColumns(models.Model):
     """Key and sums of the KPI cards' per-day rollup (see analytics.daily_facts, which explains the triggers)."""
 
-    day = models.DateField(help_text="UTC day of the contact's creation, the purchase or the move.")
+    day = models.DateField(help_text="Local day (TIME_ZONE) of the contact's creation, the purchase or the move.")
     channel = models.CharField(max_length=20, help_text="The contact's acquisition channel now.")
     owner_id = models.BigIntegerField(
         default=0, help_text="The contact's owner now; 0 = none, -1 = all owners (folded rows only)."
@@ -213,3 +213,39 @@ class DailyFactDelta(_DailyFactColumns):
 
     def __str__(self) -> str:
         return f"delta of {self.day} {self.channel} owner {self.owner_id}"
+
+
+class _StateFactColumns(models.Model):
+    """Key and sums of the KPI cards' current-state rollup (see analytics.daily_facts, which explains the triggers)."""
+
+    channel = models.CharField(max_length=20, help_text="The contacts' acquisition channel.")
+    owner_id = models.BigIntegerField(default=0, help_text="Their owner; 0 = none, -1 = all owners (folded rows only).")
+    stage_id = models.BigIntegerField(default=0, help_text="Their current stage; 0 = not placed yet.")
+    contacts = models.IntegerField(default=0)
+    customers = models.IntegerField(default=0, help_text="Of them, those whose metrics show a purchase.")
+    repeaters = models.IntegerField(default=0, help_text="Of them, those with two purchases or more.")
+    historic = models.DecimalField(max_digits=18, decimal_places=2, default=0, help_text="Customers' historic CLV.")
+    predicted = models.DecimalField(max_digits=18, decimal_places=2, default=0, help_text="Customers' predicted CLV.")
+    predicted_n = models.IntegerField(default=0, help_text="Customers with a predicted CLV.")
+
+    class Meta:
+        abstract = True
+
+
+class StateFact(_StateFactColumns):
+    """The folded current state: one row per key. Written only by daily_facts_compact and daily_facts_rebuild."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "owner_id", "stage_id"], name="state_fact_key_uniq")]
+
+    def __str__(self) -> str:
+        return f"state of {self.channel} owner {self.owner_id} stage {self.stage_id}"
+
+
+class StateFactDelta(_StateFactColumns):
+    """Signed changes appended by the triggers, folded into StateFact by daily_facts_compact."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"delta of {self.channel} owner {self.owner_id} stage {self.stage_id}"

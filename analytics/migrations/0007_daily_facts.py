@@ -7,9 +7,9 @@ def install(apps, schema_editor):
     """Triggers that keep the rollup exact, then the rollup of the rows already stored (PostgreSQL only)."""
     if schema_editor.connection.vendor != "postgresql":
         return
-    from analytics.daily_facts import daily_facts_rebuild
+    from analytics.daily_facts import DAILY, daily_facts_rebuild
 
-    daily_facts_rebuild()  # installs the triggers, then builds the rollup
+    daily_facts_rebuild((DAILY,))  # installs the triggers, then builds the rollup (0008 adds the state rollup)
 
 
 def uninstall(apps, schema_editor):

@@ -1,9 +1,10 @@
-"""The KPI cards' daily rollup (analytics.daily_facts): exact after every kind of write, and the cards read from it.
+"""The KPI cards' rollups (analytics.daily_facts): exact after every kind of write, and the cards read from them.
 
-`daily_facts_drift()` compares the stored rollup plus its pending deltas with the same sums
-computed from the rows; every writer of the project runs below and the drift must stay empty
-after each one, folded or not. The cards from the rollup must equal the cards from the rows
-for every filter the rollup serves, whatever the period's edges.
+`daily_facts_drift()` compares the stored rollups (daily facts and current state) plus their
+pending deltas with the same sums computed from the rows; every writer of the project runs
+below and the drift must stay empty after each one, folded or not. The cards from the
+rollups must equal the cards from the rows for every filter the rollups serve, whatever the
+period's edges.
 """
 
 import datetime as dt
@@ -19,7 +20,8 @@ from django.utils import timezone
 from analytics import kpis
 from analytics.daily_facts import daily_facts_compact, daily_facts_drift, daily_facts_rebuild
 from analytics.kpis import _split_days, kpi_overview, overview_query_from_params
-from analytics.models import ContactMetrics, DailyFact, DailyFactDelta
+from analytics.models import ContactMetrics, DailyFact, DailyFactDelta, StateFact, StateFactDelta
+from analytics.services import customer_value_recompute
 from contacts import bulk
 from contacts.importing import import_run, import_start, import_upload
 from contacts.merge import contact_merge
@@ -73,7 +75,8 @@ def test_every_writer_keeps_the_rollup_exact(admin_user):
     steps = []
 
     def exact(step: str) -> None:
-        assert daily_facts_drift() == [], step
+        drift = daily_facts_drift()
+        assert drift == [], f"{step}: {drift}"
         steps.append(step)
 
     rep, other_rep = UserFactory(), UserFactory()
@@ -93,7 +96,13 @@ def test_every_writer_keeps_the_rollup_exact(admin_user):
     exact("lifecycle engine run over everyone (stages moved, metrics written, customer value recomputed)")
     daily_facts_compact()
     assert not DailyFactDelta.objects.exists() and DailyFact.objects.exists()
+    assert not StateFactDelta.objects.exists() and StateFact.objects.filter(customers__gt=0).exists()
     exact("deltas folded")
+    ContactMetrics.objects.filter(contact=alice).update(predicted_clv=None)
+    exact("a predicted CLV cleared")
+    customer_value_recompute(as_of=timezone.localdate())
+    assert ContactMetrics.objects.filter(contact=alice, predicted_clv__isnull=False).exists()
+    exact("customer value recomputed")
 
     contact_update(contact=alice, data={"acquisition_channel": "paid_search", "owner": other_rep})
     exact("channel and owner edited")
@@ -146,10 +155,10 @@ def test_every_writer_keeps_the_rollup_exact(admin_user):
 
     daily_facts_compact()
     exact("folded again")
-    assert daily_facts_rebuild() == DailyFact.objects.count() > 0
-    assert not DailyFactDelta.objects.exists()
+    assert daily_facts_rebuild() == DailyFact.objects.count() + StateFact.objects.count() > 0
+    assert not DailyFactDelta.objects.exists() and not StateFactDelta.objects.exists()
     exact("rebuilt")
-    assert len(steps) == 19
+    assert len(steps) == 21
 
 
 @pytest.fixture
@@ -184,14 +193,16 @@ def test_a_change_of_time_zone_switches_the_cards_to_the_rows_until_a_rebuild(se
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"], indirect=True)
 def test_the_cards_from_the_rollup_equal_the_cards_from_the_rows(random_crm, monkeypatch, zone):  # noqa: F811
     """For every filter combination, with pending deltas and folded, in whole local days and partial ones."""
-    calls = []
-    original = kpis.daily_facts_sum
+    calls, state_calls = [], []
+    original, original_state = kpis.daily_facts_sum, kpis.state_facts_sum
     monkeypatch.setattr(kpis, "daily_facts_sum", lambda **kw: calls.append(kw) or original(**kw))
+    monkeypatch.setattr(kpis, "state_facts_sum", lambda **kw: state_calls.append(kw) or original_state(**kw))
 
     def cards(query, *, rollup: bool):
         monkeypatch.setattr(kpis, "daily_facts_enabled", lambda: rollup)
         overview = kpi_overview(query=query, user=None)
-        return [(k.key, k.value, k.previous) for k in overview.kpis]
+        stages = [(s.stage.slug, s.count, s.previous) for s in overview.stages]
+        return stages, [(k.key, k.value, k.previous) for k in overview.kpis]
 
     served = 0
     assert daily_facts_drift() == []
@@ -199,18 +210,18 @@ def test_the_cards_from_the_rollup_equal_the_cards_from_the_rows(random_crm, mon
         ContactFactory(acquisition_channel="email")
     for fold in (False, True):
         if fold:
-            assert DailyFactDelta.objects.exists()
+            assert DailyFactDelta.objects.exists() and StateFactDelta.objects.exists()
             daily_facts_compact()
-            assert not DailyFactDelta.objects.exists()
+            assert not DailyFactDelta.objects.exists() and not StateFactDelta.objects.exists()
         for params in _filter_combinations(random_crm):
             query, _ = overview_query_from_params(params)
             # Whole local days, and a period given as instants (partial days at both ends, read from the rows).
             for shift in (dt.timedelta(0), dt.timedelta(hours=7, minutes=30)):
                 query = replace(query, start=query.start + shift, end=query.end - shift / 3)
-                before = len(calls)
+                before = len(calls), len(state_calls)
                 assert cards(query, rollup=True) == cards(query, rollup=False), (params, shift, fold)
-                served += len(calls) > before
-    # The rollup served every combination without a campaign or segment filter.
+                served += (len(calls), len(state_calls)) == (before[0] + 1, before[1] + 1)
+    # The rollups served every combination without a campaign or segment filter.
     assert served == 2 * 2 * sum(1 for p in _filter_combinations(random_crm) if not {"campaign", "segment"} & set(p))
 
 

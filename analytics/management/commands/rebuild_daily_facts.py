@@ -1,6 +1,7 @@
-"""`manage.py rebuild_daily_facts [--check]`: rewrite the KPI cards' daily rollup from the rows, or compare only.
+"""`manage.py rebuild_daily_facts [--check]`: rewrite the KPI cards' rollups from the rows, or compare only.
 
-Triggers keep the rollup exact on every write (analytics.daily_facts); a rebuild is needed
+Triggers keep the rollups (daily facts, current state) exact on every write
+(analytics.daily_facts); a rebuild is needed
 after a change of TIME_ZONE (its days are local; until then the cards read the rows) and
 when rows were written with the triggers disabled (a bulk load with
 `session_replication_role = replica`, a restore of some tables) — `--check` tells.
@@ -16,8 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 class Command(BaseCommand):
     help = (
-        "Rewrite the daily rollup the overview's KPI cards read (PostgreSQL) from the contacts, purchases, "
-        "stage moves and metrics; with --check, only compare it with them (exit status 1 if they differ)."
+        "Rewrite the rollups the overview's KPI cards read (PostgreSQL: daily facts and current state) from the "
+        "contacts, purchases, stage moves and metrics; with --check, only compare them (exit status 1 if they differ)."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         from analytics.daily_facts import daily_facts_drift, daily_facts_rebuild
 
         if connection.vendor != "postgresql":
-            raise CommandError("The daily rollup is kept on PostgreSQL only; on this database the cards read the rows.")
+            raise CommandError("The KPI rollups are kept on PostgreSQL only; on this database the cards read the rows.")
         started = time.perf_counter()
         if check:
             drift = daily_facts_drift()
@@ -39,7 +40,7 @@ class Command(BaseCommand):
                     f"{len(drift):,} keys differ from the rows (first: {drift[0]}); run rebuild_daily_facts."
                 )
                 raise SystemExit(1)
-            self.stdout.write(f"The daily rollup is exact ({elapsed:.1f} s).")
+            self.stdout.write(f"The KPI rollups (daily facts, current state) are exact ({elapsed:.1f} s).")
             return
         rows = daily_facts_rebuild()
         self.stdout.write(f"{rows:,} rollup rows written in {time.perf_counter() - started:.1f} s.")

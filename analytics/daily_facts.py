@@ -298,10 +298,35 @@ def _statements(rollup: Rollup, table: str) -> tuple[str, str, str] | None:
     )
 
 
+def _rebuild_sql(rollups: tuple[Rollup, ...]) -> list[str]:
+    """Statements that rewrite `rollups` from the rows, after taking the locks that keep concurrent writers exact.
+
+    The advisory lock serializes rebuilds and compactions. The table locks wait until every
+    writer that already appended a delta has committed (so the rows read below include its
+    change) and make writers after it wait for this transaction's end, so no change is
+    counted twice or lost.
+    """
+    tables = ", ".join(f"{r.fact_table}, {r.delta_table}" for r in rollups)
+    statements = [f"SELECT pg_advisory_xact_lock({LOCK_KEY})", f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"]
+    for rollup in rollups:
+        columns = f"{rollup.key_sql}, {rollup.measures_sql}"
+        statements += [
+            f"DELETE FROM {rollup.delta_table}",
+            f"DELETE FROM {rollup.fact_table}",
+            f"INSERT INTO {rollup.fact_table} ({columns}) {rollup.summed(rollup.contact_facts(_everyone()))}",
+            f"INSERT INTO {rollup.fact_table} ({columns}) {rollup.summed(rollup.all_owners(rollup.fact_table))}",
+        ]
+    return statements
+
+
 def _trigger_function(table: str, function: str, rollups: tuple[Rollup, ...]) -> str:
+    following = tuple(r for r in rollups if _statements(r, table) is not None)
     inserted, deleted, updated = (
-        "\n        ".join(s) for s in zip(*filter(None, (_statements(r, table) for r in rollups)), strict=True)
+        "\n        ".join(s) for s in zip(*(_statements(r, table) for r in following), strict=True)
     )
+    # TRUNCATE has no transition table (nothing says what was removed): the rollups that follow
+    # the table are rewritten from the rows, in the truncating transaction.
+    truncated = "\n        ".join(f"EXECUTE $sql$ {statement} $sql$;" for statement in _rebuild_sql(following))
     return f"""
 CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
@@ -309,8 +334,10 @@ BEGIN
         {inserted}
     ELSIF TG_OP = 'DELETE' THEN
         {deleted}
-    ELSE
+    ELSIF TG_OP = 'UPDATE' THEN
         {updated}
+    ELSE
+        {truncated}
     END IF;
     RETURN NULL;
 END
@@ -341,13 +368,18 @@ def install_sql(rollups: tuple[Rollup, ...] = ROLLUPS) -> list[str]:
             f"CREATE TRIGGER {name} AFTER UPDATE ON {table} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
+        name = f"{function}_truncate"
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        statements.append(
+            f"CREATE TRIGGER {name} AFTER TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+        )
     return statements
 
 
 def uninstall_sql() -> list[str]:
     statements = []
     for table, function in TRIGGERS:
-        for event in ("insert", "delete", "update"):
+        for event in ("insert", "delete", "update", "truncate"):
             statements.append(f"DROP TRIGGER IF EXISTS {function}_{event} ON {table}")
         statements.append(f"DROP FUNCTION IF EXISTS {function}()")
     return statements
@@ -402,32 +434,22 @@ def daily_facts_rebuild(rollups: tuple[Rollup, ...] = ROLLUPS) -> int:
     """Rewrite the rollups from the rows (after a restore, a time zone change or a bulk load without triggers).
 
     `rollups`: those to keep from now on (a migration passes the ones whose tables exist at it).
-
-    Locks the tables first: every writer that already appended a delta has committed once
-    the lock is granted (so the rows read below include its change), and writers after it wait
-    for this transaction's end, so no change is counted twice or lost. Returns the rows written.
+    The locks are taken first (`_rebuild_sql`), then the triggers reinstalled. Returns the rows written.
     """
     if connection.vendor != "postgresql":
         return 0
     rows = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-        tables = ", ".join(f"{r.fact_table}, {r.delta_table}" for r in rollups)
-        cursor.execute(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE")
+        statements = _rebuild_sql(rollups)
+        locks, rewrite = statements[:2], statements[2:]
+        for statement in locks:
+            cursor.execute(statement)
         for statement in install_sql(rollups):  # the triggers' days in today's TIME_ZONE
             cursor.execute(statement)
-        for rollup in rollups:
-            columns = f"{rollup.key_sql}, {rollup.measures_sql}"
-            cursor.execute(f"DELETE FROM {rollup.delta_table}")
-            cursor.execute(f"DELETE FROM {rollup.fact_table}")
-            cursor.execute(
-                f"INSERT INTO {rollup.fact_table} ({columns}) {rollup.summed(rollup.contact_facts(_everyone()))}"
-            )
-            rows += cursor.rowcount
-            cursor.execute(
-                f"INSERT INTO {rollup.fact_table} ({columns}) {rollup.summed(rollup.all_owners(rollup.fact_table))}"
-            )
-            rows += cursor.rowcount
+        for statement in rewrite:
+            cursor.execute(statement)
+            if statement.startswith("INSERT"):
+                rows += cursor.rowcount
     return rows
 
 

@@ -183,10 +183,10 @@ def test_another_period_for_the_same_filters_runs_only_the_period_queries(market
     shown = response.context["overview"]
     assert _counts(shown) == _counts(whole)
     assert [(k.key, k.value, k.previous) for k in shown.kpis] == [(k.key, k.value, k.previous) for k in whole.kpis]
-    # Other contact filters are another base.
+    # Other contact filters are another base: the current-state rollup on PostgreSQL, the rows elsewhere.
     with CaptureQueriesContext(connection) as queries:
         marketer_client.get(_kpis_url(), {"period": "365d", "channel": "referral"}, **FRAGMENT)
-    assert any("AVG(" in q["sql"].upper() for q in queries.captured_queries)
+    assert any("analytics_statefact" in q["sql"] or "AVG(" in q["sql"].upper() for q in queries.captured_queries)
 
 
 def test_both_parts_are_cached_for_the_dashboard_lifetime(marketer_client, settings, monkeypatch):

@@ -1,6 +1,6 @@
-"""The KPI cards' rollups, kept exact by PostgreSQL triggers on every write.
+"""The overview's rollups, kept exact by PostgreSQL triggers on every write.
 
-Two rollups, each a folded table plus a table of appended deltas:
+Three rollups, each a folded table plus a table of appended deltas:
 
 - daily facts (`DAILY`): one row per day (in the project's TIME_ZONE), acquisition channel,
   owner and (for stage moves) from/to stage with four sums: contacts created that day, how
@@ -15,6 +15,9 @@ Two rollups, each a folded table plus a table of appended deltas:
   The cards' period-independent part (contacts per stage now, the customer-value averages)
   is a sum of a few dozen of these rows instead of two scans of the base (0.25-0.45 s at 1M
   with a channel filter).
+- cohorts (`COHORTS`): the cohort-retention chart's customers and revenue per first-purchase
+  month, month of purchase, channel and owner, summed from the engine's ContactPurchaseMonth
+  rows (10,656 rows at 1M instead of a GROUP BY over 1.5M).
 
 Why triggers, not the application: the facts change with every writer — the API, forms,
 imports (COPY-sized batches), bulk owner changes, merges (touchpoints and transitions move
@@ -224,6 +227,22 @@ def _state_metrics_facts(rows: str, sign: int) -> str:
     return _state_value_facts(f"{rows} m JOIN {contact} c ON c.id = m.contact_id")
 
 
+PURCHASE_MONTHS = "analytics_contactpurchasemonth"
+
+
+def _cohort_contact_facts(contacts: str) -> str:
+    """The contacts' purchase months (ContactPurchaseMonth rows), each a customer of its cohort in that month."""
+    return f"""
+        SELECT r.cohort, r.month, {_CHANNEL_OWNER}, c.sign AS customers, c.sign * r.revenue AS revenue
+          FROM {contacts} c JOIN {PURCHASE_MONTHS} r ON r.contact_id = c.id"""
+
+
+def _cohort_month_facts(rows: str, sign: int) -> str:
+    return f"""
+        SELECT r.cohort, r.month, {_CHANNEL_OWNER}, {sign} AS customers, {sign} * r.revenue AS revenue
+          FROM {rows} r {_OF_CONTACT}"""
+
+
 # The KPI cards' period figures: per local day, channel, owner and (for moves) from/to stage.
 DAILY = Rollup(
     fact_table="analytics_dailyfact",
@@ -250,14 +269,28 @@ STATE = Rollup(
     contact_columns=("acquisition_channel", "owner_id", "stage_id"),
     metrics_columns=("purchase_count > 0", "purchase_count >= 2", "historic_clv", "predicted_clv"),
 )
-ROLLUPS = (DAILY, STATE)
+# The cohort-retention chart: customers of a first-purchase month buying in a later month, per channel and owner.
+COHORTS = Rollup(
+    fact_table="analytics_cohortfact",
+    delta_table="analytics_cohortfactdelta",
+    key=("cohort", "month", "channel", "owner_id"),
+    measures=("customers", "revenue"),
+    contact_facts=_cohort_contact_facts,
+    child_facts={PURCHASE_MONTHS: _cohort_month_facts},
+    contact_columns=("acquisition_channel", "owner_id"),
+)
+ROLLUPS = (DAILY, STATE, COHORTS)
 # Statement-level triggers, one function per table, each on INSERT, UPDATE and DELETE: (table, function).
 TRIGGERS = [
     ("contacts_contact", "analytics_daily_facts_contact"),
     ("contacts_touchpoint", "analytics_daily_facts_touchpoint"),
     ("stages_stagetransition", "analytics_daily_facts_transition"),
     (METRICS, "analytics_daily_facts_metrics"),
+    (PURCHASE_MONTHS, "analytics_daily_facts_purchase_month"),
 ]
+
+
+EVENTS = ("insert", "delete", "update", "truncate")
 
 
 def _changed(columns: tuple[str, ...], pk: str, side: str) -> str:
@@ -354,6 +387,9 @@ def install_sql(rollups: tuple[Rollup, ...] = ROLLUPS) -> list[str]:
     _installed_zone.clear()
     statements = [f"COMMENT ON TABLE {DAILY.fact_table} IS {_zone()}"]
     for table, function in TRIGGERS:
+        if not any(_statements(r, table) is not None for r in rollups):  # e.g. a migration before that rollup
+            statements += [f"DROP TRIGGER IF EXISTS {function}_{event} ON {table}" for event in EVENTS]
+            continue
         statements.append(_trigger_function(table, function, rollups))
         for event, rows in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows")):
             name = f"{function}_{event.lower()}"
@@ -379,7 +415,7 @@ def install_sql(rollups: tuple[Rollup, ...] = ROLLUPS) -> list[str]:
 def uninstall_sql() -> list[str]:
     statements = []
     for table, function in TRIGGERS:
-        for event in ("insert", "delete", "update", "truncate"):
+        for event in EVENTS:
             statements.append(f"DROP TRIGGER IF EXISTS {function}_{event} ON {table}")
         statements.append(f"DROP FUNCTION IF EXISTS {function}()")
     return statements
@@ -603,3 +639,39 @@ def state_facts_sum(*, channel: str, owner_id: int | None) -> StateFigures:
         historic=historic,
         predicted=predicted,
     )
+
+
+def cohort_facts_sum(
+    *, channel: str | None, owner_id: int | None, before: int, months: int, low: int | None, high: int | None
+) -> list[tuple[int, int, int, Decimal]]:
+    """(cohort, month, customers, revenue) from the cohort rollup and its pending deltas, one statement.
+
+    Months before `before` and at most `months` after their cohort; cohorts within [low, high]
+    when given; for a channel and/or owner (or all).
+    """
+    where = ["month < %(before)s", "month <= cohort + %(months)s"]
+    params: dict = {"before": before, "months": months}
+    if low is not None:
+        where.append("cohort >= %(low)s")
+        params["low"] = low
+    if high is not None:
+        where.append("cohort <= %(high)s")
+        params["high"] = high
+    if channel:
+        where.append("channel = %(channel)s")
+        params["channel"] = channel
+    condition = " AND ".join(where)
+    params["owner"] = ALL_OWNERS if owner_id is None else owner_id
+    folded = f"{condition} AND owner_id = %(owner)s"
+    # Pending deltas carry real owners only: for everyone, all of them.
+    pending = folded if owner_id is not None else condition
+    sql = f"""
+        SELECT cohort, month, SUM(customers), SUM(revenue)
+          FROM (SELECT cohort, month, customers, revenue FROM {COHORTS.fact_table} WHERE {folded}
+                UNION ALL
+                SELECT cohort, month, customers, revenue FROM {COHORTS.delta_table} WHERE {pending}) f
+         GROUP BY cohort, month
+        HAVING SUM(customers) <> 0"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

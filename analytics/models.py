@@ -249,3 +249,45 @@ class StateFactDelta(_StateFactColumns):
 
     def __str__(self) -> str:
         return f"delta of {self.channel} owner {self.owner_id} stage {self.stage_id}"
+
+
+class _CohortFactColumns(models.Model):
+    """Key and sums of the cohort-retention rollup (see analytics.daily_facts, which explains the triggers)."""
+
+    cohort = models.IntegerField(help_text="First-purchase month (year * 12 + month - 1, local).")
+    month = models.IntegerField(help_text="The month of the purchases (year * 12 + month - 1, local).")
+    channel = models.CharField(max_length=20, help_text="The customers' acquisition channel.")
+    owner_id = models.BigIntegerField(default=0, help_text="Their owner; 0 = none, -1 = all owners (folded rows only).")
+    customers = models.IntegerField(default=0, help_text="Customers of the cohort who bought in the month.")
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        abstract = True
+
+
+class CohortFact(_CohortFactColumns):
+    """The folded cohort rollup: one row per key. Written only by daily_facts_compact and daily_facts_rebuild."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cohort", "month", "channel", "owner_id"], name="cohort_fact_key_uniq")
+        ]
+        indexes = [
+            models.Index(
+                fields=["owner_id", "cohort"],
+                include=["month", "channel", "customers", "revenue"],
+                name="cohort_fact_owner_cohort_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"cohort {self.cohort} in month {self.month}, {self.channel} owner {self.owner_id}"
+
+
+class CohortFactDelta(_CohortFactColumns):
+    """Signed changes appended by the triggers, folded into CohortFact by daily_facts_compact."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"delta of cohort {self.cohort} in month {self.month}"

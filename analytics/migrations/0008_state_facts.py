@@ -7,9 +7,9 @@ def install(apps, schema_editor):
     """Triggers that keep both rollups, then both rollups of the rows already stored (PostgreSQL only)."""
     if schema_editor.connection.vendor != "postgresql":
         return
-    from analytics.daily_facts import daily_facts_rebuild
+    from analytics.daily_facts import DAILY, STATE, daily_facts_rebuild
 
-    daily_facts_rebuild()
+    daily_facts_rebuild((DAILY, STATE))  # 0009 adds the cohort rollup
 
 
 def keep_daily_only(apps, schema_editor):

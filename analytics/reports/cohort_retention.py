@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from analytics.daily_facts import cohort_facts_sum, daily_facts_enabled
 from analytics.reports.base import (
     ReportFilters,
     SnapshotInfo,
@@ -101,7 +102,8 @@ def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResul
     cohort from the contact's metrics (first_purchase_at), so a past as-of day cuts the month
     exactly. A customer's first purchase ever is also their first up to any day that has a
     purchase of theirs, so both sources are right for any as-of day. Months are local to the
-    project's time zone.
+    project's time zone. On PostgreSQL, without a campaign or segment filter, the months
+    before the as-of month are read from the cohort rollup of those rows (analytics.daily_facts).
     """
     query.validate()
     as_of = query.effective_as_of
@@ -109,6 +111,12 @@ def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResul
     low = month_index(query.filters.period_start) if query.filters.period_start else None
     high = month_index(query.filters.period_end) if query.filters.period_end else None
     scope = contact_scope_sql(query.filters)
+    filters = query.filters
+    # On PostgreSQL, for everyone or a channel and/or owner, the months before the as-of month
+    # are summed from the cohort rollup the triggers keep (analytics.daily_facts) instead of
+    # grouped from ContactPurchaseMonth; campaign and segment filters select contacts no
+    # rollup key describes.
+    rollup = filters.campaign_id is None and filters.segment_id is None and daily_facts_enabled()
     rollup_scope, rollup_params = scope_clause("r.contact_id", scope)
     if low is not None:
         rollup_scope += " AND r.cohort >= %s"
@@ -118,12 +126,7 @@ def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResul
         rollup_params.append(high)
     partial_scope, partial_params = scope_clause("t.contact_id", scope)
     cohort, cohort_params = month_index_sql("m.first_purchase_at")
-    sql = f"""
-        SELECT r.cohort, r.month, COUNT(*), SUM(r.revenue)
-        FROM analytics_contactpurchasemonth r
-        WHERE r.month < %s AND r.month <= r.cohort + %s{rollup_scope}
-        GROUP BY r.cohort, r.month
-        UNION ALL
+    current = f"""
         SELECT p.cohort, %s, COUNT(*), SUM(p.revenue) FROM (
             SELECT {cohort} AS cohort, SUM(t.amount) AS revenue
             FROM contacts_touchpoint t JOIN analytics_contactmetrics m ON m.contact_id = t.contact_id
@@ -133,10 +136,7 @@ def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResul
         ) p
         GROUP BY p.cohort
     """
-    params = [
-        last,
-        query.months,
-        *rollup_params,
+    current_params = [
         last,
         *cohort_params,
         TouchpointKind.PURCHASE,
@@ -144,8 +144,21 @@ def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResul
         dt_param(day_end(as_of)),
         *partial_params,
     ]
+    if rollup:
+        found = cohort_facts_sum(
+            channel=filters.channel, owner_id=filters.owner_id, before=last, months=query.months, low=low, high=high
+        )
+        found += run_sql(current, current_params)
+    else:
+        sql = f"""
+            SELECT r.cohort, r.month, COUNT(*), SUM(r.revenue)
+            FROM analytics_contactpurchasemonth r
+            WHERE r.month < %s AND r.month <= r.cohort + %s{rollup_scope}
+            GROUP BY r.cohort, r.month
+            UNION ALL {current}"""
+        found = run_sql(sql, [last, query.months, *rollup_params, *current_params])
     rows = []
-    for first, month, customers, revenue in run_sql(sql, params):
+    for first, month, customers, revenue in found:
         first, k = int(first), int(month) - int(first)
         if 0 <= k <= query.months and (low is None or first >= low) and (high is None or first <= high):
             rows.append((first, k, customers, revenue))

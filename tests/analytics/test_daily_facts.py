@@ -20,7 +20,17 @@ from django.utils import timezone
 from analytics import kpis
 from analytics.daily_facts import daily_facts_compact, daily_facts_drift, daily_facts_rebuild
 from analytics.kpis import _split_days, kpi_overview, overview_query_from_params
-from analytics.models import ContactMetrics, DailyFact, DailyFactDelta, StateFact, StateFactDelta
+from analytics.models import (
+    CohortFact,
+    CohortFactDelta,
+    ContactMetrics,
+    DailyFact,
+    DailyFactDelta,
+    StateFact,
+    StateFactDelta,
+)
+from analytics.reports import cohort_retention
+from analytics.reports.base import report_snapshots_bypassed
 from analytics.services import customer_value_recompute
 from contacts import bulk
 from contacts.importing import import_run, import_start, import_upload
@@ -97,6 +107,7 @@ def test_every_writer_keeps_the_rollup_exact(admin_user):
     daily_facts_compact()
     assert not DailyFactDelta.objects.exists() and DailyFact.objects.exists()
     assert not StateFactDelta.objects.exists() and StateFact.objects.filter(customers__gt=0).exists()
+    assert not CohortFactDelta.objects.exists() and CohortFact.objects.filter(customers__gt=0).exists()
     exact("deltas folded")
     ContactMetrics.objects.filter(contact=alice).update(predicted_clv=None)
     exact("a predicted CLV cleared")
@@ -161,7 +172,7 @@ def test_every_writer_keeps_the_rollup_exact(admin_user):
 
     daily_facts_compact()
     exact("folded again")
-    assert daily_facts_rebuild() == DailyFact.objects.count() + StateFact.objects.count() > 0
+    assert daily_facts_rebuild() == DailyFact.objects.count() + StateFact.objects.count() + CohortFact.objects.count()
     assert not DailyFactDelta.objects.exists() and not StateFactDelta.objects.exists()
     exact("rebuilt")
     assert len(steps) == 23
@@ -229,6 +240,38 @@ def test_the_cards_from_the_rollup_equal_the_cards_from_the_rows(random_crm, mon
                 served += (len(calls), len(state_calls)) == (before[0] + 1, before[1] + 1)
     # The rollups served every combination without a campaign or segment filter.
     assert served == 2 * 2 * sum(1 for p in _filter_combinations(random_crm) if not {"campaign", "segment"} & set(p))
+
+
+@postgres_only
+def test_the_cohort_chart_from_the_rollup_equals_the_chart_from_the_purchase_months(random_crm, monkeypatch):  # noqa: F811
+    """Every filter combination, with pending deltas and folded; campaign and segment views read the rows."""
+    from stages.engine import purchase_months_backfill
+
+    purchase_months_backfill()
+    summed = []
+    original = cohort_retention.cohort_facts_sum
+    monkeypatch.setattr(cohort_retention, "cohort_facts_sum", lambda **kw: summed.append(kw) or original(**kw))
+
+    def cohorts(query, *, rollup: bool):
+        monkeypatch.setattr(cohort_retention, "daily_facts_enabled", lambda: rollup)
+        filters = kpis.report_filters(query)
+        with report_snapshots_bypassed():
+            return cohort_retention.cohort_retention_report(cohort_retention.CohortRetentionQuery(filters=filters))
+
+    assert CohortFactDelta.objects.exists()
+    served = 0
+    for fold in (False, True):
+        if fold:
+            daily_facts_compact()
+            assert not CohortFactDelta.objects.exists()
+        for params in _filter_combinations(random_crm):
+            query, _ = overview_query_from_params(params)
+            before = len(summed)
+            from_rollup = cohorts(query, rollup=True)
+            assert from_rollup == cohorts(query, rollup=False), (params, fold)
+            served += len(summed) > before
+    assert served == 2 * sum(1 for p in _filter_combinations(random_crm) if not {"campaign", "segment"} & set(p))
+    assert CohortFact.objects.filter(customers__gt=0).exists()
 
 
 @postgres_only

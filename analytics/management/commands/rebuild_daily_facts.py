@@ -1,6 +1,6 @@
 """`manage.py rebuild_daily_facts [--check]`: rewrite the KPI cards' rollups from the rows, or compare only.
 
-Triggers keep the rollups (daily facts, current state) exact on every write
+Triggers keep the rollups (daily facts, current state, cohorts) exact on every write
 (analytics.daily_facts); a rebuild is needed
 after a change of TIME_ZONE (its days are local; until then the cards read the rows) and
 when rows were written with the triggers disabled (a bulk load with
@@ -17,8 +17,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 class Command(BaseCommand):
     help = (
-        "Rewrite the rollups the overview's KPI cards read (PostgreSQL: daily facts and current state) from the "
-        "contacts, purchases, stage moves and metrics; with --check, only compare them (exit status 1 if they differ)."
+        "Rewrite the rollups the overview reads (PostgreSQL: daily facts, current state, cohorts) from the "
+        "contacts, purchases, stage moves, metrics and purchase months; "
+        "with --check, only compare them (exit status 1 if they differ)."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -40,7 +41,9 @@ class Command(BaseCommand):
                     f"{len(drift):,} keys differ from the rows (first: {drift[0]}); run rebuild_daily_facts."
                 )
                 raise SystemExit(1)
-            self.stdout.write(f"The KPI rollups (daily facts, current state) are exact ({elapsed:.1f} s).")
+            self.stdout.write(
+                f"The overview rollups (daily facts, current state, cohorts) are exact ({elapsed:.1f} s)."
+            )
             return
         rows = daily_facts_rebuild()
         self.stdout.write(f"{rows:,} rollup rows written in {time.perf_counter() - started:.1f} s.")

@@ -138,7 +138,17 @@ def _brute_force(history, *, as_of_end, window_days, period_start, period_end):
     return reached_any, reached_ordered, durations_any, durations_ordered
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# Seeds 3-6 bound the funnel's start by a period: inside the histories, at their start, up to the
+# as-of day, and longer than them.
+PERIODS = {
+    3: (dt.date(2024, 1, 10), dt.date(2024, 2, 20)),
+    4: (dt.date(2024, 1, 25), dt.date(2024, 2, 5)),
+    5: (dt.date(2024, 2, 1), dt.date(2024, 3, 15)),
+    6: (dt.date(2023, 10, 1), dt.date(2024, 3, 15)),
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_funnel_equals_brute_force_on_random_histories(seed):
     rng = random.Random(seed)
     contacts = contacts_create(60, rng=rng)
@@ -161,7 +171,7 @@ def test_funnel_equals_brute_force_on_random_histories(seed):
 
     as_of = dt.date(2024, 3, 15)
     window = rng.choice([None, 10, 30])
-    period = (dt.date(2024, 1, 10), dt.date(2024, 2, 20)) if seed == 3 else (None, None)
+    period = PERIODS.get(seed, (None, None))
     any_counts, ordered_counts, dur_any, dur_ordered = _brute_force(
         history,
         as_of_end=at(as_of + dt.timedelta(days=1), 0),

@@ -291,3 +291,45 @@ class CohortFactDelta(_CohortFactColumns):
 
     def __str__(self) -> str:
         return f"delta of cohort {self.cohort} in month {self.month}"
+
+
+class _AcquisitionFactColumns(models.Model):
+    """Key and sums of the channel chart's rollup (see analytics.daily_facts, which explains the triggers)."""
+
+    day = models.DateField(help_text="Local day (TIME_ZONE) of the contacts' acquisition.")
+    channel = models.CharField(max_length=20, help_text="Their acquisition channel.")
+    owner_id = models.BigIntegerField(default=0, help_text="Their owner; 0 = none, -1 = all owners (folded rows only).")
+    contacts = models.IntegerField(default=0)
+    customers = models.IntegerField(default=0, help_text="Of them, those whose metrics show a purchase.")
+    revenue = models.DecimalField(max_digits=18, decimal_places=2, default=0, help_text="Their net revenue.")
+    predicted = models.DecimalField(max_digits=18, decimal_places=2, default=0, help_text="Customers' predicted CLV.")
+    predicted_n = models.IntegerField(default=0, help_text="Customers with a predicted CLV.")
+
+    class Meta:
+        abstract = True
+
+
+class AcquisitionFact(_AcquisitionFactColumns):
+    """The folded acquisition rollup: one row per key. Written only by daily_facts_compact and daily_facts_rebuild."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "channel", "owner_id"], name="acquisition_fact_key_uniq")]
+        indexes = [
+            models.Index(
+                fields=["owner_id", "day"],
+                include=["channel", "contacts", "customers", "revenue", "predicted", "predicted_n"],
+                name="acquisition_fact_owner_day_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"acquisitions of {self.day} {self.channel} owner {self.owner_id}"
+
+
+class AcquisitionFactDelta(_AcquisitionFactColumns):
+    """Signed changes appended by the triggers, folded into AcquisitionFact by daily_facts_compact."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"delta of acquisitions {self.day} {self.channel} owner {self.owner_id}"

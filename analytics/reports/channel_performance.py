@@ -30,6 +30,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from analytics.daily_facts import acquisition_facts_sum, daily_facts_enabled
 from analytics.reports.base import (
     ReportFilters,
     SnapshotInfo,
@@ -97,6 +98,14 @@ def channel_performance_report(query: ChannelPerformanceQuery) -> ChannelPerform
         scope += " AND c.acquired_at < %s"
         params.append(dt_param(day_end(query.filters.period_end)))
     today = timezone.localdate()
+    filters = query.filters
+    if as_of >= today and filters.campaign_id is None and filters.segment_id is None and daily_facts_enabled():
+        # The same figures summed from the acquisition rollup the triggers keep (analytics.daily_facts):
+        # a few thousand rows instead of the contacts acquired in the period joined to their metrics.
+        rows = acquisition_facts_sum(
+            channel=filters.channel, owner_id=filters.owner_id, first=filters.period_start, last=filters.period_end
+        )
+        return _result(as_of, rows)
     if as_of >= today:
         return _result(as_of, run_sql(_now_sql(scope), params))
     end = dt_param(day_end(as_of))

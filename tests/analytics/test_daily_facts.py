@@ -21,6 +21,8 @@ from analytics import kpis
 from analytics.daily_facts import daily_facts_compact, daily_facts_drift, daily_facts_rebuild
 from analytics.kpis import _split_days, kpi_overview, overview_query_from_params
 from analytics.models import (
+    AcquisitionFact,
+    AcquisitionFactDelta,
     CohortFact,
     CohortFactDelta,
     ContactMetrics,
@@ -29,7 +31,7 @@ from analytics.models import (
     StateFact,
     StateFactDelta,
 )
-from analytics.reports import cohort_retention
+from analytics.reports import channel_performance, cohort_retention
 from analytics.reports.base import report_snapshots_bypassed
 from analytics.services import customer_value_recompute
 from contacts import bulk
@@ -108,6 +110,7 @@ def test_every_writer_keeps_the_rollup_exact(admin_user):
     assert not DailyFactDelta.objects.exists() and DailyFact.objects.exists()
     assert not StateFactDelta.objects.exists() and StateFact.objects.filter(customers__gt=0).exists()
     assert not CohortFactDelta.objects.exists() and CohortFact.objects.filter(customers__gt=0).exists()
+    assert not AcquisitionFactDelta.objects.exists() and AcquisitionFact.objects.filter(customers__gt=0).exists()
     exact("deltas folded")
     ContactMetrics.objects.filter(contact=alice).update(predicted_clv=None)
     exact("a predicted CLV cleared")
@@ -121,6 +124,8 @@ def test_every_writer_keeps_the_rollup_exact(admin_user):
     exact("bulk owner change")
     Contact.objects.filter(pk=bob.pk).update(created_at=when - dt.timedelta(days=3))
     exact("created_at changed")
+    Contact.objects.filter(pk=bob.pk).update(acquired_at=when - dt.timedelta(days=5))
+    exact("acquired_at changed")
     contact_move_stage(contact=alice, stage=Stage.objects.get(slug="churned"), reason="asked to leave", user=admin_user)
     exact("manual stage move")
     purchase = Touchpoint.objects.filter(contact=alice, kind="purchase").first()
@@ -172,10 +177,11 @@ def test_every_writer_keeps_the_rollup_exact(admin_user):
 
     daily_facts_compact()
     exact("folded again")
-    assert daily_facts_rebuild() == DailyFact.objects.count() + StateFact.objects.count() + CohortFact.objects.count()
+    written = daily_facts_rebuild()
+    assert written == sum(m.objects.count() for m in (DailyFact, StateFact, CohortFact, AcquisitionFact)) > 0
     assert not DailyFactDelta.objects.exists() and not StateFactDelta.objects.exists()
     exact("rebuilt")
-    assert len(steps) == 23
+    assert len(steps) == 24
 
 
 @pytest.fixture
@@ -242,36 +248,59 @@ def test_the_cards_from_the_rollup_equal_the_cards_from_the_rows(random_crm, mon
     assert served == 2 * 2 * sum(1 for p in _filter_combinations(random_crm) if not {"campaign", "segment"} & set(p))
 
 
+CHARTS = {
+    "cohorts": (
+        cohort_retention,
+        "cohort_facts_sum",
+        lambda f: cohort_retention.cohort_retention_report(cohort_retention.CohortRetentionQuery(filters=f)),
+        CohortFact,
+        CohortFactDelta,
+    ),
+    "channels": (
+        channel_performance,
+        "acquisition_facts_sum",
+        lambda f: channel_performance.channel_performance_report(
+            channel_performance.ChannelPerformanceQuery(filters=f)
+        ),
+        AcquisitionFact,
+        AcquisitionFactDelta,
+    ),
+}
+
+
 @postgres_only
-def test_the_cohort_chart_from_the_rollup_equals_the_chart_from_the_purchase_months(random_crm, monkeypatch):  # noqa: F811
+@pytest.mark.parametrize("chart", CHARTS)
+def test_the_charts_from_their_rollups_equal_the_charts_from_the_rows(random_crm, monkeypatch, chart):  # noqa: F811
     """Every filter combination, with pending deltas and folded; campaign and segment views read the rows."""
     from stages.engine import purchase_months_backfill
 
+    module, summer, run, folded, deltas = CHARTS[chart]
     purchase_months_backfill()
+    ContactMetrics.objects.filter(pk__in=ContactMetrics.objects.filter(purchase_count__gt=0).values("pk")[:20]).update(
+        predicted_clv=Decimal("123.45")
+    )
     summed = []
-    original = cohort_retention.cohort_facts_sum
-    monkeypatch.setattr(cohort_retention, "cohort_facts_sum", lambda **kw: summed.append(kw) or original(**kw))
+    original = getattr(module, summer)
+    monkeypatch.setattr(module, summer, lambda **kw: summed.append(kw) or original(**kw))
 
-    def cohorts(query, *, rollup: bool):
-        monkeypatch.setattr(cohort_retention, "daily_facts_enabled", lambda: rollup)
-        filters = kpis.report_filters(query)
+    def result(query, *, rollup: bool):
+        monkeypatch.setattr(module, "daily_facts_enabled", lambda: rollup)
         with report_snapshots_bypassed():
-            return cohort_retention.cohort_retention_report(cohort_retention.CohortRetentionQuery(filters=filters))
+            return run(kpis.report_filters(query))
 
-    assert CohortFactDelta.objects.exists()
+    assert deltas.objects.exists()
     served = 0
     for fold in (False, True):
         if fold:
             daily_facts_compact()
-            assert not CohortFactDelta.objects.exists()
+            assert not deltas.objects.exists()
         for params in _filter_combinations(random_crm):
             query, _ = overview_query_from_params(params)
             before = len(summed)
-            from_rollup = cohorts(query, rollup=True)
-            assert from_rollup == cohorts(query, rollup=False), (params, fold)
+            assert result(query, rollup=True) == result(query, rollup=False), (params, fold)
             served += len(summed) > before
     assert served == 2 * sum(1 for p in _filter_combinations(random_crm) if not {"campaign", "segment"} & set(p))
-    assert CohortFact.objects.filter(customers__gt=0).exists()
+    assert folded.objects.filter(customers__gt=0).exists()
 
 
 @postgres_only

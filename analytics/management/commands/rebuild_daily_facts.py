@@ -1,6 +1,6 @@
 """`manage.py rebuild_daily_facts [--check]`: rewrite the KPI cards' rollups from the rows, or compare only.
 
-Triggers keep the rollups (daily facts, current state, cohorts) exact on every write
+Triggers keep the rollups (daily facts, current state, cohorts, acquisitions) exact on every write
 (analytics.daily_facts); a rebuild is needed
 after a change of TIME_ZONE (its days are local; until then the cards read the rows) and
 when rows were written with the triggers disabled (a bulk load with
@@ -17,7 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 class Command(BaseCommand):
     help = (
-        "Rewrite the rollups the overview reads (PostgreSQL: daily facts, current state, cohorts) from the "
+        "Rewrite the rollups the overview reads (PostgreSQL: daily facts, current state, cohorts, acquisitions) "
+        "from the "
         "contacts, purchases, stage moves, metrics and purchase months; "
         "with --check, only compare them (exit status 1 if they differ)."
     )
@@ -42,7 +43,7 @@ class Command(BaseCommand):
                 )
                 raise SystemExit(1)
             self.stdout.write(
-                f"The overview rollups (daily facts, current state, cohorts) are exact ({elapsed:.1f} s)."
+                f"The overview rollups (daily facts, current state, cohorts, acquisitions) are exact ({elapsed:.1f} s)."
             )
             return
         rows = daily_facts_rebuild()

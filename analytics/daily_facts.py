@@ -131,6 +131,19 @@ class Rollup:
         key = ", ".join(f"{ALL_OWNERS}::bigint AS owner_id" if k == "owner_id" else k for k in self.key)
         return f"SELECT {key}, {self.measures_sql} FROM {relation}"
 
+    def current(self, columns: str, where: list[str], params: dict, owner_id: int | None) -> str:
+        """A FROM item `f` of `columns` of the folded rows and the pending deltas matching `where`, one owner's or all.
+
+        For one owner, its folded rows and its deltas; for every owner, the folded all-owners rows
+        and every pending delta (deltas carry real owners only). Sets params["owner"].
+        """
+        params["owner"] = ALL_OWNERS if owner_id is None else owner_id
+        condition = " AND ".join(where) or "TRUE"
+        pending = condition if owner_id is None else f"{condition} AND owner_id = %(owner)s"
+        return f"""(SELECT {columns} FROM {self.fact_table} WHERE {condition} AND owner_id = %(owner)s
+                    UNION ALL
+                    SELECT {columns} FROM {self.delta_table} WHERE {pending}) f"""
+
     def append(self, facts: str) -> str:
         """PL/pgSQL that appends the summed `facts` as deltas.
 
@@ -595,13 +608,6 @@ def daily_facts_sum(
     if channel:
         where.append("channel = %(channel)s")
         params["channel"] = channel
-    condition = " AND ".join(where)
-    if owner_id is not None:
-        params["owner"] = owner_id
-        condition += " AND owner_id = %(owner)s"
-        folded = pending = condition
-    else:  # the folded all-owners rows, and every pending delta
-        folded, pending = f"{condition} AND owner_id = {ALL_OWNERS}", condition
     columns = []
     for i, (first, last) in enumerate(periods.values()):
         params[f"f{i}"], params[f"l{i}"] = first, last
@@ -616,9 +622,7 @@ def daily_facts_sum(
         ]
     sql = f"""
         SELECT {", ".join(columns)}
-          FROM (SELECT {DAILY.key_sql}, {DAILY.measures_sql} FROM {DAILY.fact_table} WHERE {folded}
-                UNION ALL
-                SELECT {DAILY.key_sql}, {DAILY.measures_sql} FROM {DAILY.delta_table} WHERE {pending}) f"""
+          FROM {DAILY.current(f"{DAILY.key_sql}, {DAILY.measures_sql}", where, params, owner_id)}"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -646,10 +650,6 @@ def state_facts_sum(*, channel: str, owner_id: int | None) -> StateFigures:
     if channel:
         where.append("channel = %(channel)s")
         params["channel"] = channel
-    params["owner"] = ALL_OWNERS if owner_id is None else owner_id
-    folded = " AND ".join([*where, "owner_id = %(owner)s"])
-    # Pending deltas carry real owners only: for everyone, all of them.
-    pending = folded if owner_id is not None else " AND ".join(where) or "TRUE"
     # The averages as PostgreSQL's AVG computes them (numeric division of the sum by the count),
     # so the cards from the rollup equal the cards from the rows to the last digit.
     sql = f"""
@@ -659,9 +659,7 @@ def state_facts_sum(*, channel: str, owner_id: int | None) -> StateFigures:
           FROM (SELECT stage_id, SUM(contacts) AS contacts, SUM(customers) AS customers,
                        SUM(repeaters) AS repeaters, SUM(historic)::numeric AS historic,
                        SUM(predicted)::numeric AS predicted, SUM(predicted_n) AS predicted_n
-                  FROM (SELECT {STATE.key_sql}, {STATE.measures_sql} FROM {STATE.fact_table} WHERE {folded}
-                        UNION ALL
-                        SELECT {STATE.key_sql}, {STATE.measures_sql} FROM {STATE.delta_table} WHERE {pending}) f
+                  FROM {STATE.current(f"{STATE.key_sql}, {STATE.measures_sql}", where, params, owner_id)}
                  GROUP BY stage_id) g"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -697,16 +695,9 @@ def cohort_facts_sum(
     if channel:
         where.append("channel = %(channel)s")
         params["channel"] = channel
-    condition = " AND ".join(where)
-    params["owner"] = ALL_OWNERS if owner_id is None else owner_id
-    folded = f"{condition} AND owner_id = %(owner)s"
-    # Pending deltas carry real owners only: for everyone, all of them.
-    pending = folded if owner_id is not None else condition
     sql = f"""
         SELECT cohort, month, SUM(customers), SUM(revenue)
-          FROM (SELECT cohort, month, customers, revenue FROM {COHORTS.fact_table} WHERE {folded}
-                UNION ALL
-                SELECT cohort, month, customers, revenue FROM {COHORTS.delta_table} WHERE {pending}) f
+          FROM {COHORTS.current("cohort, month, customers, revenue", where, params, owner_id)}
          GROUP BY cohort, month
         HAVING SUM(customers) <> 0"""
     with connection.cursor() as cursor:
@@ -722,7 +713,7 @@ def acquisition_facts_sum(
     Contacts acquired on the local days [first, last] (either end open when None), for a channel
     and/or owner (or all); the average divided as PostgreSQL's AVG divides.
     """
-    where = ["TRUE"]
+    where = []
     params: dict = {}
     for name, value, test in (("first", first, "day >= %(first)s"), ("last", last, "day <= %(last)s")):
         if value is not None:
@@ -731,16 +722,10 @@ def acquisition_facts_sum(
     if channel:
         where.append("channel = %(channel)s")
         params["channel"] = channel
-    condition = " AND ".join(where)
-    params["owner"] = ALL_OWNERS if owner_id is None else owner_id
-    folded = f"{condition} AND owner_id = %(owner)s"
-    pending = folded if owner_id is not None else condition
     columns = f"channel, {ACQUISITIONS.measures_sql}"
     sql = f"""
         SELECT channel, SUM(contacts), SUM(customers), SUM(revenue), SUM(predicted) / NULLIF(SUM(predicted_n), 0)
-          FROM (SELECT {columns} FROM {ACQUISITIONS.fact_table} WHERE {folded}
-                UNION ALL
-                SELECT {columns} FROM {ACQUISITIONS.delta_table} WHERE {pending}) f
+          FROM {ACQUISITIONS.current(columns, where, params, owner_id)}
          GROUP BY channel
         HAVING SUM(contacts) <> 0
          ORDER BY channel"""

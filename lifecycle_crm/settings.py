@@ -225,7 +225,7 @@ CELERY_BEAT_SCHEDULE = {
 CRM_CURRENCY = env_str("CRM_CURRENCY", "USD")
 CRM_MARGIN = env_float("CRM_MARGIN", 1.0)  # share of revenue that is margin, for historic CLV
 # Dashboard preset periods whose charts the nightly report snapshots store (analytics.services).
-CRM_REPORT_SNAPSHOT_PERIODS = env_list("CRM_REPORT_SNAPSHOT_PERIODS", ["30d"])
+CRM_REPORT_SNAPSHOT_PERIODS = env_list("CRM_REPORT_SNAPSHOT_PERIODS", ["7d", "30d", "90d", "365d"])
 CRM_LIFECYCLE_CHUNK_SIZE = env_int("CRM_LIFECYCLE_CHUNK_SIZE", 20000)  # contacts per engine chunk (transaction/task)
 # Customer value: prediction horizon, discounting, the smallest sample a CLV fit is trusted on,
 # the probability-alive threshold that counts as "at risk" in filters, and the silence that

@@ -204,9 +204,9 @@ def test_refresh_stores_the_dashboard_and_api_defaults_which_are_then_served(mar
         "funnel", "stage_flow", "cohort_retention", "churn", "stage_counts", "clv_distribution",
         "top_customers", "campaign_performance", "channel_performance",
     }  # fmt: skip
-    # The dashboard's default period, unfiltered and per channel, as its charts ask it.
-    for channel in [None, *Channel.values]:
-        overview, _ = overview_query_from_params({"channel": channel or ""})
+    # The dashboard's preset periods, unfiltered and per channel, as its charts ask them.
+    for period, channel in [(p, c) for p in ("7d", "30d", "90d", "365d") for c in [None, *Channel.values]]:
+        overview, _ = overview_query_from_params({"period": period, "channel": channel or ""})
         filters = report_filters(overview)
         assert funnel_report(FunnelQuery(filters=filters, ordered=False)).snapshot is not None
         assert channel_performance_report(ChannelPerformanceQuery(filters=filters)).snapshot is not None

@@ -21,7 +21,7 @@ class Command(BaseCommand):
             "--period",
             action="append",
             choices=sorted(PERIODS),
-            help="Dashboard preset period to snapshot (repeatable; default CRM_REPORT_SNAPSHOT_PERIODS or 30d).",
+            help="Dashboard preset period to snapshot (repeatable; default: CRM_REPORT_SNAPSHOT_PERIODS).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

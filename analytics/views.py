@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,7 +45,7 @@ from analytics.kpis import (
     overview_query_from_params,
     report_filters,
 )
-from analytics.reports.base import contact_scope_queryset
+from analytics.reports.base import contact_scope_queryset, report_snapshots_bypassed, report_snapshots_served
 from campaigns.models import Campaign, Segment
 from contacts.forms import owner_choices_queryset
 from contacts.models import Channel, Contact
@@ -407,7 +408,9 @@ def overview_kpis_compute(
     return result
 
 
-def overview_chart_compute(*, spec: ChartSpec, query: OverviewQuery, refresh: bool = False) -> ChartResult:
+def overview_chart_compute(
+    *, spec: ChartSpec, query: OverviewQuery, refresh: bool = False, live: bool = False
+) -> ChartResult:
     """One chart for the filters, cached on its own key (chart and filters) for CRM_DASHBOARD_CACHE_SECONDS.
 
     A chart's report scans millions of rows at scale (one to a few seconds, PERFORMANCE.md),
@@ -415,7 +418,9 @@ def overview_chart_compute(*, spec: ChartSpec, query: OverviewQuery, refresh: bo
     failing report delays or breaks only its own box. The cache holds the plain table and
     series (not the spec), and the CSV download reads the same entry, so the file always has
     the numbers the chart showed. An unexpected error is logged, shown in the chart's box and
-    not cached, so the next request tries again.
+    not cached, so the next request tries again. A chart answered from the nightly report
+    snapshots says so by its time ("as of" the snapshot, not the request); `live` (a user's
+    "refresh now") computes past the snapshots, `refresh` alone (the warm) only past the cache.
     """
     key = _cache_key(query, f"chart:{spec.key}")
     cached = None if refresh else cache.get(key)
@@ -423,11 +428,12 @@ def overview_chart_compute(*, spec: ChartSpec, query: OverviewQuery, refresh: bo
         data, unavailable, computed_at = cached
         return ChartResult(spec, data, unavailable, computed_at)
     try:
-        result = chart_run(spec, query)
+        with report_snapshots_served() as served, report_snapshots_bypassed() if live else nullcontext():
+            result = chart_run(spec, query)
     except Exception:
         logger.exception("Chart %s failed", spec.key)
         return ChartResult(spec, None, FAILED_TEXT, timezone.now(), failed=True)
-    result.computed_at = timezone.now()
+    result.computed_at = min(served) if served else timezone.now()
     cache.set(key, (result.data, result.unavailable, result.computed_at), _cache_seconds())
     return result
 
@@ -586,7 +592,8 @@ def overview_chart_view(request: HttpRequest, key: str) -> HttpResponse:
     if spec is None:
         raise Http404("No such chart.")
     query, errors = overview_query_from_params(request.GET)
-    chart = overview_chart_compute(spec=spec, query=query, refresh=request.GET.get("refresh") == "1")
+    refresh = request.GET.get("refresh") == "1"
+    chart = overview_chart_compute(spec=spec, query=query, refresh=refresh, live=refresh)
     context = {"chart": chart, "query": query, "filter_errors": errors, "filter_query": _shared_params(request)}
     fragment = request.headers.get(FRAGMENT_HEADER) == "1"
     template = "partials/chart.html" if fragment else "analytics/chart_page.html"

@@ -285,6 +285,10 @@ def run_sql(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
 SNAPSHOT_FORMAT = "1"  # part of every query key: bump it when a result's shape or meaning changes
 
 _snapshot_mode: contextvars.ContextVar[str] = contextvars.ContextVar("report_snapshot_mode", default="lookup")
+# When set (report_snapshots_served), the computed_at of every snapshot served is appended to it.
+_snapshots_served: contextvars.ContextVar[list[dt.datetime] | None] = contextvars.ContextVar(
+    "report_snapshots_served", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +318,17 @@ def report_snapshots_bypassed() -> Iterator[None]:
         yield
     finally:
         _snapshot_mode.reset(token)
+
+
+@contextlib.contextmanager
+def report_snapshots_served() -> Iterator[list[dt.datetime]]:
+    """Yields a list that collects when each snapshot served inside the block was computed (a chart says "as of")."""
+    served: list[dt.datetime] = []
+    token = _snapshots_served.set(served)
+    try:
+        yield served
+    finally:
+        _snapshots_served.reset(token)
 
 
 def report_query_key(query: Any) -> tuple[str, dict[str, Any]]:
@@ -418,6 +433,9 @@ def served_from_snapshot(*, closed_periods: bool = False) -> Callable[[Callable[
             if not hit:
                 return compute(query)
             data, computed_at, snapshot_as_of = hit[0]
+            served = _snapshots_served.get()
+            if served is not None:
+                served.append(computed_at)
             result = report_result_from_json(result_class(), data)
             info = SnapshotInfo(served_from_snapshot=True, computed_at=computed_at, as_of=snapshot_as_of)
             return replace(result, snapshot=info)

@@ -1,10 +1,12 @@
 """The overview's charts, loaded one by one: the fragment endpoint, its per-chart cache and the CSV read from it."""
 
+import datetime as dt
 import json
 import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from analytics.views import CHARTS, CHARTS_BY_KEY, FAILED_TEXT
 from tests.factories import ContactFactory
@@ -127,6 +129,31 @@ def test_each_chart_is_cached_on_its_own_key_and_refresh_recomputes_it(marketer_
     assert other.data.rows[0][1] == 2
     fresh = marketer_client.get(_chart_url("funnel"), {"period": "90d", "refresh": "1"}, **FRAGMENT).context["chart"]
     assert fresh.data.rows[0][1] == 2 and fresh.computed_at > first.computed_at
+
+
+def test_a_chart_from_the_nightly_snapshot_says_when_it_was_computed_and_refresh_computes_it_live(marketer_client):
+    from django.core.cache import cache
+
+    from analytics.kpis import overview_query_from_params
+    from analytics.models import ReportSnapshot
+    from analytics.reports.base import report_snapshots_recording
+    from analytics.views import chart_run
+
+    ContactFactory()
+    query, _ = overview_query_from_params({"period": "90d"})
+    with report_snapshots_recording():
+        chart_run(CHARTS_BY_KEY["funnel"], query)  # what the nightly refresh stores
+    recorded = ReportSnapshot.objects.get(report="funnel")
+    earlier = recorded.computed_at - dt.timedelta(minutes=30)
+    ReportSnapshot.objects.filter(pk=recorded.pk).update(computed_at=earlier)
+    ContactFactory()  # after the snapshot
+    cache.clear()
+    shown = marketer_client.get(_chart_url("funnel"), {"period": "90d"}, **FRAGMENT)
+    chart = shown.context["chart"]
+    assert chart.data.rows[0][1] == 1 and chart.computed_at == earlier
+    assert f"As of {timezone.localtime(earlier):%H:%M}".encode() in shown.content
+    fresh = marketer_client.get(_chart_url("funnel"), {"period": "90d", "refresh": "1"}, **FRAGMENT).context["chart"]
+    assert fresh.data.rows[0][1] == 2 and fresh.computed_at > chart.computed_at
 
 
 def test_csv_has_exactly_the_numbers_the_chart_showed_from_its_cache(marketer_client):

@@ -48,7 +48,7 @@ from analytics.kpis import (
 from analytics.reports.base import contact_scope_queryset, report_snapshots_bypassed, report_snapshots_served
 from campaigns.models import Campaign, Segment
 from contacts.forms import owner_choices_queryset
-from contacts.models import Channel, Contact
+from contacts.models import Channel
 from lifecycle_crm.web_access import MARKETING, roles_required
 from stages.models import Stage
 
@@ -461,27 +461,6 @@ def overview_warm(*, periods: tuple[str, ...] = ("30d", "90d", "365d")) -> list[
         for spec in CHARTS:
             overview_chart_compute(spec=spec, query=query, refresh=True)
             keys.append(_cache_key(query, f"chart:{spec.key}"))
-    keys += overview_bases_warm()
-    return keys
-
-
-def overview_bases_warm() -> list[str]:
-    """Cache the cards' period-independent part for every channel and every owner; returns the keys.
-
-    The period cards come from the daily rollup in tens of milliseconds for any period, channel
-    and owner (analytics.daily_facts); what a first look at a channel or an owner waits for is
-    this part (stage counts now, customer-value averages), ~0.2-0.4 s at 1M. With it warm, such a
-    view costs only the period queries. A campaign or segment selects contacts no rollup key
-    describes, so those views are computed when first asked for.
-    """
-    queries = [overview_query_from_params({"channel": channel})[0] for channel in Channel.values]
-    owners = Contact.objects.filter(owner__isnull=False).order_by().values_list("owner_id", flat=True).distinct()
-    queries += [overview_query_from_params({"owner": str(owner)})[0] for owner in owners]
-    keys = []
-    for query in queries:
-        key = _base_cache_key(query)
-        cache.set(key, (kpi_base(query=query), timezone.now()), _cache_seconds())
-        keys.append(key)
     return keys
 
 

@@ -49,7 +49,7 @@ keys, parents first) and of inserts keeps the sums exact.
 
 On SQLite (development, `make run`) nothing is installed and the cards are computed from
 the rows themselves; `daily_facts_enabled()` says which. `manage.py rebuild_daily_facts`
-rebuilds both rollups from the rows (and `--check` compares without writing).
+rebuilds every rollup from the rows (and `--check` compares without writing).
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ class Rollup:
     """One rollup the triggers keep: its folded table, its delta table, its key and sums, and its facts.
 
     `contact_facts(contacts)` is the SELECT of the facts (key + sums) of the contacts in the
-    relation `contacts` — rows of (id, acquisition_channel, owner_id, created_at, stage_id,
-    sign) — with every sum multiplied by `sign` (+1 to add, -1 to remove), whatever children
+    relation `contacts` — rows of (id, acquisition_channel, owner_id, created_at, acquired_at,
+    stage_id, sign) — with every sum multiplied by `sign` (+1 to add, -1 to remove), whatever children
     they have. `child_facts[table](rows, sign)` is the SELECT of the facts of changed rows of a
     child table, under their contact's current key. A contact's facts move to its new key when
     one of `contact_columns` changes; a metrics row's facts are recounted when one of
@@ -330,7 +330,7 @@ ACQUISITIONS = Rollup(
     metrics_columns=("purchase_count > 0", "revenue", "predicted_clv"),
 )
 ROLLUPS = (DAILY, STATE, COHORTS, ACQUISITIONS)
-# Statement-level triggers, one function per table, each on INSERT, UPDATE and DELETE: (table, function).
+# Statement-level triggers, one function per table, each on INSERT, UPDATE, DELETE and TRUNCATE: (table, function).
 TRIGGERS = [
     ("contacts_contact", "analytics_daily_facts_contact"),
     ("contacts_touchpoint", "analytics_daily_facts_touchpoint"),

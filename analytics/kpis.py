@@ -405,11 +405,10 @@ def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None
     which select contacts no rollup key describes) they are read from the rows, each query
     shaped so PostgreSQL reads only what the card needs (`_figures_from_rows`). New customers and
     churns count moves, so a sum of days equals the period (a contact that churned twice in a
-    year counts twice). What remains are two whole-base aggregates (stage counts, customer
-    value averages), ~50 and ~100 ms at 1M. They do not depend on the period, so they come from
-    `kpi_base`, which the caller may pass in (the overview caches it per contact filters);
-    `base` must be `kpi_base` of a query with the
-    same contact filters.
+    year counts twice). The rest (stage counts now, customer-value averages) does not depend on
+    the period and comes from `kpi_base` (the current-state rollup, or the rows where that does
+    not serve), which the caller may pass in (the overview caches it per contact filters);
+    `base` must be `kpi_base` of a query with the same contact filters.
     """
     scope = _card_scope(query)
     start, end = query.start, query.end

@@ -117,13 +117,6 @@ def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResul
     # grouped from ContactPurchaseMonth; campaign and segment filters select contacts no
     # rollup key describes.
     rollup = filters.campaign_id is None and filters.segment_id is None and daily_facts_enabled()
-    rollup_scope, rollup_params = scope_clause("r.contact_id", scope)
-    if low is not None:
-        rollup_scope += " AND r.cohort >= %s"
-        rollup_params.append(low)
-    if high is not None:
-        rollup_scope += " AND r.cohort <= %s"
-        rollup_params.append(high)
     partial_scope, partial_params = scope_clause("t.contact_id", scope)
     cohort, cohort_params = month_index_sql("m.first_purchase_at")
     current = f"""
@@ -150,6 +143,13 @@ def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResul
         )
         found += run_sql(current, current_params)
     else:
+        rollup_scope, rollup_params = scope_clause("r.contact_id", scope)
+        if low is not None:
+            rollup_scope += " AND r.cohort >= %s"
+            rollup_params.append(low)
+        if high is not None:
+            rollup_scope += " AND r.cohort <= %s"
+            rollup_params.append(high)
         sql = f"""
             SELECT r.cohort, r.month, COUNT(*), SUM(r.revenue)
             FROM analytics_contactpurchasemonth r

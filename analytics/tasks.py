@@ -40,7 +40,7 @@ def overview_warm_task() -> list[str]:
 
 @shared_task(acks_late=True, time_limit=600, expires=300)
 def daily_facts_compact_task() -> int:
-    """Fold the KPI rollup's appended deltas into it (analytics.daily_facts). Idempotent; returns the rows folded."""
+    """Fold the rollups' appended deltas into them (analytics.daily_facts). Idempotent; returns the rows folded."""
     from analytics.daily_facts import daily_facts_compact
 
     return daily_facts_compact()

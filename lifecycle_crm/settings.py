@@ -213,7 +213,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.overview_warm_task",
         "schedule": env_int("CRM_OVERVIEW_WARM_SECONDS", 240),
     },
-    # Folds the deltas the write triggers append into the KPI cards' daily rollup (readers sum both,
+    # Folds the deltas the write triggers append into the overview's rollups (readers sum both,
     # so this only keeps the deltas few).
     "daily-facts-compact": {
         "task": "analytics.tasks.daily_facts_compact_task",

@@ -229,7 +229,7 @@ def lifecycle_replay(
 
 
 def lifecycle_finish(*, as_of: dt.date | None, result: RecomputeResult) -> RecomputeResult:
-    """After all chunks: the daily stage snapshot, analytics' customer-value recompute, the KPI rollup's fold."""
+    """After all chunks: the daily stage snapshot, analytics' customer-value recompute, the rollups' fold."""
     started = time.perf_counter()
     result.snapshot_date = as_of or timezone.localdate()
     result.snapshot_rows = stage_snapshot_write(date=result.snapshot_date)
@@ -244,7 +244,7 @@ def lifecycle_finish(*, as_of: dt.date | None, result: RecomputeResult) -> Recom
     else:
         result.customer_value = recompute(as_of=result.snapshot_date)
     result.timings["customer_value"] = time.perf_counter() - started
-    # A run over everyone appends deltas to the KPI cards' daily rollup by the hundred thousand
+    # A run over everyone appends deltas to the overview's rollups by the hundred thousand
     # (moves, metrics); fold them now rather than leave every overview to sum them until beat does.
     started = time.perf_counter()
     importlib.import_module("analytics.daily_facts").daily_facts_compact()

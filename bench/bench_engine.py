@@ -105,8 +105,8 @@ def orm_loop_seconds(sample: list[int]) -> float:
     from django.db.models import Count, Max, Min, Q, Sum
     from django.utils import timezone
 
-    from analytics.models import ContactMetrics
     from contacts.models import Contact, Touchpoint
+    from metrics.models import ContactMetrics
     from stages.models import Stage, StageTransition
 
     class Rollback(Exception):

@@ -19,10 +19,10 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from analytics.models import ContactMetrics
 from contacts.models import Contact, Tag, Touchpoint, TouchpointSource
 from contacts.services import CONTACT_FIELDS, contact_create, contact_update, touchpoint_create
 from lifecycle_crm.admin_utils import LargeTableAdminMixin, validate_by_dry_run
+from metrics.models import ContactMetrics
 from stages.models import StageTransition, TransitionSource
 
 INLINE_LIMIT = 20

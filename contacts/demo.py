@@ -480,7 +480,9 @@ def demo_seed(
 
 def _reset(*, log: Callable[[str], None]) -> None:
     """Delete the CRM data (not users, stages or rules), history first so no foreign key blocks a delete."""
-    from analytics.models import CLVModelFit, ContactMetrics, StageSnapshot
+    from analytics.models import CLVModelFit
+    from metrics.models import ContactMetrics
+    from stages.models import StageSnapshot
 
     with transaction.atomic():  # also a savepoint inside demo_seed's transaction
         for model in (StageTransition, Touchpoint, CampaignMember, ContactMetrics, Contact, Campaign, Segment, Tag):

@@ -25,7 +25,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, user_role
-from analytics.models import RfmSegment
 from campaigns.models import Segment
 from contacts import bulk
 from contacts.filters import ORDERING_KEYS, ContactFilterSet
@@ -59,6 +58,7 @@ from contacts.selectors import (
 )
 from contacts.services import touchpoint_create
 from lifecycle_crm.web_access import EVERYONE, MARKETING, SALES, roles_required
+from metrics.models import RfmSegment
 from plays.selectors import contact_play_log
 from stages.models import Stage, StageCategory
 

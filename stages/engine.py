@@ -6,7 +6,7 @@ Per chunk of contact ids, in one transaction:
    event-time columns (when a rising condition became true), which cost about a third of
    the aggregate. It is a separate statement so PostgreSQL may plan it in parallel (an
    UPDATE never is) and so the statements below read it without aggregating twice.
-2. The base columns of analytics.ContactMetrics are written from it (an UPDATE joined to
+2. The base columns of metrics.ContactMetrics are written from it (an UPDATE joined to
    lc_agg for changed rows, an INSERT of missing rows) — never `bulk_update` (PERFORMANCE.md).
 2b. One scan of the chunk's contacts gives its size and the candidates: contacts for which
    some rule's test holds (a superset of the movers). Only they are aggregated again, with
@@ -19,7 +19,7 @@ Per chunk of contact ids, in one transaction:
    inserted for exactly the rows updated. Two workers evaluating the same contact can
    therefore never both write a transition; the loser re-evaluates those contacts once
    the winner has committed, so no touchpoint's effect is lost.
-5. The purchase months of analytics.ContactPurchaseMonth (the cohort-retention rollup) are
+5. The purchase months of metrics.ContactPurchaseMonth (the cohort-retention rollup) are
    rewritten for the contacts whose metrics row was written in step 2 (every contact of a
    real-time chunk): one statement on PostgreSQL that changes only the rows that differ.
 
@@ -61,6 +61,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from metrics.models import ContactMetrics, ContactPurchaseMonth
+from metrics.sql import month_index_sql
 from stages.models import RuleMatch, Stage, StageCategory, StageRule, StageTransition, TransitionSource
 from stages.rules import CompileContext, SqlPart, compile_condition, validate_conditions
 
@@ -353,8 +355,6 @@ def _compile_rules(
     eff = _greatest(vendor, [SqlPart(effective.sql, tuple(effective.params)), SqlPart("x.from_entered_at")])
     metrics_join = ""
     if ctx.needs_metrics_row:
-        from analytics.models import ContactMetrics
-
         metrics_join = f" LEFT JOIN {ContactMetrics._meta.db_table} m ON m.contact_id = c.id"
     source = f" FROM {_table('contacts', 'Contact')} c LEFT JOIN lc_agg a ON a.contact_id = c.id{metrics_join}"
     select = (
@@ -481,7 +481,7 @@ _METRIC_COLUMNS = ("purchase_count", "revenue", "refunds", "first_purchase_at", 
 
 
 def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> list[int]:
-    """Write the base columns of analytics.ContactMetrics for the chunk from lc_agg, changed rows only.
+    """Write the base columns of metrics.ContactMetrics for the chunk from lc_agg, changed rows only.
 
     Three set-based statements instead of one INSERT … ON CONFLICT: an UPDATE joined to
     lc_agg for contacts with touchpoints (a hash join; 0.2 s per 100,000 contacts against
@@ -489,8 +489,6 @@ def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> list[int]:
     whose touchpoints are all gone, and an INSERT for contacts that have no metrics row yet.
     Returns the ids of the contacts whose row was written: their purchases may have changed.
     """
-    from analytics.models import ContactMetrics
-
     table = ContactMetrics._meta.db_table
     distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
     margin = str(settings.CRM_MARGIN)
@@ -537,7 +535,7 @@ def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> list[int]:
 
 
 def _write_purchase_months(cursor: Any, chunk: Chunk, cutoff: Any) -> None:
-    """Rewrite the chunk's rows of analytics.ContactPurchaseMonth (the cohort-retention rollup).
+    """Rewrite the chunk's rows of metrics.ContactPurchaseMonth (the cohort-retention rollup).
 
     The wanted rows are the chunk's purchases up to the cut-off grouped by (contact, local
     month), each with the contact's first month as its cohort. On PostgreSQL one statement
@@ -547,9 +545,6 @@ def _write_purchase_months(cursor: Any, chunk: Chunk, cutoff: Any) -> None:
     SQLite (development and tests) has no data-modifying CTEs: it deletes the chunk's rows
     and inserts the wanted ones, two statements.
     """
-    from analytics.models import ContactPurchaseMonth
-    from analytics.reports.base import month_index_sql
-
     table = ContactPurchaseMonth._meta.db_table
     month, month_params = month_index_sql("t.occurred_at")
     want = _Sql().add(
@@ -595,8 +590,6 @@ def _metrics_insert_head(now: Any) -> _Sql:
     """`INSERT INTO metrics … SELECT <base columns from lc_agg> FROM contacts c LEFT JOIN lc_agg a … WHERE ` (a chunk
     predicate on c.id follows). Historic CLV is revenue net of refunds times the margin: written with the
     revenue, so it is as fresh (the nightly customer-value run writes the same value)."""
-    from analytics.models import ContactMetrics
-
     return _Sql().add(
         f"INSERT INTO {ContactMetrics._meta.db_table} (contact_id, purchase_count, revenue, refunds,"
         " first_purchase_at, last_purchase_at, last_touch_at, touch_count, rfm_segment, historic_clv, computed_at)"
@@ -612,8 +605,6 @@ def _metrics_insert_head(now: Any) -> _Sql:
 
 def _metrics_sql(chunk: Chunk, now: Any) -> _Sql:
     """INSERT … SELECT … ON CONFLICT DO UPDATE of ContactMetrics' base columns from lc_agg, changed rows only."""
-    from analytics.models import ContactMetrics
-
     table = ContactMetrics._meta.db_table
     distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
     columns = (*_METRIC_COLUMNS, "touch_count", "historic_clv")

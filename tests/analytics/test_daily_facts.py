@@ -25,7 +25,6 @@ from analytics.models import (
     AcquisitionFactDelta,
     CohortFact,
     CohortFactDelta,
-    ContactMetrics,
     DailyFact,
     DailyFactDelta,
     StateFact,
@@ -39,6 +38,7 @@ from contacts.importing import import_run, import_start, import_upload
 from contacts.merge import contact_merge
 from contacts.models import Contact, Touchpoint
 from contacts.services import contact_create, contact_delete, contact_update, touchpoint_create
+from metrics.models import ContactMetrics
 from stages.models import Stage, StageTransition
 from stages.services import contact_move_stage, lifecycle_recompute
 from tests.analytics.test_kpis import _filter_combinations, random_crm  # noqa: F401 - the fixture

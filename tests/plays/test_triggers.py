@@ -7,9 +7,9 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from analytics.models import ContactMetrics
 from contacts.models import Touchpoint
 from contacts.services import touchpoint_create
+from metrics.models import ContactMetrics
 from plays.models import ActionLog, PlayRun, PlayStatus, RunStatus, Task
 from plays.services import play_set_status
 from plays.tasks import scan_plays_task

@@ -85,7 +85,7 @@ def test_evaluate_task_is_idempotent():
 def test_nightly_task_fans_out_chunks_and_snapshots():
     from django.utils import timezone
 
-    from analytics.models import StageSnapshot
+    from stages.models import StageSnapshot
     from stages.tasks import nightly_recompute_task
     from tests.factories import TouchpointFactory
 

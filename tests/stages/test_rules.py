@@ -129,7 +129,7 @@ def test_hostile_values_never_reach_sql_text():
 
 @pytest.mark.django_db
 def test_p_alive_rule_reads_customer_value_and_is_false_without_it():
-    from analytics.models import ContactMetrics
+    from metrics.models import ContactMetrics
 
     now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
     with time_machine.travel(now, tick=False):

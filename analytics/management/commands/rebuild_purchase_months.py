@@ -20,7 +20,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from analytics.models import ContactPurchaseMonth
+        from metrics.models import ContactPurchaseMonth
         from stages.engine import purchase_months_backfill
 
         started = time.perf_counter()

@@ -11,7 +11,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from lifecycle_crm.admin_utils import ComputedAdmin, LargeTableAdminMixin
-from stages.engine import RuleSpec, lifecycle_evaluate, rules_active
+from stages.engine import lifecycle_evaluate
+from stages.engine_rules import RuleSpec, rules_active
 from stages.models import Stage, StageRule, StageSnapshot, StageTransition
 from stages.rules import METRICS
 from stages.services import stage_rule_conditions_clean

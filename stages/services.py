@@ -16,7 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from stages.engine import DEFAULT_CHUNK_SIZE, EvaluationResult, evaluation_times, lifecycle_evaluate
+from stages.engine import EvaluationResult, lifecycle_evaluate
+from stages.engine_base import DEFAULT_CHUNK_SIZE, evaluation_times
 from stages.models import Stage, StageCategory, StageRule, StageSnapshot, StageTransition, TransitionSource
 from stages.rules import validate_conditions
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from analytics.reports.cohort_retention import CohortRetentionQuery, cohort_retention_report
 from contacts.models import Touchpoint
 from metrics.models import ContactPurchaseMonth
-from stages.engine import lifecycle_evaluate, purchase_months_backfill
+from stages.engine import lifecycle_evaluate
+from stages.engine_facts import purchase_months_backfill
 from tests.analytics.report_data import at, contacts_create, touchpoints_create
 
 pytestmark = pytest.mark.django_db

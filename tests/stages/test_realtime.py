@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 
-from contacts.services import touchpoint_bulk_create, touchpoint_create
+from contacts.touchpoint_services import touchpoint_bulk_create, touchpoint_create
 from stages.models import StageTransition
 from tests.factories import ContactFactory, stage
 from tests.services import postgres_only, real_celery_worker

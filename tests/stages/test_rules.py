@@ -6,7 +6,8 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from stages.engine import RuleSpec, lifecycle_evaluate
+from stages.engine import lifecycle_evaluate
+from stages.engine_rules import RuleSpec
 from stages.models import StageRule
 from stages.rules import validate_conditions
 from stages.services import stage_rule_save

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from contacts.models import Contact
-from stages.engine import DEFAULT_CHUNK_SIZE
+from stages.engine_base import DEFAULT_CHUNK_SIZE
 from stages.services import lifecycle_recompute
 
 

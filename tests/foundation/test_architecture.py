@@ -1,7 +1,8 @@
 """The import contracts (pyproject.toml, checked by `lint-imports` in `make lint`) cover every app.
 
 import-linter only looks at the packages it is told about: an app missing from `root_packages`
-or from the layers would silently escape every contract.
+or from the layers would silently escape every contract. The layers' order is the one
+docs/ARCHITECTURE.md describes.
 """
 
 import tomllib
@@ -26,3 +27,10 @@ def test_every_project_app_has_its_place_in_the_layers():
     named = {layer.strip("()") for layer in layers}
     assert (_project_apps() | {"lifecycle_crm"}) - named == set()
     assert layers[-1] == "lifecycle_crm"  # the framework imports no app
+
+
+def test_the_documented_order_is_the_enforced_one():
+    layers = next(c for c in CONFIG["contracts"] if c["id"] == "layers")["layers"]
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    documented = [line.split("`")[1] for line in text.splitlines() if line.startswith("| `")]
+    assert [layer.strip("()") for layer in reversed(layers)] == documented

@@ -224,7 +224,6 @@ class _CardScope:
 
 
 def _card_scope(query: OverviewQuery) -> _CardScope:
-
     rest = contact_scope_queryset(replace(report_filters(query), channel=None, owner_id=None))
     return _CardScope(channel=query.channel, owner_id=query.owner_id, rest=rest)
 

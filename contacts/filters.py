@@ -208,7 +208,6 @@ class ContactFilterSet(django_filters.FilterSet):
         return self._with_tags(queryset, list(value)) if value else queryset
 
     def filter_segment(self, queryset: QuerySet, name: str, value: int | None) -> QuerySet:
-
         if value is None:
             return queryset
         segment = Segment.objects.filter(pk=value).first()

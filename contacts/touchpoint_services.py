@@ -123,7 +123,6 @@ def _contacts_matching(key: str, values: set[Any]) -> list[tuple[int, Any]]:
 
 
 def _resolve_campaigns(cleaned: list[dict[str, Any]]) -> tuple[dict[str, int], set[int]]:
-
     codes = {row["utm_campaign"] for row in cleaned if row.get("utm_campaign")}
     ids = {row["campaign_id"] for row in cleaned if row.get("campaign_id")}
     by_code = dict(Campaign.objects.filter(utm_campaign__in=codes).values_list("utm_campaign", "pk")) if codes else {}

@@ -184,7 +184,6 @@ def _demo_users(*, password: str | None, result: DemoResult) -> dict[str, Any]:
 
 
 def _create_campaigns(*, start: dt.datetime, end: dt.datetime, creator: Any) -> list[Campaign]:
-
     stages = {stage.slug: stage for stage in Stage.objects.all()}
     rows = []
     for plan in CAMPAIGNS:

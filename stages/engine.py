@@ -315,7 +315,6 @@ def _evaluate_chunk(
 
 
 def _announce(transition_ids: list[int]) -> None:
-
     stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
 
 

@@ -85,7 +85,6 @@ def _least(vendor: str, items: list[SqlPart]) -> SqlPart:
 
 
 def _table(app: str, model: str) -> str:
-
     return apps.get_model(app, model)._meta.db_table
 
 

@@ -93,7 +93,6 @@ def contact_move_stage(
 
 
 def _announce(transition_ids: list[int]) -> None:
-
     stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
 
 
@@ -272,5 +271,4 @@ def stage_snapshot_write(*, date: dt.date) -> int:
 
 
 def _table(app: str, model: str) -> str:
-
     return apps.get_model(app, model)._meta.db_table

@@ -124,7 +124,6 @@ def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
 
 
 def _contacts_data(contact_ids: Sequence[int]) -> list[dict[str, Any]]:
-
     rows = Contact.objects.filter(pk__in=contact_ids).select_related("stage").order_by("id")
     return [
         {
@@ -143,7 +142,6 @@ def _contacts_data(contact_ids: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def _touchpoints_data(touchpoint_ids: Sequence[int]) -> list[dict[str, Any]]:
-
     rows = Touchpoint.objects.filter(pk__in=touchpoint_ids).select_related("contact").order_by("id")
     return [
         {
@@ -165,7 +163,6 @@ def _touchpoints_data(touchpoint_ids: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def _transitions_data(transition_ids: Sequence[int]) -> list[dict[str, Any]]:
-
     rows = (
         StageTransition.objects.filter(pk__in=transition_ids)
         .select_related("contact", "from_stage", "to_stage")

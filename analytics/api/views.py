@@ -190,7 +190,6 @@ class ReportApi(APIView):
     read_roles = ALL_ROLES
 
     def get(self, request: Request) -> Response:
-
         params = self.params_serializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         values = dict(params.validated_data)
@@ -283,7 +282,6 @@ class ClvModelApi(APIView):
         operation_id="analytics_clv_model",
     )
     def get(self, request: Request) -> Response:
-
         fit = clv_model_fit_latest()
         if fit is None:
             raise NotFound(

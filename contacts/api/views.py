@@ -227,7 +227,6 @@ class ContactMoveApi(APIView):
         responses={201: ContactMoveResultSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, pk: Any) -> Response:
-
         contact = _writable_contact(request, pk)
         payload = ContactMoveSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -30,7 +30,6 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="Compare only; write nothing.")
 
     def handle(self, *args: Any, check: bool = False, **options: Any) -> None:
-
         if connection.vendor != "postgresql":
             raise CommandError("The KPI rollups are kept on PostgreSQL only; on this database the cards read the rows.")
         started = time.perf_counter()

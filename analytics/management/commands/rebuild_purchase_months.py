@@ -23,7 +23,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-
         started = time.perf_counter()
         purchase_months_backfill()
         rows = ContactPurchaseMonth.objects.count()

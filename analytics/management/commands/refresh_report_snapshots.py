@@ -26,7 +26,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-
         periods = tuple(options["period"]) if options["period"] else None
         result = report_snapshots_refresh(periods=periods)
         self.stdout.write(json.dumps(result.as_dict(), indent=2))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.apps import apps
 
+from analytics.reports.registry import REPORTS
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
 
@@ -34,3 +36,8 @@ def test_the_documented_order_is_the_enforced_one():
     text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
     documented = [line.split("`")[1] for line in text.splitlines() if line.startswith("| `")]
     assert [layer.strip("()") for layer in reversed(layers)] == documented
+
+
+def test_every_report_module_is_listed_in_the_registry():
+    modules = {path.stem for path in (ROOT / "analytics" / "reports").glob("*.py")} - {"__init__", "base", "registry"}
+    assert set(REPORTS) == modules

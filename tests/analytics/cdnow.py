@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CDNOW_PATH = REPO_ROOT.parent / "shared" / "data" / "cdnow_sample.txt"
+# ../shared/data beside the repo; a helper's worktree (/work/wt/<name>) sits one level deeper.
+_CANDIDATES = [root / "shared" / "data" / "cdnow_sample.txt" for root in (REPO_ROOT.parent, REPO_ROOT.parent.parent)]
+CDNOW_PATH = next((path for path in _CANDIDATES if path.exists()), _CANDIDATES[0])
 CALIBRATION_END = date(1997, 9, 30)
 
 # Fader, Hardie & Lee (2005) and Fader & Hardie (2013), as quoted in shared/data/README.md.

@@ -66,7 +66,9 @@ def _import_cdnow(tmp_path) -> dict[str, int]:
     return dict(Contact.objects.filter(external_id__startswith="cdnow-").values_list("external_id", "pk"))
 
 
-def test_cdnow_through_the_project_reproduces_published_results(tmp_path):
+def test_cdnow_through_the_project_reproduces_published_results(tmp_path, settings):
+    # The published conditional expectation is BG/NBD's: pin it (the backtest would choose Pareto/NBD).
+    settings.CRM_CLV_MODEL = "bgnbd"
     ids = _import_cdnow(tmp_path)
     # 9 months = 39 weeks, the horizon of the published conditional expectation.
     result = customer_value_recompute(as_of=CALIBRATION_END, horizon_months=9, min_customers=100)
@@ -195,15 +197,18 @@ def test_fitted_recompute_writes_predictions_consistent_with_the_models():
     again = customer_value_recompute(as_of=as_of, horizon_months=12, annual_discount_rate=0.0, margin=1.0)
     assert again.rows_written == 0  # same inputs, same rounded outputs: no row rewritten
     fit = CLVModelFit.objects.get(pk=result.fit_id)
-    params = clv.BGNBDParams(r=fit.r, alpha=fit.alpha, a=fit.a, b=fit.b)
+    # The scores come from the model the backtest chose, refitted on all data (issue 18).
+    model = clv.MODELS[fit.model]
+    params = model.params_from(fit.params)
     gg = clv.GammaGammaParams(p=fit.p, q=fit.q, gamma=fit.gamma)
+    assert fit.details["spend"]["use_gamma_gamma"], fit.details["spend"]["reason"]
     # Recompute a few customers by hand from the model functions.
     for index in (0, 1, 2, 50, 399):
         metrics = ContactMetrics.objects.get(contact=contacts[index])
         x, t_x, T = sim.x[index], sim.t_x[index], sim.T[index]
-        expected = clv.bgnbd_expected_purchases(params, 52.0, [x], [t_x], [T])[0]
+        expected = model.expected_purchases(params, 52.0, [x], [t_x], [T])[0]
         assert metrics.expected_purchases == pytest.approx(expected, abs=1e-6)
-        assert metrics.p_alive == pytest.approx(clv.bgnbd_probability_alive(params, [x], [t_x], [T])[0], abs=1e-6)
+        assert metrics.p_alive == pytest.approx(model.probability_alive(params, [x], [t_x], [T])[0], abs=1e-6)
         spend = clv.gamma_gamma_expected_spend(gg, [x], [round(sim.m[index], 2) if x else 0.0])[0]
         assert float(metrics.expected_spend) == pytest.approx(spend, abs=0.01)
         assert float(metrics.predicted_clv) == pytest.approx(spend * expected, abs=0.02)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from analytics import clv
@@ -17,7 +14,7 @@ from analytics.models import CLVModelFit, ContactMetrics, RfmSegment
 from analytics.selectors import clv_model_fit_as_dict, clv_model_fit_latest
 from analytics.services import RFM_SEGMENT_GRID, customer_value_recompute, rfm_segment_for
 from analytics.tasks import customer_value_recompute_task
-from contacts.models import Contact, Touchpoint
+from contacts.models import Contact
 from contacts.services import touchpoint_bulk_create
 from tests.analytics.cdnow import (
     CALIBRATION_END,
@@ -27,49 +24,18 @@ from tests.analytics.cdnow import (
     PUBLISHED_GAMMA_GAMMA,
     PUBLISHED_REPEAT_CUSTOMERS,
     TOLERANCE,
-    load_cdnow,
+    import_cdnow,
     relative_error,
 )
-from tests.factories import ContactFactory, TouchpointFactory, stage
+from tests.factories import ContactFactory, TouchpointFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def _import_cdnow(tmp_path) -> dict[str, int]:
-    """The 6,919 CDNOW purchases of 2,357 customers through `manage.py import_touchpoints` (the public contract)."""
-    rows = load_cdnow()
-    # The contacts themselves are not under test: bulk-created, like an earlier contact import.
-    awareness = stage("awareness")
-    acquired = timezone.make_aware(dt.datetime(1997, 1, 1))
-    Contact.objects.bulk_create(
-        [
-            Contact(
-                email=f"cdnow{cid}@example.com",
-                external_id=f"cdnow-{cid}",
-                stage=awareness,
-                stage_entered_at=acquired,
-                acquired_at=acquired,
-            )
-            for cid in sorted({row.customer_id for row in rows})
-        ]
-    )
-    touchpoints_csv = tmp_path / "cdnow_purchases.csv"
-    with touchpoints_csv.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["contact_external_id", "kind", "channel", "occurred_at", "amount", "external_id"])
-        for line, row in enumerate(rows, start=1):
-            writer.writerow(
-                [f"cdnow-{row.customer_id}", "purchase", "web", row.day.isoformat(), row.dollars, f"l{line}"]
-            )
-    call_command("import_touchpoints", str(touchpoints_csv), stdout=io.StringIO(), stderr=io.StringIO())
-    assert Touchpoint.objects.filter(kind="purchase", source="import").count() == len(rows)
-    return dict(Contact.objects.filter(external_id__startswith="cdnow-").values_list("external_id", "pk"))
 
 
 def test_cdnow_through_the_project_reproduces_published_results(tmp_path, settings):
     # The published conditional expectation is BG/NBD's: pin it (the backtest would choose Pareto/NBD).
     settings.CRM_CLV_MODEL = "bgnbd"
-    ids = _import_cdnow(tmp_path)
+    ids = import_cdnow(tmp_path)
     # 9 months = 39 weeks, the horizon of the published conditional expectation.
     result = customer_value_recompute(as_of=CALIBRATION_END, horizon_months=9, min_customers=100)
     assert not result.is_fallback, result.note

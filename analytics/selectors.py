@@ -9,6 +9,7 @@ import numpy as np
 from django.db import connection
 from django.db.models.functions import TruncDate
 
+from analytics import clv_model_page
 from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit
 from contacts.models import Touchpoint, TouchpointKind
 
@@ -36,12 +37,31 @@ def clv_model_fit_as_dict(fit: CLVModelFit) -> dict[str, Any]:
         "created_at": fit.created_at.isoformat(),
         "bgnbd": {"r": fit.r, "alpha": fit.alpha, "a": fit.a, "b": fit.b, "loglik": fit.bgnbd_loglik},
         "gamma_gamma": {"p": fit.p, "q": fit.q, "gamma": fit.gamma, "loglik": fit.gg_loglik},
+        # Issue 18: the model behind the scores, why, how it did on the holdout, and every model's fit.
+        "model": fit.model,
+        "model_label": fit.get_model_display(),
+        "choice": fit.details.get("choice"),
+        "params": fit.params,
+        "standard_errors": fit.standard_errors,
+        "loglik": fit.loglik,
+        "holdout": None
+        if fit.holdout_mae is None
+        else {"predicted": fit.holdout_predicted, "actual": fit.holdout_actual, "mae": fit.holdout_mae},
+        "backtest_id": fit.backtest_id,
+        "models": fit.details.get("models", {}),
+        "spend": fit.details.get("spend"),
+        "guidance": clv_model_page.guidance(fit, fit.backtest),
     }
 
 
 def clv_live_fit_latest() -> CLVModelFit | None:
     """The most recent live CLV fit (the one behind the contacts' scores), or None before the first recompute."""
-    return CLVModelFit.objects.filter(kind=CLVFitKind.LIVE).order_by("-created_at", "-id").first()
+    return (
+        CLVModelFit.objects.filter(kind=CLVFitKind.LIVE)
+        .select_related("backtest")
+        .order_by("-created_at", "-id")
+        .first()
+    )
 
 
 def clv_backtest_latest() -> CLVBacktest | None:

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from analytics import clv_views
 from analytics import views as analytics_views
 from campaigns import views as campaign_views
 from contacts import views as contact_views
@@ -13,6 +14,8 @@ urlpatterns = [
     path("overview/", analytics_views.overview_view, name="overview"),
     path("overview/<slug:key>.csv", analytics_views.chart_csv_view, name="chart_csv"),
     path("overview/kpis/", analytics_views.overview_kpis_view, name="overview_kpis"),
+    path("analytics/clv/model/", clv_views.clv_model_view, name="clv_model"),  # issue 18
+    path("analytics/clv/model/<slug:key>.csv", clv_views.clv_model_csv_view, name="clv_model_csv"),
     path("overview/charts/<slug:key>/", analytics_views.overview_chart_view, name="overview_chart"),
     path("my/", contact_views.my_contacts_view, name="my_contacts"),
     path("contacts/", contact_views.contact_list_view, name="contact_list"),

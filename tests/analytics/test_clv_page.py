@@ -106,3 +106,8 @@ def test_model_page_and_backtest_before_any_fit(marketer):
 def test_model_page_is_for_marketers(rep):
     assert _web(rep).get("/analytics/clv/model/").status_code == 403
     assert _web(rep).get("/analytics/clv/model/parameters.csv").status_code == 403
+
+
+def test_the_overview_clv_chart_links_to_the_model_page(cdnow_fitted, marketer):
+    html = _web(marketer).get("/overview/charts/clv/").content.decode()
+    assert 'href="/analytics/clv/model/"' in html

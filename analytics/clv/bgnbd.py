@@ -28,11 +28,13 @@ from analytics.clv.common import (
     _LOG_BOUNDS,
     _OPT_OPTIONS,
     FloatArray,
+    GroupedCustomers,
     _as_float,
     _converged,
     _dot,
     _validate_bgnbd_inputs,
     group_customers,
+    two_state_mixture,
 )
 
 
@@ -90,29 +92,25 @@ class BGNBDFit:
 class _BGNBDData:
     """Precomputed structure of the BG/NBD likelihood for one data set (see module doc)."""
 
-    def __init__(self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray) -> None:
-        self.total_weight = float(w.sum())
-        # Terms that depend on x only are evaluated once per distinct x.
-        self.ux, xi = np.unique(x, return_inverse=True)
-        self.wx = np.bincount(xi, weights=w, minlength=self.ux.size)
+    n_params = 4
+
+    def __init__(
+        self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray, grouped: GroupedCustomers | None = None
+    ) -> None:
+        g = grouped if grouped is not None else GroupedCustomers(x, t_x, T, w)
+        self.g = g
+        self.total_weight = g.total_weight
+        self.ux, self.wx = g.ux, g.wx
         self.ux_int = self.ux.astype(np.int64)
         self.j = np.arange(int(self.ux_int.max()) if self.ux_int.size else 0, dtype=np.float64)
-        # Customers with x = 0 contribute -r * log(alpha + T): only T matters.
-        zero = x == 0
-        self.T0, T0i = np.unique(T[zero], return_inverse=True)
-        self.w0 = np.bincount(T0i, weights=w[zero], minlength=self.T0.size)
-        pos = ~zero
-        xp, tp, Tp, wp = x[pos], t_x[pos], T[pos], w[pos]
-        self.uT, self.Ti = np.unique(Tp, return_inverse=True)
-        self.ut, self.ti = np.unique(tp, return_inverse=True)
-        self.uxp, self.xpi = np.unique(xp, return_inverse=True)
-        self.xp, self.wp = xp, wp
-        self.sum_wp = float(wp.sum())
+        # x = 0 customers cannot have dropped out (no repeat purchase yet): their A4 is -inf.
+        self.dead_x = self.ux[g.dead.x_index]
+        self.dead_possible = self.dead_x > 0
 
     def neg_mean_loglik(self, log_params: FloatArray) -> tuple[float, FloatArray]:
         """Negative mean log-likelihood and its gradient in log-parameters."""
         r, alpha, a, b = np.exp(log_params)
-        wx = self.wx
+        wx, g = self.wx, self.g
         # x-only part, A1 + A2 of Fader-Hardie-Lee. x is an integer, so the log-gamma and
         # digamma differences are finite sums over j < x: log G(r+x) - log G(r) =
         # sum log(r+j), and B(a, b+x)/B(a, b) = prod (b+j)/(a+b+j). Unlike differences of
@@ -131,35 +129,24 @@ class _BGNBDData:
         g_a = -_dot(wx, sum_inv_ab)
         g_b = _dot(wx, sum_inv_b - sum_inv_ab)
 
-        # x = 0: alive for sure in the likelihood, term -r * log(alpha + T).
-        if self.T0.size:
-            log_aT0 = np.log(alpha + self.T0)
-            ll -= r * _dot(self.w0, log_aT0)
-            g_r -= _dot(self.w0, log_aT0)
-            g_alpha -= r * _dot(self.w0, (1.0 / (alpha + self.T0)))
-
-        # x > 0: log( exp(A3) + exp(A4) ) with
-        #   A3 = -(r+x) log(alpha+T)                       (still alive at T)
-        #   A4 = log a - log(b+x-1) - (r+x) log(alpha+t_x)   (dropped out after t_x)
-        if self.xp.size:
-            log_aT = np.log(alpha + self.uT)[self.Ti]
-            log_at = np.log(alpha + self.ut)[self.ti]
-            c4 = (math.log(a) - np.log(b + self.uxp - 1.0))[self.xpi]
-            rx = r + self.xp
-            A3 = -rx * log_aT
-            A4 = c4 - rx * log_at
-            lse = np.logaddexp(A3, A4)
-            w4 = np.exp(A4 - lse)  # posterior weight of "dropped out after t_x"
-            w3 = 1.0 - w4
-            wp = self.wp
-            ll += _dot(wp, lse)
-            g_r -= _dot(wp, (w3 * log_aT + w4 * log_at))
-            inv_aT = (1.0 / (alpha + self.uT))[self.Ti]
-            inv_at = (1.0 / (alpha + self.ut))[self.ti]
-            g_alpha -= _dot(wp, (rx * (w3 * inv_aT + w4 * inv_at)))
-            ww4 = wp * w4
-            g_a += float(ww4.sum()) / a
-            g_b -= _dot(ww4, (1.0 / (b + self.xp - 1.0)))
+        # log( exp(A3) + exp(A4) ), each term per pair (see PairIndex):
+        #   A3 = -(r+x) log(alpha+T)                         (still alive at T)
+        #   A4 = log a - log(b+x-1) - (r+x) log(alpha+t_x)   (dropped out after t_x; impossible when x = 0)
+        al, de = g.alive, g.dead
+        rx_T = r + self.ux[al.x_index]
+        rx_t = r + self.dead_x
+        log_aT = np.log(alpha + al.t)
+        log_at = np.log(alpha + de.t)
+        A3 = -rx_T * log_aT
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_bx = np.where(self.dead_possible, 1.0 / (b + self.dead_x - 1.0), 0.0)
+            A4 = np.where(self.dead_possible, math.log(a) + np.log(inv_bx) - rx_t * log_at, -np.inf)
+        total, s3, s4 = two_state_mixture(A3, A4, g)
+        ll += total
+        g_r -= _dot(s3, log_aT) + _dot(s4, log_at)
+        g_alpha -= _dot(s3, rx_T / (alpha + al.t)) + _dot(s4, rx_t / (alpha + de.t))
+        g_a += float(s4.sum()) / a
+        g_b -= _dot(s4, inv_bx)
 
         grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
         n = self.total_weight
@@ -192,21 +179,26 @@ def bgnbd_fit(
     *,
     weights: ArrayLike | None = None,
     group: bool = True,
+    grouped: GroupedCustomers | None = None,
 ) -> BGNBDFit:
     """Fit the BG/NBD model by maximum likelihood (L-BFGS-B on log-parameters).
 
     With `group=True` customers are first collapsed to distinct (x, t_x, T) rows with
-    weights; `weights` may also be given for data that is grouped already.
+    weights; `weights` may also be given for data that is grouped already, or `grouped`
+    (then x, t_x and T are ignored) to share one grouping between models.
     """
     started = time.perf_counter()
-    x, t_x, T = _as_float(x), _as_float(t_x), _as_float(T)
-    _validate_bgnbd_inputs(x, t_x, T)
-    if x.size == 0:
-        raise ValueError("cannot fit BG/NBD on zero customers")
-    w = np.ones_like(x) if weights is None else _as_float(weights)
-    if group and weights is None:
-        x, t_x, T, w, _ = group_customers(x, t_x, T)
-    data = _BGNBDData(x, t_x, T, w)
+    if grouped is None:
+        x, t_x, T = _as_float(x), _as_float(t_x), _as_float(T)
+        _validate_bgnbd_inputs(x, t_x, T)
+        if x.size == 0:
+            raise ValueError("cannot fit BG/NBD on zero customers")
+        w = np.ones_like(x) if weights is None else _as_float(weights)
+        if group and weights is None:
+            x, t_x, T, w, _ = group_customers(x, t_x, T)
+        grouped = GroupedCustomers(x, t_x, T, w)
+    x, T, w = grouped.x, grouped.T, grouped.w
+    data = _BGNBDData(x, grouped.t_x, T, w, grouped)
     result = minimize(
         data.neg_mean_loglik,
         _initial_bgnbd(x, T, w),

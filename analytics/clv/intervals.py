@@ -1,7 +1,7 @@
 """Parameter standard errors and per-customer CLV intervals from the likelihood's curvature.
 
 Standard errors: the Hessian of the total negative log-likelihood in log-parameters, by
-central differences of the analytic gradient (4 parameters: 8 gradient calls), inverted to
+forward differences of the analytic gradient (4 parameters: 5 gradient calls), inverted to
 the asymptotic covariance of the log-parameters; a parameter's standard error is then
 theta * se(log theta) (delta method).
 
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.clv.common import FloatArray, group_customers
+from analytics.clv.common import FloatArray, GroupedCustomers, group_customers
 from analytics.clv.registry import PurchaseModel
 
-_STEP = 1e-4  # central-difference step in log-parameters
+_STEP = 1e-5  # forward-difference step in log-parameters (the analytic gradient is exact to ~1e-12)
 DEFAULT_DRAWS = 40
 DEFAULT_LEVEL = 0.8
 
@@ -39,20 +39,25 @@ class ParameterUncertainty:
 
 
 def parameter_uncertainty(
-    model: PurchaseModel, params: object, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray
+    model: PurchaseModel,
+    params: object,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    w: FloatArray,
+    grouped: GroupedCustomers | None = None,
 ) -> ParameterUncertainty:
     """Standard errors of a fit on grouped rows (x, t_x, T, weights w) from the numerical Hessian."""
-    data = model.data_cls(x, t_x, T, w)
+    data = model.data_cls(x, t_x, T, w, grouped)
     theta = model.params_vector(params)
     log_theta = np.log(theta)
     k = theta.size
     hessian = np.empty((k, k))
+    at_optimum = data.neg_mean_loglik(log_theta)[1]
     for i in range(k):
         step = np.zeros(k)
         step[i] = _STEP
-        hessian[:, i] = (data.neg_mean_loglik(log_theta + step)[1] - data.neg_mean_loglik(log_theta - step)[1]) / (
-            2 * _STEP
-        )
+        hessian[:, i] = (data.neg_mean_loglik(log_theta + step)[1] - at_optimum) / _STEP
     hessian = 0.5 * (hessian + hessian.T) * data.total_weight
     names = model.param_names
     if not np.all(np.isfinite(hessian)) or np.linalg.eigvalsh(hessian).min() <= 0:

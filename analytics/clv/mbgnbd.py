@@ -27,12 +27,13 @@ from analytics.clv.common import (
     _LOG_BOUNDS,
     _OPT_OPTIONS,
     FloatArray,
+    GroupedCustomers,
     PurchaseFit,
     _as_float,
     _converged,
     _dot,
     initial_rate,
-    prepare_inputs,
+    two_state_mixture,
 )
 
 
@@ -54,17 +55,16 @@ class _MBGNBDData:
 
     n_params = 4
 
-    def __init__(self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray) -> None:
-        self.total_weight = float(w.sum())
-        self.ux, xi = np.unique(x, return_inverse=True)
-        self.wx = np.bincount(xi, weights=w, minlength=self.ux.size)
+    def __init__(
+        self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray, grouped: GroupedCustomers | None = None
+    ) -> None:
+        g = grouped if grouped is not None else GroupedCustomers(x, t_x, T, w)
+        self.g = g
+        self.total_weight = g.total_weight
+        self.ux, self.wx = g.ux, g.wx
         self.ux_int = self.ux.astype(np.int64)
         # B(a, b+x+1)/B(a, b) is a product over j = 0..x: one more factor than BG/NBD.
         self.j = np.arange(int(self.ux_int.max()) + 1 if self.ux_int.size else 0, dtype=np.float64)
-        self.uT, self.Ti = np.unique(T, return_inverse=True)
-        self.ut, self.ti = np.unique(t_x, return_inverse=True)
-        self.xi = xi
-        self.x, self.w = x, w
 
     def neg_mean_loglik(self, log_params: FloatArray) -> tuple[float, FloatArray]:
         """Negative mean log-likelihood and its gradient in log-parameters."""
@@ -86,24 +86,21 @@ class _MBGNBDData:
         g_a = -_dot(wx, sum_inv_ab)
         g_b = _dot(wx, sum_inv_b - sum_inv_ab)
 
-        # log( (alpha+T)^-(r+x) + a/(b+x) (alpha+t_x)^-(r+x) ), every customer (x = 0 included).
-        x, w = self.x, self.w
-        log_aT = np.log(alpha + self.uT)[self.Ti]
-        log_at = np.log(alpha + self.ut)[self.ti]
-        rx = r + x
-        A3 = -rx * log_aT
-        A4 = (math.log(a) - np.log(b + self.ux))[self.xi] - rx * log_at
-        lse = np.logaddexp(A3, A4)
-        w4 = np.exp(A4 - lse)
-        w3 = 1.0 - w4
-        ll += _dot(w, lse)
-        g_r -= _dot(w, w3 * log_aT + w4 * log_at)
-        inv_aT = (1.0 / (alpha + self.uT))[self.Ti]
-        inv_at = (1.0 / (alpha + self.ut))[self.ti]
-        g_alpha -= _dot(w, rx * (w3 * inv_aT + w4 * inv_at))
-        ww4 = w * w4
-        g_a += float(ww4.sum()) / a
-        g_b -= _dot(ww4, 1.0 / (b + x))
+        # log( (alpha+T)^-(r+x) + a/(b+x) (alpha+t_x)^-(r+x) ), every customer (x = 0 included),
+        # each term per (x, T) or (x, t_x) pair (see PairIndex).
+        al, de = self.g.alive, self.g.dead
+        rx_T = r + self.ux[al.x_index]
+        rx_t = r + self.ux[de.x_index]
+        log_aT = np.log(alpha + al.t)
+        log_at = np.log(alpha + de.t)
+        A3 = -rx_T * log_aT
+        A4 = (math.log(a) - np.log(b + self.ux))[de.x_index] - rx_t * log_at
+        total, s3, s4 = two_state_mixture(A3, A4, self.g)
+        ll += total
+        g_r -= _dot(s3, log_aT) + _dot(s4, log_at)
+        g_alpha -= _dot(s3, rx_T / (alpha + al.t)) + _dot(s4, rx_t / (alpha + de.t))
+        g_a += float(s4.sum()) / a
+        g_b -= _dot(s4, 1.0 / (b + self.ux[de.x_index]))
         grad = np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
         return -ll / n, -grad / n
 
@@ -120,12 +117,20 @@ def mbgnbd_loglik(params: MBGNBDParams, x: ArrayLike, t_x: ArrayLike, T: ArrayLi
 
 
 def mbgnbd_fit(
-    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = None, group: bool = True
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    group: bool = True,
+    grouped: GroupedCustomers | None = None,
 ) -> PurchaseFit:
     """Fit MBG/NBD by maximum likelihood (L-BFGS-B on log-parameters, analytic gradient, grouped customers)."""
     started = time.perf_counter()
-    x, t_x, T, w = prepare_inputs(x, t_x, T, weights, group)
-    data = _MBGNBDData(x, t_x, T, w)
+    if grouped is None:
+        grouped = GroupedCustomers.of(x, t_x, T, weights, group)
+    x, T, w = grouped.x, grouped.T, grouped.w
+    data = _MBGNBDData(x, grouped.t_x, T, w, grouped)
     start = np.log(np.array([1.0, 1.0 / initial_rate(x, T, w), 1.0, 1.0]))
     result = minimize(
         data.neg_mean_loglik, start, jac=True, method="L-BFGS-B", bounds=[_LOG_BOUNDS] * 4, options=_OPT_OPTIONS

@@ -34,12 +34,13 @@ from analytics.clv.common import (
     _LOG_BOUNDS,
     _OPT_OPTIONS,
     FloatArray,
+    GroupedCustomers,
+    PairIndex,
     PurchaseFit,
     _as_float,
     _converged,
     _dot,
     initial_rate,
-    prepare_inputs,
 )
 
 # The series is truncated where z^K < 1e-17 (its terms are below z^k); K is capped so that a
@@ -61,84 +62,86 @@ class ParetoNBDParams:
         return asdict(self)
 
 
-def _pairs(xi: NDArray[np.intp], t: FloatArray, n_x: int) -> tuple[NDArray[np.intp], FloatArray, NDArray[np.intp]]:
-    """Distinct (x, t) pairs sorted by t ascending (so by z descending for any parameters).
-
-    Returns the x index of each pair, its t, and each row's pair.
-    """
-    ut, ti = np.unique(t, return_inverse=True)
-    key = ti.astype(np.int64) * n_x + xi
-    ukey, inverse = np.unique(key, return_inverse=True)
-    return (ukey % n_x).astype(np.intp), ut[ukey // n_x], inverse.reshape(-1)
-
-
-def _series(b: FloatArray, c: FloatArray, pxi: NDArray[np.intp], z: FloatArray, grad: bool) -> dict[str, FloatArray]:
-    """2F1(1, b; c; z) and its partial derivatives in b, c and z, per pair (row pxi of b, c; z descending).
-
-    Summed term by term over all pairs at once; a pair leaves the sum once z^k < eps, and as
-    z is sorted descending the pairs still summing are always a prefix, so each pair costs
-    only its own number of terms.
-    """
-    n = z.size
-    with np.errstate(divide="ignore"):
-        own = np.where(z > 0.0, np.ceil(math.log(_SERIES_EPS) / np.log(np.maximum(z, 1e-300))) + 1.0, 1.0)
-    own = np.minimum(own, _SERIES_MAX_TERMS).astype(np.int64)
-    terms = int(own.max()) if n else 1
-    # Nonincreasing along the pairs (z is descending): pairs still summing at step k are a prefix.
-    active = np.searchsorted(-own, -np.arange(terms), side="left")
+def _series_coefficients(b: FloatArray, c: FloatArray, terms: int, grad: bool) -> list[FloatArray]:
+    """Per distinct x (rows), the coefficients of z^k (columns): P_k, and for the gradient P_k*H_b, -P_k*H_c, k*P_k."""
     k = np.arange(terms, dtype=np.float64)
     bj = b[:, None] + k[None, :-1]
     cj = c[:, None] + k[None, :-1]
     zero = np.zeros((b.size, 1))
     coef = np.exp(np.concatenate([zero, np.cumsum(np.log(bj / cj), axis=1)], axis=1))
-    series = [coef]
+    out = [coef]
     if grad:
         hb = np.concatenate([zero, np.cumsum(1.0 / bj, axis=1)], axis=1)
         hc = np.concatenate([zero, np.cumsum(1.0 / cj, axis=1)], axis=1)
-        series += [coef * hb, -coef * hc, coef * k[None, :]]
-    columns = [np.ascontiguousarray(m.T) for m in series]  # (terms, n_x): one row per power
-    sums = [np.zeros(n) for _ in columns]
-    power = np.ones(n)  # z^k on the active prefix
-    previous = np.zeros(n)  # z^(k-1), for d/dz
+        out += [coef * hb, -coef * hc, coef * k[None, :]]
+    return out
+
+
+def _terms_needed(z: FloatArray) -> NDArray[np.int64]:
+    with np.errstate(divide="ignore"):
+        own = np.where(z > 0.0, np.ceil(math.log(_SERIES_EPS) / np.log(np.maximum(z, 1e-300))) + 1.0, 1.0)
+    return np.minimum(own, _SERIES_MAX_TERMS).astype(np.int64)
+
+
+def _series(b: FloatArray, c: FloatArray, pairs: PairIndex, z_of_t: FloatArray, grad: bool) -> list[FloatArray]:
+    """2F1(1, b; c; z) per pair, and its partial derivatives in b, c and z when `grad` (S, Sb, Sc, Sz).
+
+    Two ways, the cheaper for the shape at hand: with few distinct x and t, the whole grid
+    (distinct x) x (distinct t) as matrix products of the coefficients and the powers of z;
+    otherwise term by term over the pairs, where a pair leaves the sum once z^k < eps (pairs
+    are sorted by t, so by z descending, and the pairs still summing are a prefix).
+    """
+    z_all = z_of_t  # z per distinct t (descending)
+    own = _terms_needed(z_all)
+    terms = int(own.max()) if own.size else 1
+    coefs = _series_coefficients(b, c, terms, grad)
+    if b.size * z_all.size <= 4 * pairs.size:
+        k = np.arange(terms, dtype=np.float64)
+        powers = np.power(z_all[:, None], k[None, :])
+        results = [coefs[0] @ powers.T]
+        if grad:
+            dpow = np.zeros_like(powers)
+            dpow[:, 1:] = k[None, 1:] * powers[:, :-1]
+            results += [coefs[1] @ powers.T, coefs[2] @ powers.T, coefs[3] @ dpow.T]
+        return [grid[pairs.x_index, pairs.t_index] for grid in results]
+    z = z_all[pairs.t_index]
+    active = np.searchsorted(-own[pairs.t_index], -np.arange(terms), side="left")
+    columns = [np.ascontiguousarray(m.T) for m in coefs]  # (terms, n_x): one row per power
+    sums = [np.zeros(pairs.size) for _ in columns]
+    power = np.ones(pairs.size)
+    previous = np.zeros(pairs.size)  # z^(k-1), for d/dz
     for step in range(terms):
         m = int(active[step])
         if m == 0:
             break
-        rows = pxi[:m]
+        rows = pairs.x_index[:m]
         for j, (col, acc) in enumerate(zip(columns, sums, strict=True)):
-            if j == 3:
-                acc[:m] += col[step][rows] * previous[:m]
-            else:
-                acc[:m] += col[step][rows] * power[:m]
+            acc[:m] += col[step][rows] * (previous[:m] if j == 3 else power[:m])
         previous[:m] = power[:m]
         power[:m] *= z[:m]
-    out = {"S": sums[0]}
-    if grad:
-        out.update(Sb=sums[1], Sc=sums[2], Sz=sums[3])
-    return out
+    return sums
 
 
 def _log_F(
-    r: float, alpha: float, s: float, beta: float, ux: FloatArray, pxi: NDArray[np.intp], pt: FloatArray, grad: bool
+    r: float, alpha: float, s: float, beta: float, ux: FloatArray, pairs: PairIndex, grad: bool
 ) -> dict[str, FloatArray]:
     """log F(x, t) = log((r+s+x) I(t)) per distinct (x, t) pair, with d/d(r, alpha, s, beta)."""
-    rx = r + ux[pxi]
+    pt = pairs.t
+    rx = r + ux[pairs.x_index]
     la = np.log(alpha + pt)
     lb = np.log(beta + pt)
     c = r + s + ux + 1.0
     if alpha >= beta:
-        z = (alpha - beta) / (alpha + pt)
-        ser = _series(r + ux, c, pxi, z, grad)
-        log_f = -s * lb - rx * la + np.log(ser["S"])
+        ser = _series(r + ux, c, pairs, (alpha - beta) / (alpha + pairs.ut), grad)
+        log_f = -s * lb - rx * la + np.log(ser[0])
     else:
-        z = (beta - alpha) / (beta + pt)
-        ser = _series(np.full_like(ux, s + 1.0), c, pxi, z, grad)
-        log_f = (1.0 - rx) * la - (s + 1.0) * lb + np.log(ser["S"])
+        ser = _series(np.full_like(ux, s + 1.0), c, pairs, (beta - alpha) / (beta + pairs.ut), grad)
+        log_f = (1.0 - rx) * la - (s + 1.0) * lb + np.log(ser[0])
     out = {"logF": log_f}
     if not grad:
         return out
-    S = ser["S"]
-    l_b, l_c, l_z = ser["Sb"] / S, ser["Sc"] / S, ser["Sz"] / S
+    S = ser[0]
+    l_b, l_c, l_z = ser[1] / S, ser[2] / S, ser[3] / S
     inv_a = 1.0 / (alpha + pt)
     inv_b = 1.0 / (beta + pt)
     if alpha >= beta:
@@ -155,40 +158,53 @@ def _log_F(
 
 
 class _ParetoNBDData:
-    """Precomputed structure of the Pareto/NBD likelihood for one grouped data set."""
+    """Precomputed structure of the Pareto/NBD likelihood for one grouped data set.
+
+    Per row the likelihood's bracket is exp(u) + exp(v) - exp(w) with u and w functions of
+    the (x, T) pair and v of the (x, t_x) pair: u - w is combined per (x, T) pair first
+    (q = exp(u) - exp(w), either sign), so a row only adds exp(v) and q in log space, and the
+    gradient's row weights are scattered back to the pairs with bincount.
+    """
 
     n_params = 4
 
-    def __init__(self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray) -> None:
-        self.total_weight = float(w.sum())
-        self.ux, self.xi = np.unique(x, return_inverse=True)
-        self.wx = np.bincount(self.xi, weights=w, minlength=self.ux.size)
+    def __init__(
+        self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray, grouped: GroupedCustomers | None = None
+    ) -> None:
+        g = grouped if grouped is not None else GroupedCustomers(x, t_x, T, w)
+        self.g = g
+        self.total_weight = g.total_weight
+        self.ux, self.wx = g.ux, g.wx
         self.ux_int = self.ux.astype(np.int64)
         self.j = np.arange(int(self.ux_int.max()) if self.ux_int.size else 0, dtype=np.float64)
-        # I(t_x) and I(T) depend on (x, t) pairs only: far fewer than customers or (x, t_x, T) rows.
-        self.t_pxi, self.t_pt, self.ti = _pairs(self.xi, t_x, self.ux.size)
-        self.T_pxi, self.T_pt, self.Ti = _pairs(self.xi, T, self.ux.size)
-        self.x, self.T, self.w = x, T, w
+        self.alive, self.dead, self.w = g.alive, g.dead, g.w  # (x, T): the u and w terms; (x, t_x): v
 
     def terms(self, params: FloatArray, grad: bool) -> dict[str, FloatArray]:
-        """Per-row u = log P(data, alive at T) part, v and w (the two I terms), their mix and gradients."""
+        """Per row log D (the bracket) and P(alive); with `grad` the pair-level pieces of the gradient."""
         r, alpha, s, beta = params
-        x, T = self.x, self.T
-        ft = _log_F(r, alpha, s, beta, self.ux, self.t_pxi, self.t_pt, grad)
-        fT = _log_F(r, alpha, s, beta, self.ux, self.T_pxi, self.T_pt, grad)
-        log_rsx = np.log(r + s + self.ux)[self.xi]
-        log_aT = np.log(alpha + T)
-        log_bT = np.log(beta + T)
-        u = -(r + x) * log_aT - s * log_bT
-        v = math.log(s) + ft["logF"][self.ti] - log_rsx
-        w = math.log(s) + fT["logF"][self.Ti] - log_rsx
-        m = np.maximum(u, v)
-        eu, ev, ew = np.exp(u - m), np.exp(v - m), np.exp(w - m)
-        # I(t_x) >= I(T), so ev >= ew; eu > 0 keeps the sum positive even when they cancel.
-        total = eu + np.maximum(ev - ew, 0.0)
-        out = {"logD": m + np.log(total), "p_alive": eu / total}
+        al, de = self.alive, self.dead
+        ft = _log_F(r, alpha, s, beta, self.ux, de, grad)
+        fT = _log_F(r, alpha, s, beta, self.ux, al, grad)
+        log_s = math.log(s)
+        x_T = self.ux[al.x_index]
+        log_aT = np.log(alpha + al.t)
+        log_bT = np.log(beta + al.t)
+        u = -(r + x_T) * log_aT - s * log_bT
+        w_T = log_s + fT["logF"] - np.log(r + s + x_T)
+        v_t = log_s + ft["logF"] - np.log(r + s + self.ux[de.x_index])
+        top = np.maximum(u, w_T)
+        eu, ew = np.exp(u - top), np.exp(w_T - top)
+        # Per row: D = exp(v) + (exp(u) - exp(w)) = exp(v) + exp(top) * (eu - ew).
+        v = v_t[de.row]
+        top_row = top[al.row]
+        m = np.maximum(v, top_row)
+        inner = np.exp(v - m) + (eu - ew)[al.row] * np.exp(top_row - m)
+        # D is positive (I(t_x) >= I(T)); rounding may leave a tiny negative where v == w exactly.
+        log_d = m + np.log(np.maximum(inner, 1e-300))
+        rho = np.exp(top_row - log_d)  # exp(top) / D per row
+        out = {"logD": log_d, "p_alive": eu[al.row] * rho}
         if grad:
-            out.update(ft=ft, fT=fT, wu=eu / total, wv=ev / total, ww=ew / total, log_aT=log_aT, log_bT=log_bT)
+            out.update(ft=ft, fT=fT, eu=eu, ew=ew, rho=rho, omega_v=np.exp(v - log_d), log_aT=log_aT, log_bT=log_bT)
         return out
 
     def neg_mean_loglik(self, log_params: FloatArray) -> tuple[float, FloatArray]:
@@ -201,22 +217,35 @@ class _ParetoNBDData:
         t = self.terms(params, grad=True)
         w = self.w
         ll = _dot(wx, lg) + n * (r * math.log(alpha) + s * math.log(beta)) + _dot(w, t["logD"])
-        xi, ti, Ti, x, T = self.xi, self.ti, self.Ti, self.x, self.T
-        wu, wv, ww = t["wu"], t["wv"], t["ww"]
-        ft, fT = t["ft"], t["fT"]
-        inv_rsx = (1.0 / (r + s + self.ux))[xi]
+        al, de = self.alive, self.dead
+        s_v = de.sum(w * t["omega_v"])  # per (x, t_x) pair: sum of w exp(v)/D
+        s_q = al.sum(w * t["rho"])  # per (x, T) pair: sum of w exp(top)/D
+        eu, ew, ft, fT = t["eu"], t["ew"], t["ft"], t["fT"]
+        x_T = self.ux[al.x_index]
+        inv_rsx_T = 1.0 / (r + s + x_T)
+        inv_rsx_t = 1.0 / (r + s + self.ux[de.x_index])
+        # d log D = [exp(v) dv + exp(top) (eu du - ew dw)] / D, summed with the pair weights.
+        dv = {
+            "r": ft["dr"] - inv_rsx_t,
+            "s": 1.0 / s + ft["ds"] - inv_rsx_t,
+            "alpha": ft["dalpha"],
+            "beta": ft["dbeta"],
+        }
+        du = {"r": -t["log_aT"], "s": -t["log_bT"], "alpha": -(r + x_T) / (alpha + al.t), "beta": -s / (beta + al.t)}
+        dw = {
+            "r": fT["dr"] - inv_rsx_T,
+            "s": 1.0 / s + fT["ds"] - inv_rsx_T,
+            "alpha": fT["dalpha"],
+            "beta": fT["dbeta"],
+        }
 
-        def mix(key: str) -> FloatArray:
-            return wv * ft[key][ti] - ww * fT[key][Ti]
+        def d_log_d(key: str) -> float:
+            return _dot(s_v, dv[key]) + _dot(s_q, eu * du[key] - ew * dw[key])
 
-        d_r = -wu * t["log_aT"] + mix("dr") - (wv - ww) * inv_rsx
-        d_s = -wu * t["log_bT"] + mix("ds") + (wv - ww) * (1.0 / s - inv_rsx)
-        d_alpha = -wu * (r + x) / (alpha + T) + mix("dalpha")
-        d_beta = -wu * s / (beta + T) + mix("dbeta")
-        g_r = _dot(wx, dg) + n * math.log(alpha) + _dot(w, d_r)
-        g_alpha = n * r / alpha + _dot(w, d_alpha)
-        g_s = n * math.log(beta) + _dot(w, d_s)
-        g_beta = n * s / beta + _dot(w, d_beta)
+        g_r = _dot(wx, dg) + n * math.log(alpha) + d_log_d("r")
+        g_alpha = n * r / alpha + d_log_d("alpha")
+        g_s = n * math.log(beta) + d_log_d("s")
+        g_beta = n * s / beta + d_log_d("beta")
         grad = np.array([g_r * r, g_alpha * alpha, g_s * s, g_beta * beta])
         return -ll / n, -grad / n
 
@@ -231,12 +260,20 @@ def pareto_nbd_loglik(params: ParetoNBDParams, x: ArrayLike, t_x: ArrayLike, T: 
 
 
 def pareto_nbd_fit(
-    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = None, group: bool = True
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    group: bool = True,
+    grouped: GroupedCustomers | None = None,
 ) -> PurchaseFit:
     """Fit Pareto/NBD by maximum likelihood (L-BFGS-B on log-parameters, analytic gradient, grouped customers)."""
     started = time.perf_counter()
-    x, t_x, T, w = prepare_inputs(x, t_x, T, weights, group)
-    data = _ParetoNBDData(x, t_x, T, w)
+    if grouped is None:
+        grouped = GroupedCustomers.of(x, t_x, T, weights, group)
+    x, T, w = grouped.x, grouped.T, grouped.w
+    data = _ParetoNBDData(x, grouped.t_x, T, w, grouped)
     # alpha from the mean purchase rate; beta a little above it so the series starts short.
     alpha0 = 1.0 / initial_rate(x, T, w)
     start = np.log(np.array([1.0, alpha0, 1.0, alpha0 * 1.1]))

@@ -14,7 +14,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from analytics.clv.common import WEEKS_PER_MONTH, CustomerSummary, FloatArray, PurchaseFit, group_customers
+from analytics.clv.common import (
+    WEEKS_PER_MONTH,
+    CustomerSummary,
+    FloatArray,
+    GroupedCustomers,
+    PurchaseFit,
+    group_customers,
+)
 from analytics.clv.gamma_gamma import GammaGammaFit, gamma_gamma_expected_spend, gamma_gamma_fit
 from analytics.clv.intervals import ParameterUncertainty, interval_factors, parameter_uncertainty
 from analytics.clv.registry import MODEL_NAMES, MODELS
@@ -32,6 +39,7 @@ class LiveFit:
     uncertainty: dict[str, ParameterUncertainty]
     gamma_gamma: GammaGammaFit | None
     spend: SpendCheck
+    grouped: GroupedCustomers
     durations: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -78,15 +86,18 @@ def fit_live(
     check reports). The chosen model is always fitted, even when not in `models`.
     """
     durations: dict[str, float] = {}
-    gx, gt, gT, gw, _ = group_customers(summary.x, summary.t_x, summary.T)
+    started_all = time.perf_counter()
+    grouped = GroupedCustomers.from_customers(summary.x, summary.t_x, summary.T)
+    gx, gt, gT, gw = grouped.x, grouped.t_x, grouped.T, grouped.w
+    durations["group"] = time.perf_counter() - started_all
     fits: dict[str, PurchaseFit] = {}
     uncertainty: dict[str, ParameterUncertainty] = {}
     for name in dict.fromkeys((*models, choice.model)):
         started = time.perf_counter()
         model = MODELS[name]
-        fit = model.fit(gx, gt, gT, weights=gw, group=False)
+        fit = model.fit(gx, gt, gT, grouped=grouped)
         fits[name] = fit
-        uncertainty[name] = parameter_uncertainty(model, fit.params, gx, gt, gT, gw)
+        uncertainty[name] = parameter_uncertainty(model, fit.params, gx, gt, gT, gw, grouped)
         durations[name] = time.perf_counter() - started
     started = time.perf_counter()
     positive = (summary.x > 0) & (summary.m > 0)
@@ -98,7 +109,7 @@ def fit_live(
             gg = None
     check = spend_check(gg, summary.x, summary.m, purchase_spend)
     durations["gamma_gamma"] = time.perf_counter() - started
-    return LiveFit(choice, fits, uncertainty, gg, check, durations)
+    return LiveFit(choice, fits, uncertainty, gg, check, grouped, durations)
 
 
 def score_customers(
@@ -115,7 +126,11 @@ def score_customers(
     model = MODELS[live.choice.model]
     params = live.chosen.params
     horizon_weeks = horizon_months * WEEKS_PER_MONTH
-    gx, gt, gT, _, inverse = group_customers(summary.x, summary.t_x, summary.T)
+    g = live.grouped
+    if g.inverse is not None and g.inverse.size == len(summary):
+        gx, gt, gT, inverse = g.x, g.t_x, g.T, g.inverse  # the grouping of the fit: these very customers
+    else:
+        gx, gt, gT, _, inverse = group_customers(summary.x, summary.t_x, summary.T)
     expected = model.expected_purchases(params, horizon_weeks, gx, gt, gT)[inverse]
     p_alive = model.probability_alive(params, gx, gt, gT)[inverse]
     discounted = discounted_expected_purchases_grouped(

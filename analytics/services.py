@@ -28,9 +28,10 @@ from analytics import clv
 from analytics.clv import backtest as clv_backtest
 from analytics.clv.scoring import LiveFit, fit_live, score_customers
 from analytics.clv.selection import AUTO, ModelChoice, choose_model
-from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit, RfmSegment
+from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit
 from analytics.selectors import purchase_days_as_of
 from contacts.models import Touchpoint, TouchpointKind
+from metrics.models import RfmSegment
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from django.utils.timezone import localtime
 
-from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit, ContactMetrics
+from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit
 from analytics.selectors import clv_model_fit_latest
 from analytics.services import customer_value_recompute
+from metrics.models import ContactMetrics
 from tests.analytics.cdnow import CALIBRATION_END, TOLERANCE, import_cdnow, relative_error
 
 HOLDOUT_END = dt.date(1998, 6, 30)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0010_acquisition_facts"),
+        ("analytics", "0011_move_per_contact_facts"),
     ]
 
     operations = [

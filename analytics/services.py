@@ -531,6 +531,8 @@ _TMP_COLUMNS = (
     ("p_alive", "DOUBLE PRECISION"),
     ("expected_spend", "NUMERIC(12, 2)"),
     ("predicted_clv", "NUMERIC(14, 2)"),
+    ("predicted_clv_low", "NUMERIC(14, 2)"),
+    ("predicted_clv_high", "NUMERIC(14, 2)"),
 )
 _OWN_COLUMNS = (
     "recency_score",
@@ -542,12 +544,14 @@ _OWN_COLUMNS = (
     "p_alive",
     "expected_spend",
     "predicted_clv",
+    "predicted_clv_low",
+    "predicted_clv_high",
 )
-_SQLITE_ROWS_PER_INSERT = 500  # 14 columns x 500 rows stays under SQLite's 32,766 variables
+_SQLITE_ROWS_PER_INSERT = 500  # 16 columns x 500 rows stays under SQLite's 32,766 variables
 
 
 # Text formats of the temporary table's columns for COPY (PostgreSQL), in _TMP_COLUMNS order.
-_COPY_FORMATS = ("d", "d", ".2f", ".2f", ".6f", ".6f", "d", "d", ".2f", ".2f", ".6f", ".6f", ".2f", ".2f")
+_COPY_FORMATS = ("d", "d", ".2f", ".2f", ".6f", ".6f", "d", "d", ".2f", ".2f", ".6f", ".6f", ".2f", ".2f", ".2f", ".2f")
 
 
 def _tmp_columns(history: PurchaseHistory, predictions: _Predictions, as_of: dt.date) -> list[np.ndarray]:
@@ -569,6 +573,8 @@ def _tmp_columns(history: PurchaseHistory, predictions: _Predictions, as_of: dt.
         np.round(predictions.p_alive, 6),
         predictions.expected_spend,
         predictions.predicted_clv,
+        predictions.clv_low,
+        predictions.clv_high,
     ]
 
 
@@ -641,7 +647,8 @@ def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of
             SELECT contact_id, purchase_count, revenue, refunds,
                    {_from_epoch_sql("first_purchase_epoch")}, {_from_epoch_sql("last_purchase_epoch")},
                    0, %s, r_score, f_score, m_score, {_segment_case_sql()},
-                   historic_clv, expected_purchases, p_alive, expected_spend, predicted_clv
+                   historic_clv, expected_purchases, p_alive, expected_spend, predicted_clv,
+                   predicted_clv_low, predicted_clv_high
             FROM (
                 SELECT t.*,
                        NTILE(5) OVER (ORDER BY recency_days DESC, frequency, contact_id) AS r_score,
@@ -660,7 +667,7 @@ def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of
             UPDATE analytics_contactmetrics
             SET recency_score = NULL, frequency_score = NULL, monetary_score = NULL, rfm_segment = '',
                 historic_clv = 0, expected_purchases = NULL, p_alive = NULL, expected_spend = NULL,
-                predicted_clv = NULL
+                predicted_clv = NULL, predicted_clv_low = NULL, predicted_clv_high = NULL
             WHERE NOT EXISTS (SELECT 1 FROM {_TEMP_TABLE} t WHERE t.contact_id = analytics_contactmetrics.contact_id)
               AND (rfm_segment <> '' OR predicted_clv IS NOT NULL OR historic_clv <> 0
                    OR recency_score IS NOT NULL OR p_alive IS NOT NULL)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from analytics.models import CLVModelFit
 from analytics.services import customer_value_recompute
+from metrics.models import ContactMetrics
 from tests.analytics.cdnow import CALIBRATION_END, import_cdnow
 
 HOLDOUT_END = dt.date(1998, 6, 30)
@@ -111,3 +112,12 @@ def test_model_page_is_for_marketers(rep):
 def test_the_overview_clv_chart_links_to_the_model_page(cdnow_fitted, marketer):
     html = _web(marketer).get("/overview/charts/clv/").content.decode()
     assert 'href="/analytics/clv/model/"' in html
+
+
+def test_contact_api_metrics_carry_the_clv_interval(cdnow_fitted, marketer):
+    row = ContactMetrics.objects.filter(predicted_clv__gt=10).order_by("contact_id").first()
+    body = _api(marketer).get(f"/api/v1/contacts/{row.contact_id}/").json()
+    metrics = body["metrics"]
+    assert metrics["predicted_clv"] == f"{row.predicted_clv:.2f}"
+    low, mid, high = (float(metrics[k]) for k in ("predicted_clv_low", "predicted_clv", "predicted_clv_high"))
+    assert low <= mid <= high and low < high

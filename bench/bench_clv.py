@@ -64,7 +64,7 @@ warnings.simplefilter("ignore")
 import lifetimes
 data = np.load(sys.argv[1]); which = sys.argv[2]
 x, t_x, T, m = (pd.Series(data[k]) for k in ("x", "t_x", "T", "m"))
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 if which == "gamma_gamma":
     repeat = data["x"] > 0
     fitter = lifetimes.GammaGammaFitter().fit(pd.Series(data["x"][repeat]), pd.Series(data["m"][repeat]))
@@ -72,8 +72,8 @@ else:
     cls = {"bgnbd": lifetimes.BetaGeoFitter, "mbgnbd": lifetimes.ModifiedBetaGeoFitter,
            "pareto_nbd": lifetimes.ParetoNBDFitter}[which]
     fitter = cls().fit(x, t_x, T)
-seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "params": {k: float(v) for k, v in fitter.params_.items()}}))
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "params": {k: float(v) for k, v in fitter.params_.items()}}))
 """
 
 
@@ -212,14 +212,17 @@ def main() -> int:
             out = run_lifetimes(python, summary, which, args.lifetimes_timeout)
             theirs[which] = out
             if "seconds" in out:
-                print(f"lifetimes {which:10s} {out['seconds']:8.2f} s  {_fmt(out['params'])}")
+                print(
+                    f"lifetimes {which:10s} {out['seconds']:8.2f} s (CPU {out['cpu_s']:.2f} s)  {_fmt(out['params'])}"
+                )
             elif "timeout" in out:
                 print(f"lifetimes {which:10s} > {out['timeout']:.0f} s (stopped)")
             else:
                 print(f"lifetimes {which:10s} failed: {out['error']}")
-        done = [v["seconds"] for v in theirs.values() if "seconds" in v]
+        done = [(v["seconds"], v["cpu_s"]) for v in theirs.values() if "seconds" in v]
         if len(done) == 4:
-            print(f"lifetimes total {sum(done):.2f} s for the four fits (no backtest, no standard errors)")
+            wall, cpu = sum(d[0] for d in done), sum(d[1] for d in done)
+            print(f"lifetimes total {wall:.2f} s (CPU {cpu:.2f} s) for the four fits (no backtest, no standard errors)")
         result["lifetimes"] = theirs
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

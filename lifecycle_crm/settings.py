@@ -236,6 +236,9 @@ CRM_CLV_HORIZON_MONTHS = env_int("CRM_CLV_HORIZON_MONTHS", 12)
 CRM_CLV_ANNUAL_DISCOUNT_RATE = env_float("CRM_CLV_ANNUAL_DISCOUNT_RATE", 0.10)
 CRM_CLV_MIN_CUSTOMERS = env_int("CRM_CLV_MIN_CUSTOMERS", 100)
 CRM_CLV_MIN_REPEAT_CUSTOMERS = env_int("CRM_CLV_MIN_REPEAT_CUSTOMERS", 30)
+# The purchase model behind the scores: "auto" (best holdout error in the nightly backtest) or
+# pinned to "bgnbd", "mbgnbd" or "pareto_nbd" (issue 18).
+CRM_CLV_MODEL = env_str("CRM_CLV_MODEL", "auto")
 CRM_AT_RISK_P_ALIVE = env_float("CRM_AT_RISK_P_ALIVE", 0.5)
 CRM_CHURN_INACTIVE_DAYS = env_int("CRM_CHURN_INACTIVE_DAYS", 180)
 # How long the overview dashboard keeps its computed figures (set CACHE_URL to share them across processes).

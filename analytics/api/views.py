@@ -27,9 +27,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.permissions import ALL_ROLES
+from analytics.clv_model_page import clv_backtest_as_dict
 from analytics.reports.base import ReportFilters
 from analytics.reports.registry import REPORTS
-from analytics.selectors import clv_model_fit_as_dict, clv_model_fit_latest
+from analytics.selectors import clv_backtest_latest, clv_model_fit_as_dict, clv_model_fit_latest
 from contacts.models import Channel
 from lifecycle_crm.api.schema import READ_ERRORS, ErrorSerializer
 
@@ -263,6 +264,33 @@ CLV_MODEL = inline_serializer(
         "n_customers": serializers.IntegerField(),
         "bgnbd": _BGNBD,
         "gamma_gamma": _GG,
+        "model": serializers.ChoiceField(choices=["bgnbd", "mbgnbd", "pareto_nbd"]),
+        "model_label": serializers.CharField(),
+        "choice": serializers.DictField(allow_null=True),
+        "params": serializers.DictField(child=serializers.FloatField()),
+        "standard_errors": serializers.DictField(child=serializers.FloatField(allow_null=True)),
+        "loglik": serializers.FloatField(allow_null=True),
+        "holdout": serializers.DictField(allow_null=True),
+        "backtest_id": serializers.IntegerField(allow_null=True),
+        "models": serializers.DictField(),
+        "spend": serializers.DictField(allow_null=True),
+        "guidance": serializers.ListField(child=serializers.CharField()),
+    },
+)
+CLV_BACKTEST = inline_serializer(
+    "ClvBacktest",
+    {
+        "id": serializers.IntegerField(),
+        "as_of": serializers.DateField(),
+        "calibration_end": serializers.DateField(),
+        "holdout_end": serializers.DateField(),
+        "n_customers": serializers.IntegerField(),
+        "actual_total": serializers.FloatField(),
+        "chosen_model": serializers.CharField(),
+        "reason": serializers.CharField(),
+        "models": serializers.DictField(),
+        "by_frequency": serializers.DictField(),
+        "tracking": serializers.DictField(),
     },
 )
 
@@ -288,3 +316,26 @@ class ClvModelApi(APIView):
                 "No CLV model has been fitted yet: run `manage.py recompute_lifecycle` (or wait for the nightly run)."
             )
         return Response(clv_model_fit_as_dict(fit))
+
+
+class ClvBacktestApi(APIView):
+    """The latest calibration/holdout backtest of the purchase models: per-model errors and the charts' series."""
+
+    read_roles = ALL_ROLES
+
+    @extend_schema(
+        summary="The latest CLV backtest",
+        responses={
+            200: CLV_BACKTEST,
+            404: OpenApiResponse(ErrorSerializer, description="No backtest has been run yet."),
+            **{k: v for k, v in READ_ERRORS.items() if k != 404},
+        },
+        operation_id="analytics_clv_backtest",
+    )
+    def get(self, request: Request) -> Response:
+        backtest = clv_backtest_latest()
+        if backtest is None:
+            raise NotFound(
+                "No CLV backtest has been run yet: the recompute runs one when there is enough purchase history."
+            )
+        return Response(clv_backtest_as_dict(backtest))

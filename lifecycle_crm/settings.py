@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "stages",
     "contacts",
     "campaigns",
+    "loyalty",
     "analytics",
     "webhooks",
     "plays",

@@ -33,5 +33,6 @@ urlpatterns = [
     path("imports/<int:pk>/", contact_views.import_detail_view, name="import_detail"),
     path("imports/<int:pk>/status.json", contact_views.import_status_view, name="import_status"),
     path("imports/<int:pk>/rejected.csv", contact_views.import_rejections_csv_view, name="import_rejections_csv"),
+    path("", include("loyalty.urls")),  # loyalty: programme page, member link, redeem/adjust on a contact
     path("", include("plays.urls")),  # plays: play list/detail, My tasks, unsubscribe (namespace web:plays)
 ]

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from contacts.models import Contact
 from loyalty.models import EntryKind, Membership, PointsEntry, Programme, Referral, ReferralStatus
 
 
@@ -91,9 +92,9 @@ def programme_report(*, programme: Programme, months: int = 12, now: dt.datetime
     report.outstanding_points = totals["total"]
     report.liability = (Decimal(report.outstanding_points) * programme.point_value).quantize(Decimal("0.01"))
     report.redemption_rate = report.redeemed / report.issued if report.issued else None
-    first_month = (
-        now.replace(day=1, hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=31 * (months - 1))
-    ).replace(day=1)
+    now = timezone.localtime(now)  # months are the site's calendar months, as TruncMonth counts them
+    back = now.year * 12 + now.month - 1 - (months - 1)  # the first of the last `months` calendar months
+    first_month = now.replace(year=back // 12, month=back % 12 + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
     monthly = (
         entries.filter(occurred_at__gte=first_month)
         .annotate(month=TruncMonth("occurred_at"))
@@ -132,5 +133,29 @@ def programme_report(*, programme: Programme, months: int = 12, now: dt.datetime
 
 
 def referred_cohorts() -> list[CohortRow]:
-    """Customers referred by someone against all other customers (see the module docstring)."""
-    return []
+    """Customers referred by someone against all other customers: one GROUP BY over the per-contact metrics.
+
+    Read through the contact's `metrics` relation (the engine's per-contact facts), so revenue
+    and predicted CLV are the same figures the rest of the product shows.
+    """
+    rows = (
+        Contact.objects.filter(metrics__purchase_count__gt=0)
+        .annotate(referred=Exists(Referral.objects.filter(referred_id=OuterRef("pk"))))
+        .values("referred")
+        .annotate(n=Count("pk"), revenue=Avg("metrics__revenue"), clv=Avg("metrics__predicted_clv"))
+        .order_by("-referred")
+    )
+    found = {row["referred"]: row for row in rows}
+    return [
+        CohortRow(
+            label=label,
+            customers=found[key]["n"] if key in found else 0,
+            avg_revenue=_money(found[key]["revenue"]) if key in found else None,
+            avg_clv=_money(found[key]["clv"]) if key in found else None,
+        )
+        for key, label in ((True, "Referred"), (False, "Not referred"))
+    ]
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))

@@ -20,7 +20,7 @@ Metrics = Contact._meta.get_field("metrics").related_model
 
 
 def _random_world(programme: Programme, rng: random.Random) -> list[Contact]:
-    tiers = list(programme.tiers.all()) + [None]
+    tiers = [*programme.tiers.all(), None]
     contacts = [ContactFactory() for _ in range(18)]
     for contact in contacts:
         if rng.random() < 0.8:

@@ -298,6 +298,8 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "contacts.models.Channel",
         "TouchpointSourceEnum": "contacts.models.TouchpointSource",
         "TransitionSourceEnum": "stages.models.TransitionSource",
+        "KindEnum": "contacts.models.TouchpointKind",  # kept its name when loyalty added a second "kind"
+        "PointsEntryKindEnum": "loyalty.models.EntryKind",
     },
 }
 

@@ -193,6 +193,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stages.tasks.nightly_recompute_task",
         "schedule": crontab(hour=CRM_NIGHTLY_HOUR, minute=CRM_NIGHTLY_MINUTE),
     },
+    # Loyalty before the lifecycle recompute, so stage rules read tonight's tiers and referrals.
+    "loyalty-nightly": {
+        "task": "loyalty.tasks.loyalty_nightly_task",
+        "schedule": crontab(hour=env_int("LOYALTY_NIGHTLY_HOUR", 2), minute=env_int("LOYALTY_NIGHTLY_MINUTE", 0)),
+    },
     "plays-scan": {
         "task": "plays.tasks.scan_plays_task",
         "schedule": env_int("PLAYS_SCAN_INTERVAL_SECONDS", 300),

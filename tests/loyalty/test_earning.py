@@ -216,3 +216,22 @@ def test_append_only_trigger_is_installed():
                 "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name = 'loyalty_points_entry_no_update'"
             )
         assert cursor.fetchone() is not None
+
+
+def test_a_touchpoint_pushed_through_the_service_earns_in_real_time(programme, django_capture_on_commit_callbacks):
+    """The touchpoint write's fan-out reaches loyalty's receivers (eager Celery here): the purchase earns, the
+    engine's move to `purchase` pays the welcome bonus, and a retried push earns nothing more."""
+    from contacts.models import TouchpointSource
+    from contacts.services import touchpoint_create
+
+    contact = ContactFactory()
+    data = {"contact": contact.pk, "kind": "purchase", "amount": "42.00", "external_id": "order-1"}
+    with django_capture_on_commit_callbacks(execute=True):
+        touchpoint_create(data=data, source=TouchpointSource.API)
+    with django_capture_on_commit_callbacks(execute=True):
+        touchpoint_create(data=data, source=TouchpointSource.API)
+    rows = PointsEntry.objects.filter(member__contact=contact).order_by("id")
+    assert [(e.kind, e.points, e.touchpoint_id is not None, e.transition_id is not None) for e in rows] == [
+        ("earn", 42, True, False),
+        ("earn", 100, False, True),
+    ]

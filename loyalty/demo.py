@@ -32,6 +32,7 @@ from loyalty.models import (
     ReferralStatus,
     Reward,
 )
+from loyalty.services import tiers_signature
 from loyalty.tiers import evaluate_tiers
 from stages.models import StageTransition
 
@@ -197,6 +198,9 @@ def loyalty_demo_seed(
     Programme.objects.filter(pk=programme.pk).update(
         touchpoints_through=Touchpoint.objects.aggregate(top=Max("id"))["top"] or 0,
         transitions_through=StageTransition.objects.aggregate(top=Max("id"))["top"] or 0,
+        entries_through=PointsEntry.objects.aggregate(top=Max("id"))["top"] or 0,
+        nightly_at=end,
+        tiers_signature=tiers_signature(programme),
     )
     result.entries = passes.entries
     log(

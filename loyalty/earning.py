@@ -55,12 +55,16 @@ ENTRY_COLUMNS = (
 
 @dataclass(frozen=True)
 class Scope:
-    """Which facts a pass reads: explicit ids (real time), ids above a watermark (night), or all (None, None)."""
+    """Which facts a pass reads: explicit ids (real time), ids above a watermark (night), the ids a subquery
+    yields (the night's candidates), or all (nothing set)."""
 
     ids: tuple[int, ...] | None = None
     after_id: int | None = None
+    subquery: tuple[str, tuple[Any, ...]] | None = None
 
     def sql(self, column: str) -> tuple[str, list[Any]]:
+        if self.subquery is not None:
+            return f"{column} IN ({self.subquery[0]})", list(self.subquery[1])
         if self.ids is not None:
             if not self.ids:
                 return "1 = 0", []

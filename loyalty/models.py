@@ -46,6 +46,12 @@ class Programme(models.Model):
     # Nightly catch-up watermarks (the real-time path does the work; the night catches what it missed).
     touchpoints_through = models.BigIntegerField(default=0)
     transitions_through = models.BigIntegerField(default=0)
+    # Steady nights look only at members whose standing can have changed since the last night:
+    # ledger rows written after `entries_through`, lots expiring or leaving the tier window since
+    # `nightly_at`. `tiers_signature` notices a change of the tiers or the window (then: everyone).
+    entries_through = models.BigIntegerField(default=0)
+    nightly_at = models.DateTimeField(null=True, blank=True)
+    tiers_signature = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -217,8 +223,16 @@ class PointsEntry(models.Model):
                 include=["kind", "points", "expires_at"],
                 name="points_entry_member_idx",
             ),
-            # Points issued / redeemed / expired per month on the programme page.
-            models.Index(fields=["occurred_at"], include=["kind", "points"], name="points_entry_time_idx"),
+            # Points issued / redeemed / expired per month on the programme page; the night's tier
+            # candidates (rows leaving the rolling window).
+            models.Index(fields=["occurred_at"], include=["kind", "points", "member"], name="points_entry_time_idx"),
+            # The night's expiry candidates: lots whose expiry time passed since the last night.
+            models.Index(
+                fields=["expires_at"],
+                include=["member"],
+                condition=Q(expires_at__isnull=False),
+                name="points_entry_expiry_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -42,6 +42,7 @@ from loyalty.models import (
     Referral,
     ReferralStatus,
     Reward,
+    TierBasis,
     TierChange,
 )
 from loyalty.selectors import member_balance
@@ -57,16 +58,21 @@ def _event_max_age() -> dt.timedelta:
     return dt.timedelta(hours=getattr(settings, "LOYALTY_EVENT_MAX_AGE_HOURS", 48))
 
 
-def _after_pass(result: PassResult, *, announced: bool) -> None:
-    """After commit: re-evaluate the stages tiers and referrals feed, and announce what is new and current."""
+def _after_pass(result: PassResult, *, announced: bool, evaluate_stages: bool = True) -> None:
+    """After commit: re-evaluate the stages tiers and referrals feed, and announce what is new and current.
+
+    The night skips the stage evaluation (the lifecycle recompute follows it and reads everything).
+    """
     change_ids = list(result.tier_change_ids)
     referral_ids = list(result.converted_referral_ids)
     if not change_ids and not referral_ids:
         return
-    contact_ids = set(
-        Membership.objects.filter(tier_changes__id__in=change_ids).values_list("contact_id", flat=True).distinct()
-    )
-    contact_ids.update(Referral.objects.filter(pk__in=referral_ids).values_list("referrer_id", flat=True))
+    contact_ids: set[int] = set()
+    if evaluate_stages:
+        contact_ids.update(
+            Membership.objects.filter(tier_changes__id__in=change_ids).values_list("contact_id", flat=True)
+        )
+        contact_ids.update(Referral.objects.filter(pk__in=referral_ids).values_list("referrer_id", flat=True))
 
     def publish() -> None:
         lifecycle_enqueue_evaluation(contact_ids=sorted(contact_ids))
@@ -119,25 +125,69 @@ def loyalty_process_transitions(*, transition_ids: Sequence[int], now: dt.dateti
     return result
 
 
+def tiers_signature(programme: Programme) -> str:
+    """What the tiers depend on besides the ledger: a change means every member is evaluated again."""
+    tiers = ",".join(f"{t.pk}:{t.rank}:{t.threshold}" for t in programme.tiers.order_by("rank"))
+    return f"{programme.tier_basis}/{programme.tier_window_days}/{tiers}"[:500]
+
+
+def _night_candidates(programme: Programme, now: dt.datetime) -> tuple[Scope, Scope]:
+    """The contacts whose expiry or tier can have changed since the last night (expiry scope, tier scope).
+
+    Expiry: lots that reached their expiry time since the last night, or rows written since
+    (a backfill can write lots already past expiry). Tiers: rows written since the last night,
+    rows that left the rolling window since, and members without a tier yet.
+    """
+    entries, members = PointsEntry._meta.db_table, Membership._meta.db_table
+    since, mark = programme.nightly_at, programme.entries_through
+    window = dt.timedelta(days=programme.tier_window_days)
+    at = connection.ops.adapt_datetimefield_value
+    expiry = Scope(
+        subquery=(
+            f"SELECT m.contact_id FROM {members} m WHERE m.programme_id = %s AND m.id IN (SELECT pe.member_id"
+            f" FROM {entries} pe WHERE pe.expires_at > %s AND pe.expires_at <= %s UNION SELECT pe.member_id"
+            f" FROM {entries} pe WHERE pe.id > %s AND pe.expires_at <= %s)",
+            (programme.pk, at(since), at(now), mark, at(now)),
+        )
+    )
+    tiers = Scope(
+        subquery=(
+            f"SELECT m.contact_id FROM {members} m WHERE m.programme_id = %s AND (m.tier_id IS NULL OR m.id IN"
+            f" (SELECT pe.member_id FROM {entries} pe WHERE pe.occurred_at > %s AND pe.occurred_at <= %s"
+            f" UNION SELECT pe.member_id FROM {entries} pe WHERE pe.id > %s))",
+            (programme.pk, at(since - window), at(now - window), mark),
+        )
+    )
+    return expiry, tiers
+
+
 def loyalty_nightly(*, now: dt.datetime | None = None) -> dict[str, Any]:
     """Nightly, per programme in one transaction: expiry (exact, FIFO), catch-up earning past the watermarks,
-    referral conversions and every member's tier over the rolling window.
+    referral conversions and tiers over the rolling window.
 
     The real-time path does the work as facts arrive; the night catches what it missed (a
-    broker outage) and the time-based changes (expiry, a window sliding past old points). A
-    programme's first run reads all history: that is a backfill, so its tier moves are not announced.
+    broker outage) and the time-based changes (lots expiring, points leaving the window). A
+    steady night reads only the members whose standing can have changed (`_night_candidates`);
+    the first night (a backfill: its tier moves are not announced), a change of the tiers or a
+    spend-based programme read everyone.
     """
     now = now or timezone.now()
     summary: dict[str, Any] = {}
     for programme_id in Programme.objects.filter(is_active=True).values_list("pk", flat=True):
         with transaction.atomic():
             programme = Programme.objects.select_for_update().get(pk=programme_id)
-            backfill = programme.touchpoints_through == 0
+            backfill = programme.touchpoints_through == 0 or programme.nightly_at is None
+            signature = tiers_signature(programme)
             top_touchpoint = Touchpoint.objects.aggregate(top=Max("id"))["top"] or 0
             top_transition = StageTransition.objects.aggregate(top=Max("id"))["top"] or 0
             result = PassResult()
             everyone = Scope()
-            expire_points(programme=programme, scope=everyone, now=now, result=result)
+            expiry_scope, tier_scope = everyone, everyone
+            if not backfill:
+                expiry_scope, tier_scope = _night_candidates(programme, now)
+                if programme.tier_basis == TierBasis.SPEND or signature != programme.tiers_signature:
+                    tier_scope = everyone
+            expire_points(programme=programme, scope=expiry_scope, now=now, result=result)
             earn_touchpoints(
                 programme=programme, scope=Scope(after_id=programme.touchpoints_through), now=now, result=result
             )
@@ -146,13 +196,18 @@ def loyalty_nightly(*, now: dt.datetime | None = None) -> dict[str, Any]:
             )
             if programme.is_default:
                 convert_referrals(programme=programme, scope=everyone, now=now, result=result)
-            # Points earned from history may already be past their expiry: expire again, exactly.
-            expire_points(programme=programme, scope=everyone, now=now, result=result)
-            evaluate_tiers(programme=programme, scope=everyone, now=now, announced=not backfill, result=result)
+            if result.entries.get(EntryKind.EARN.value):
+                # Points earned from history may already be past their expiry: expire those, exactly.
+                expire_points(programme=programme, scope=expiry_scope, now=now, result=result)
+            evaluate_tiers(programme=programme, scope=tier_scope, now=now, announced=not backfill, result=result)
             Programme.objects.filter(pk=programme.pk).update(
-                touchpoints_through=top_touchpoint, transitions_through=top_transition
+                touchpoints_through=top_touchpoint,
+                transitions_through=top_transition,
+                entries_through=PointsEntry.objects.aggregate(top=Max("id"))["top"] or 0,
+                nightly_at=now,
+                tiers_signature=signature,
             )
-            _after_pass(result, announced=not backfill)
+            _after_pass(result, announced=not backfill, evaluate_stages=False)
         summary[programme.slug] = {"entries": result.entries, "tier_changes": len(result.tier_change_ids)}
     return summary
 

@@ -80,5 +80,4 @@ def evaluate_tiers(
             f" WHERE c.member_id = {MEMBERS}.id AND c.recorded_at = %s AND {MEMBERS}.programme_id = %s",
             [stamp, programme.pk],
         )
-    if announced:
-        result.tier_change_ids.extend(changed)
+    result.tier_change_ids.extend(changed)

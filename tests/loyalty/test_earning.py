@@ -235,3 +235,32 @@ def test_a_touchpoint_pushed_through_the_service_earns_in_real_time(programme, d
         ("earn", 42, True, False),
         ("earn", 100, False, True),
     ]
+
+
+def test_steady_night_demotes_when_points_leave_the_window_and_rereads_all_after_a_tier_change(programme):
+    contact, other = ContactFactory(), ContactFactory()
+    purchase = touch(contact, "purchase", amount=Decimal("600.00"))
+    small = touch(other, "purchase", amount=Decimal("300.00"))
+    with time_machine.travel(NOW + dt.timedelta(days=1), tick=False):
+        loyalty_process_touchpoints(touchpoint_ids=[purchase.pk, small.pk])
+        loyalty_nightly()  # the first night: a backfill over everyone
+    member = Membership.objects.get(contact=contact)
+    assert member.tier.slug == "silver"
+    with time_machine.travel(NOW + dt.timedelta(days=200), tick=False):
+        loyalty_nightly()  # steady: nothing left the window yet
+    member.refresh_from_db()
+    assert member.tier.slug == "silver"
+    with time_machine.travel(NOW + dt.timedelta(days=366), tick=False):
+        loyalty_nightly()  # steady: the purchase left the 365-day window
+    member.refresh_from_db()
+    assert member.tier.slug == "member"
+    # The marketer lowers Silver to 100 points: the next night re-reads every member, not only candidates.
+    late = touch(other, "purchase", amount=Decimal("150.00"), when=NOW + dt.timedelta(days=366))
+    with time_machine.travel(NOW + dt.timedelta(days=366), tick=False):
+        loyalty_process_touchpoints(touchpoint_ids=[late.pk])
+        loyalty_nightly()
+    assert Membership.objects.get(contact=other).tier.slug == "member"
+    programme.tiers.filter(slug="silver").update(threshold=100)
+    with time_machine.travel(NOW + dt.timedelta(days=367), tick=False):
+        loyalty_nightly()
+    assert Membership.objects.get(contact=other).tier.slug == "silver"

@@ -320,6 +320,6 @@ def expire_points(*, programme: Programme, scope: Scope, now: dt.datetime, resul
     count = _run(
         f"INSERT INTO {ENTRIES} ({ENTRY_COLUMNS}) SELECT a.member_id, %s, -({due}), a.due_at, %s, NULL, NULL, NULL,"
         f" NULL, NULL, %s FROM ({agg}) a WHERE {due} > 0",
-        [EntryKind.EXPIRE.value, _ts(now), "Expired (FIFO)", *agg_params],
+        [EntryKind.EXPIRE.value, _ts(now), "oldest points first", *agg_params],
     )
     result.add(EntryKind.EXPIRE.value, count)

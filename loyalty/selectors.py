@@ -70,7 +70,7 @@ class ContactLoyalty:
     liability: Any = 0
 
 
-def contact_loyalty(*, contact_id: int, ledger_limit: int = 20) -> ContactLoyalty:
+def contact_loyalty(*, contact_id: int, ledger_limit: int = 10) -> ContactLoyalty:
     """The contact's balance, tier and progress to the next tier, latest ledger rows, referrals and rewards."""
     programme = programme_default()
     summary = ContactLoyalty(

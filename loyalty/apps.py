@@ -8,6 +8,10 @@ class LoyaltyConfig(AppConfig):
     def ready(self) -> None:
         # Stage rules read tier and referral facts through metrics this app registers with the
         # engine's registry (stages.rules.metric_register): the engine never imports loyalty.
+        from contacts.demo.seed import demo_extension_register
         from loyalty import receivers, rule_metrics  # noqa: F401
+        from loyalty.demo import loyalty_demo_seed
 
         rule_metrics.register()
+        # seed_demo gives the demo business a running programme (the seeding never imports loyalty).
+        demo_extension_register("loyalty", loyalty_demo_seed)

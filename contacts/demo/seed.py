@@ -57,6 +57,16 @@ from contacts.demo.insert import _insert_contacts, _insert_members, _insert_tags
 from contacts.models import Contact, Tag, Touchpoint
 from stages.models import StageTransition
 
+# Apps above contacts (loyalty) add their part of the demo history from their AppConfig.ready; the
+# seeding calls each after the contacts are placed, so contacts never imports them.
+DemoExtension = Callable[..., Any]
+DEMO_EXTENSIONS: dict[str, DemoExtension] = {}
+
+
+def demo_extension_register(name: str, extension: DemoExtension) -> None:
+    """Register `extension(seed=, start=, end=, log=)`, called by demo_seed after the contacts are placed."""
+    DEMO_EXTENSIONS[name] = extension
+
 
 class DemoDataExists(Exception):
     """The database already holds contacts: seeding on top would mix demo and real data."""
@@ -74,6 +84,7 @@ class DemoResult:
     passwords: dict[str, str] = field(default_factory=dict)
     recompute: Any = None
     timings: dict[str, float] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 def demo_seed(
@@ -142,6 +153,10 @@ def demo_seed(
         placed = time.perf_counter()
         result.recompute = _place_contacts(as_of=end_date, log=log)
         result.timings["recompute"] = time.perf_counter() - placed
+    for name, extension in DEMO_EXTENSIONS.items():
+        begun = time.perf_counter()
+        result.extensions[name] = extension(seed=seed, start=start, end=end, log=log)
+        result.timings[name] = time.perf_counter() - begun
     result.timings["total"] = time.perf_counter() - started
     return result
 

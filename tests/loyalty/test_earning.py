@@ -222,7 +222,7 @@ def test_a_touchpoint_pushed_through_the_service_earns_in_real_time(programme, d
     """The touchpoint write's fan-out reaches loyalty's receivers (eager Celery here): the purchase earns, the
     engine's move to `purchase` pays the welcome bonus, and a retried push earns nothing more."""
     from contacts.models import TouchpointSource
-    from contacts.services import touchpoint_create
+    from contacts.touchpoint_services import touchpoint_create
 
     contact = ContactFactory()
     data = {"contact": contact.pk, "kind": "purchase", "amount": "42.00", "external_id": "order-1"}

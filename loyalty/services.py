@@ -404,3 +404,8 @@ def referral_sign_up(*, contact: Contact, code: str, now: dt.datetime | None = N
     referral.signed_up_at = now
     referral.save()
     return referral
+
+
+def referral_apply(*, contact: Contact, value: str) -> None:
+    """contact_create's `referral_code` input (contacts.hooks): link the new contact to its referrer, or refuse."""
+    referral_sign_up(contact=contact, code=str(value))

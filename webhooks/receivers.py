@@ -8,6 +8,7 @@ from django.conf import settings
 from django.dispatch import receiver
 
 from contacts.signals import contacts_created, touchpoints_created
+from loyalty.signals import referral_converted, reward_redeemed, tier_changed
 from stages.signals import stage_changed
 from webhooks.models import WebhookEvent
 
@@ -41,3 +42,18 @@ def on_touchpoints_created(sender, touchpoint_ids=None, **kwargs) -> None:
 @receiver(stage_changed, dispatch_uid="webhooks.stage_changed")
 def on_stage_changed(sender, transition_ids=None, **kwargs) -> None:
     _publish(WebhookEvent.CONTACT_STAGE_CHANGED, transition_ids)
+
+
+@receiver(tier_changed, dispatch_uid="webhooks.tier_changed")
+def on_tier_changed(sender, change_ids=None, **kwargs) -> None:
+    _publish(WebhookEvent.LOYALTY_TIER_CHANGED, change_ids)
+
+
+@receiver(reward_redeemed, dispatch_uid="webhooks.reward_redeemed")
+def on_reward_redeemed(sender, redemption_ids=None, **kwargs) -> None:
+    _publish(WebhookEvent.LOYALTY_REWARD_REDEEMED, redemption_ids)
+
+
+@receiver(referral_converted, dispatch_uid="webhooks.referral_converted")
+def on_referral_converted(sender, referral_ids=None, **kwargs) -> None:
+    _publish(WebhookEvent.LOYALTY_REFERRAL_CONVERTED, referral_ids)

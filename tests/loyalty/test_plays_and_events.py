@@ -85,3 +85,14 @@ def test_redemption_and_referral_plays(run_on_commit):
         loyalty_process_touchpoints(touchpoint_ids=[purchase.pk])
     assert PlayRun.objects.filter(play=redeemed, contact=referrer).count() == 1
     assert PlayRun.objects.filter(play=converted, contact=referrer).count() == 1
+
+
+def test_a_tier_play_without_a_tier_is_refused_with_a_field_message():
+    from django.core.exceptions import ValidationError
+
+    from plays.models import Play
+    from plays.services import play_validate
+
+    with pytest.raises(ValidationError) as exc:
+        play_validate(play=Play(name="Gold welcome", trigger_type="tier_entered"))
+    assert "trigger_tier" in exc.value.message_dict

@@ -273,7 +273,8 @@ class Redemption(models.Model):
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
     points = models.PositiveIntegerField()
     channel = models.CharField(max_length=8, choices=RedemptionChannel.choices)
-    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="redemption")
+    # CASCADE: ledger rows go only with their member (a contact's erasure), and the redemption with them.
+    entry = models.OneToOneField(PointsEntry, on_delete=models.CASCADE, related_name="redemption")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

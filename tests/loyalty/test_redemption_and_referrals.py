@@ -234,3 +234,21 @@ def test_converted_referral_moves_the_referrer_to_advocacy(programme):
         lifecycle_evaluate(contact_ids=[referrer.pk])
     referrer.refresh_from_db()
     assert referrer.stage.slug == "advocacy"
+
+
+def test_erasing_a_contact_removes_its_loyalty_rows(programme):
+    """A contact's erasure (contact_delete) takes its membership, ledger, redemptions and referrals with it."""
+    from contacts.models import Contact
+    from contacts.services import contact_delete
+
+    contact, friend = ContactFactory(), ContactFactory()
+    purchase = TouchpointFactory(contact=contact, kind="purchase", amount=Decimal("700.00"), occurred_at=NOW)
+    with time_machine.travel(NOW, tick=False):
+        loyalty_process_touchpoints(touchpoint_ids=[purchase.pk])
+    reward_redeem(contact=contact, reward=Reward.objects.get(name="Free shipping"))
+    referral_sign_up(contact=friend, code=referral_code(contact.pk))
+    contact_delete(contact=contact)
+    assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert not Membership.objects.filter(contact_id=contact.pk).exists()
+    assert not Redemption.objects.exists() and not Referral.objects.exists()
+    assert not PointsEntry.objects.filter(member__contact_id=contact.pk).exists()

@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from contacts.models import Contact, Touchpoint, TouchpointKind, TouchpointSource
@@ -409,3 +409,39 @@ def referral_sign_up(*, contact: Contact, code: str, now: dt.datetime | None = N
 def referral_apply(*, contact: Contact, value: str) -> None:
     """contact_create's `referral_code` input (contacts.hooks): link the new contact to its referrer, or refuse."""
     referral_sign_up(contact=contact, code=str(value))
+
+
+@transaction.atomic
+def loyalty_contacts_merge(*, survivor: Contact, other: Contact) -> dict[str, int]:
+    """contact_merge's loyalty part (contacts.hooks): fold the other's memberships into the survivor's.
+
+    Where both are members of a programme, the other's ledger rows, redemptions and tier history
+    move to the survivor's membership (the same person: the balance stays the sum of the rows,
+    FIFO expiry stays exact) and the survivor's tier is evaluated again; a membership only the
+    other had is re-pointed by the merge itself. A referral between the two would become a
+    self-referral: it was never a referral, and it goes with its two bonus rows. If both were
+    referred, the survivor keeps its own referral.
+    """
+    Referral.objects.filter(Q(referrer=other, referred=survivor) | Q(referrer=survivor, referred=other)).delete()
+    if Referral.objects.filter(referred=survivor).exists():
+        Referral.objects.filter(referred=other).delete()
+    else:
+        Referral.objects.filter(referred=other).update(referred=survivor)
+    folded = 0
+    for theirs in Membership.objects.select_for_update().filter(contact=other).select_related("programme"):
+        ours = Membership.objects.select_for_update().filter(contact=survivor, programme=theirs.programme).first()
+        if ours is None:
+            continue
+        PointsEntry.objects.filter(member=theirs).update(member=ours)
+        Redemption.objects.filter(member=theirs).update(member=ours)
+        TierChange.objects.filter(member=theirs).update(member=ours)
+        theirs.delete()
+        evaluate_tiers(
+            programme=theirs.programme,
+            scope=Scope(ids=(survivor.pk,)),
+            now=timezone.now(),
+            announced=False,
+            result=PassResult(),
+        )
+        folded += 1
+    return {"loyalty_memberships_folded": folded} if folded else {}

@@ -252,3 +252,30 @@ def test_erasing_a_contact_removes_its_loyalty_rows(programme):
     assert not Membership.objects.filter(contact_id=contact.pk).exists()
     assert not Redemption.objects.exists() and not Referral.objects.exists()
     assert not PointsEntry.objects.filter(member__contact_id=contact.pk).exists()
+
+
+def test_merging_two_members_folds_their_ledgers_and_drops_a_referral_between_them(programme):
+    from contacts.merge import contact_merge
+
+    survivor, other = ContactFactory(), ContactFactory()
+    referral_sign_up(contact=other, code=referral_code(survivor.pk))
+    first = TouchpointFactory(contact=survivor, kind="purchase", amount=Decimal("300.00"), occurred_at=NOW)
+    second = TouchpointFactory(contact=other, kind="purchase", amount=Decimal("400.00"), occurred_at=NOW)
+    with time_machine.travel(NOW, tick=False):
+        loyalty_process_touchpoints(touchpoint_ids=[first.pk, second.pk])
+    reward_redeem(contact=other, reward=Reward.objects.get(name="Free shipping"))
+    # A referral between two records of one person was never a referral: its two bonuses go with it.
+    expected = sum(PointsEntry.objects.filter(referral=None).values_list("points", flat=True))
+    assert expected == 300 + 400 - 200
+    log = contact_merge(survivor=survivor, other=other)
+    member = Membership.objects.get(contact=survivor)
+    assert Membership.objects.count() == 1 and log.moved["loyalty_memberships_folded"] == 1
+    assert member_balance(member_id=member.pk) == expected
+    assert Redemption.objects.get().member_id == member.pk
+    assert not Referral.objects.exists()
+    # The replayed touchpoints (now the survivor's) earn nothing twice.
+    with time_machine.travel(NOW, tick=False):
+        loyalty_process_touchpoints(touchpoint_ids=[first.pk, second.pk])
+    assert member_balance(member_id=member.pk) == expected
+    member.refresh_from_db()
+    assert member.tier.slug == "silver"  # 700 points earned in the window

@@ -8,15 +8,11 @@ class LoyaltyConfig(AppConfig):
     def ready(self) -> None:
         # Stage rules read tier and referral facts through metrics this app registers with the
         # engine's registry (stages.rules.metric_register): the engine never imports loyalty.
-        from contacts.demo.seed import demo_extension_register
         from contacts.hooks import contact_create_input_register, contact_merge_handler_register
         from loyalty import receivers, rule_metrics  # noqa: F401
-        from loyalty.demo import loyalty_demo_seed
         from loyalty.services import loyalty_contacts_merge, referral_apply
 
         rule_metrics.register()
-        # seed_demo gives the demo business a running programme (the seeding never imports loyalty).
-        demo_extension_register("loyalty", loyalty_demo_seed)
         # A new contact created with `referral_code` (API, CSV import) is linked to its referrer.
         contact_create_input_register("referral_code", referral_apply)
         # Merging two members folds their ledgers into one (contacts.merge calls it).

@@ -48,7 +48,7 @@ from loyalty.models import (
 from loyalty.selectors import member_balance
 from loyalty.tiers import evaluate_tiers
 from stages.models import StageTransition
-from stages.services import lifecycle_enqueue_evaluation
+from stages.tasks import lifecycle_enqueue_evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -210,30 +210,6 @@ def loyalty_nightly(*, now: dt.datetime | None = None) -> dict[str, Any]:
             _after_pass(result, announced=not backfill, evaluate_stages=False)
         summary[programme.slug] = {"entries": result.entries, "tier_changes": len(result.tier_change_ids)}
     return summary
-
-
-def loyalty_enqueue_touchpoints(*, touchpoint_ids: Sequence[int]) -> None:
-    """Ask a worker to run the real-time pass for these touchpoints; a broker failure is logged (night catches up)."""
-    from loyalty.tasks import loyalty_touchpoints_task
-
-    if not touchpoint_ids:
-        return
-    try:
-        loyalty_touchpoints_task.delay(list(touchpoint_ids))
-    except Exception:  # kombu raises transport-specific errors when the broker is down
-        logger.exception("Could not enqueue loyalty earning for %d touchpoint(s)", len(touchpoint_ids))
-
-
-def loyalty_enqueue_transitions(*, transition_ids: Sequence[int]) -> None:
-    """Ask a worker to award stage-entry bonuses for these transitions; a broker failure is logged."""
-    from loyalty.tasks import loyalty_transitions_task
-
-    if not transition_ids:
-        return
-    try:
-        loyalty_transitions_task.delay(list(transition_ids))
-    except Exception:
-        logger.exception("Could not enqueue loyalty bonuses for %d transition(s)", len(transition_ids))
 
 
 # --- members, adjustments and redemptions -------------------------------------------------------

@@ -18,11 +18,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.authentication import request_actor
+from accounts.api.permissions import ALL_ROLES, CONTACT_WRITERS
 from contacts import selectors as contact_selectors
 from contacts.models import Contact
-from lifecycle_crm.api.authentication import request_actor
 from lifecycle_crm.api.pagination import KeysetPagination, SmallPagination
-from lifecycle_crm.api.permissions import ALL_ROLES, CONTACT_WRITERS
 from lifecycle_crm.api.schema import READ_ERRORS, WRITE_ERRORS
 from loyalty import selectors, services
 from loyalty.api.serializers import (

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.db.models import Sum
 
-from contacts.demo.seed import demo_seed
+from demo.seed import demo_seed
 from loyalty.models import Membership, PointsEntry, Programme, Redemption, Referral, TierChange
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_demo_programme_is_running_and_consistent():
     end = dt.date(2026, 6, 1)
     seeded = demo_seed(contacts=300, seed=3, end_date=end, password="pw-demo-123")
-    result = seeded.extensions["loyalty"]  # seed_demo ran loyalty's part (registered from LoyaltyConfig.ready)
+    result = seeded.extensions["loyalty"]  # seed_demo ran loyalty's part
     programme = Programme.objects.get(is_default=True)
     kinds = set(PointsEntry.objects.values_list("kind", flat=True))
     assert {"earn", "redeem", "expire"} <= kinds

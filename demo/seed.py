@@ -42,8 +42,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.roles import MARKETERS_GROUP, SALES_REPS_GROUP
+from analytics.models import CLVModelFit
 from campaigns.models import Campaign, CampaignMember, CampaignStatus, Segment
-from contacts.demo.catalogue import (
+from contacts.models import Contact, Tag, Touchpoint
+from demo.catalogue import (
     CAMPAIGNS,
     DEMO_USERS,
     HISTORY_DAYS,
@@ -52,20 +54,12 @@ from contacts.demo.catalogue import (
     SNAPSHOT_STEP_DAYS,
     TAGS,
 )
-from contacts.demo.draw import _campaign_windows, _draw_journey, _draw_people
-from contacts.demo.insert import _insert_contacts, _insert_members, _insert_tags, _insert_touchpoints
-from contacts.models import Contact, Tag, Touchpoint
-from stages.models import StageTransition
-
-# Apps above contacts (loyalty) add their part of the demo history from their AppConfig.ready; the
-# seeding calls each after the contacts are placed, so contacts never imports them.
-DemoExtension = Callable[..., Any]
-DEMO_EXTENSIONS: dict[str, DemoExtension] = {}
-
-
-def demo_extension_register(name: str, extension: DemoExtension) -> None:
-    """Register `extension(seed=, start=, end=, log=)`, called by demo_seed after the contacts are placed."""
-    DEMO_EXTENSIONS[name] = extension
+from demo.draw import _campaign_windows, _draw_journey, _draw_people
+from demo.insert import _insert_contacts, _insert_members, _insert_tags, _insert_touchpoints
+from loyalty.demo import loyalty_demo_seed
+from metrics.models import ContactMetrics
+from stages.models import Stage, StageSnapshot, StageTransition
+from stages.services import lifecycle_replay, stage_snapshot_write
 
 
 class DemoDataExists(Exception):
@@ -153,19 +147,15 @@ def demo_seed(
         placed = time.perf_counter()
         result.recompute = _place_contacts(as_of=end_date, log=log)
         result.timings["recompute"] = time.perf_counter() - placed
-    for name, extension in DEMO_EXTENSIONS.items():
-        begun = time.perf_counter()
-        result.extensions[name] = extension(seed=seed, start=start, end=end, log=log)
-        result.timings[name] = time.perf_counter() - begun
+    begun = time.perf_counter()  # the loyalty programme's two years (earning, redemptions, expiry, referrals)
+    result.extensions["loyalty"] = loyalty_demo_seed(seed=seed, start=start, end=end, log=log)
+    result.timings["loyalty"] = time.perf_counter() - begun
     result.timings["total"] = time.perf_counter() - started
     return result
 
 
 def _reset(*, log: Callable[[str], None]) -> None:
     """Delete the CRM data (not users, stages or rules), history first so no foreign key blocks a delete."""
-    from analytics.models import CLVModelFit
-    from metrics.models import ContactMetrics
-    from stages.models import StageSnapshot
 
     with transaction.atomic():  # also a savepoint inside demo_seed's transaction
         for model in (StageTransition, Touchpoint, CampaignMember, ContactMetrics, Contact, Campaign, Segment, Tag):
@@ -199,8 +189,6 @@ def _demo_users(*, password: str | None, result: DemoResult) -> dict[str, Any]:
 
 
 def _create_campaigns(*, start: dt.datetime, end: dt.datetime, creator: Any) -> list[Campaign]:
-    from stages.models import Stage
-
     stages = {stage.slug: stage for stage in Stage.objects.all()}
     rows = []
     for plan in CAMPAIGNS:
@@ -241,7 +229,6 @@ def _place_contacts(*, as_of: dt.date, log: Callable[[str], None]) -> Any:
     between with their real effective times. Then weekly stage snapshots are rebuilt from
     that history, so the "contacts per stage over time" chart has two years of points.
     """
-    from stages.services import lifecycle_replay, stage_snapshot_write
 
     start = as_of - dt.timedelta(days=HISTORY_DAYS)
 

@@ -72,6 +72,12 @@ CONTACT_FIELDS: tuple[ImportField, ...] = (
     ),
     ImportField("tags", "Tags", "Separated by ; or |.", ("tag", "labels")),
     ImportField("stage", "Stage", "Stage slug, used for new contacts only.", ("lifecycle_stage",)),
+    ImportField(
+        "referral_code",
+        "Referral code",
+        "The referrer's code (loyalty), new contacts only.",
+        ("referred_by", "referral"),
+    ),
 )
 
 
@@ -184,6 +190,8 @@ def _contact_data(fields: dict[str, str], attributes: dict[str, str], owners: di
         data["tags"] = [t.strip() for t in re.split(r"[;|]", fields["tags"]) if t.strip()]
     if fields.get("stage"):
         data["stage"] = fields["stage"].strip().lower()
+    if fields.get("referral_code"):
+        data["referral_code"] = fields["referral_code"].strip()
     if attributes:
         data["attributes"] = attributes
     if errors:

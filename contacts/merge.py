@@ -23,6 +23,7 @@ from django.db.models.functions import Concat, Length, Lower, Replace, StrIndex,
 from django.utils import timezone
 
 from campaigns.models import CampaignMember
+from contacts.hooks import MERGE_HANDLERS
 from contacts.models import Contact, ContactMerge, Touchpoint
 from stages.models import StageCategory, StageTransition
 from stages.signals import stage_changed
@@ -208,6 +209,8 @@ def _move_related(*, survivor: Contact, other: Contact) -> dict[str, int]:
         CampaignMember.objects.filter(contact=other).exclude(campaign_id__in=in_campaigns).update(contact=survivor)
     )
     moved["merge_logs"] = ContactMerge.objects.filter(survivor=other).update(survivor=survivor)
+    for handler in MERGE_HANDLERS.values():  # apps above contacts fold their own rows (contacts.hooks)
+        moved.update(handler(survivor=survivor, other=other))
     handled = {Touchpoint, StageTransition, CampaignMember, ContactMerge}
     for relation in Contact._meta.related_objects:
         model = relation.related_model

@@ -16,6 +16,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from contacts import signals
+from contacts.hooks import CREATE_INPUTS
 from contacts.models import (
     Contact,
     Tag,
@@ -78,7 +79,7 @@ def _tags_by_name(names: Iterable[str]) -> list[Tag]:
 
 
 def _clean_contact_fields(data: dict[str, Any], *, instance: Contact | None = None) -> dict[str, Any]:
-    unknown = set(data) - CONTACT_FIELDS - {"tags", "stage"}
+    unknown = set(data) - CONTACT_FIELDS - {"tags", "stage"} - set(CREATE_INPUTS)
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
     cleaned = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
@@ -147,6 +148,9 @@ def contact_create(
         user=user if getattr(user, "is_authenticated", False) else None,
         note="Created" if source != TransitionSource.MANUAL else "Created by hand",
     )
+    for name, apply in CREATE_INPUTS.items():  # inputs of apps above contacts (contacts.hooks)
+        if data.get(name):
+            apply(contact=contact, value=data[name])
     transaction.on_commit(lambda: signals.contacts_created.send(sender=Contact, contact_ids=[contact.pk]))
     return contact
 
@@ -156,6 +160,9 @@ def contact_update(*, contact: Contact, data: dict[str, Any], user: Any = None) 
     """Update profile fields of a contact. The stage is not changed here: use a manual move."""
     if "stage" in data:
         raise ValidationError({"stage": "Change the stage with a move (it needs a reason)."})
+    for name in CREATE_INPUTS:
+        if data.get(name):
+            raise ValidationError({name: "Used only when the contact is created."})
     consent_before = contact.marketing_consent
     _clean_contact_fields(data, instance=contact)
     if contact.marketing_consent != consent_before:
@@ -181,7 +188,8 @@ def contact_upsert(
         match = Contact.objects.select_for_update().annotate(lemail=Lower("email")).filter(lemail=email.lower()).first()
     if match is None:
         return contact_create(data=data, source=source, user=user), True
-    update = {k: v for k, v in data.items() if k != "stage"}
+    # The stage and creation-only inputs (contacts.hooks) are for new contacts: an update ignores them.
+    update = {k: v for k, v in data.items() if k != "stage" and k not in CREATE_INPUTS}
     return contact_update(contact=match, data=update, user=user), False
 
 

@@ -56,6 +56,7 @@ from demo.catalogue import (
 )
 from demo.draw import _campaign_windows, _draw_journey, _draw_people
 from demo.insert import _insert_contacts, _insert_members, _insert_tags, _insert_touchpoints
+from loyalty.demo import loyalty_demo_seed
 from metrics.models import ContactMetrics
 from stages.models import Stage, StageSnapshot, StageTransition
 from stages.services import lifecycle_replay, stage_snapshot_write
@@ -77,6 +78,7 @@ class DemoResult:
     passwords: dict[str, str] = field(default_factory=dict)
     recompute: Any = None
     timings: dict[str, float] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 def demo_seed(
@@ -145,6 +147,9 @@ def demo_seed(
         placed = time.perf_counter()
         result.recompute = _place_contacts(as_of=end_date, log=log)
         result.timings["recompute"] = time.perf_counter() - placed
+    begun = time.perf_counter()  # the loyalty programme's two years (earning, redemptions, expiry, referrals)
+    result.extensions["loyalty"] = loyalty_demo_seed(seed=seed, start=start, end=end, log=log)
+    result.timings["loyalty"] = time.perf_counter() - begun
     result.timings["total"] = time.perf_counter() - started
     return result
 

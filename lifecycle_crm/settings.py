@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "contacts",
     "metrics",
     "campaigns",
+    "loyalty",
     "analytics",
     "webhooks",
     "plays",
@@ -194,6 +195,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stages.tasks.nightly_recompute_task",
         "schedule": crontab(hour=CRM_NIGHTLY_HOUR, minute=CRM_NIGHTLY_MINUTE),
     },
+    # Loyalty before the lifecycle recompute, so stage rules read tonight's tiers and referrals.
+    "loyalty-nightly": {
+        "task": "loyalty.tasks.loyalty_nightly_task",
+        "schedule": crontab(hour=env_int("LOYALTY_NIGHTLY_HOUR", 2), minute=env_int("LOYALTY_NIGHTLY_MINUTE", 0)),
+    },
     "plays-scan": {
         "task": "plays.tasks.scan_plays_task",
         "schedule": env_int("PLAYS_SCAN_INTERVAL_SECONDS", 300),
@@ -302,6 +308,8 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "contacts.models.Channel",
         "TouchpointSourceEnum": "contacts.models.TouchpointSource",
         "TransitionSourceEnum": "stages.models.TransitionSource",
+        "KindEnum": "contacts.models.TouchpointKind",  # kept its name when loyalty added a second "kind"
+        "PointsEntryKindEnum": "loyalty.models.EntryKind",
     },
 }
 

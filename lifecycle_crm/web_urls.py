@@ -12,5 +12,6 @@ urlpatterns = [
     path("", include("contacts.urls")),
     path("", include("analytics.urls")),
     path("", include("campaigns.urls")),
+    path("", include("loyalty.urls")),  # loyalty: programme page, member link, redeem/adjust on a contact
     path("", include("plays.urls")),  # plays: play list/detail, My tasks, unsubscribe (namespace web:plays)
 ]

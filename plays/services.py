@@ -56,6 +56,8 @@ def play_validate(*, play: Play) -> None:
         errors["p_alive_threshold"] = "A probability between 0 and 1."
     if kind == TriggerType.ANNIVERSARY and not (play.anniversary_years or 0) >= 1:
         errors["anniversary_years"] = "At least 1 year."
+    if kind == TriggerType.TIER_ENTERED and not play.trigger_tier_id:
+        errors["trigger_tier"] = "Choose the loyalty tier."
     if play.score_min is not None and play.score_max is not None and play.score_min > play.score_max:
         errors["score_min"] = "The minimum score is above the maximum."
     if play.delay is not None and play.delay < dt.timedelta(0):

@@ -61,6 +61,30 @@ def handle_transitions_task(transition_ids: list[int]) -> int:
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=120)
+def handle_tier_changes_task(change_ids: list[int]) -> int:
+    """Create the runs of tier-entry plays for these loyalty tier changes and dispatch them."""
+    from plays.triggers import runs_create_for_tier_changes
+
+    return runs_dispatch(run_ids=runs_create_for_tier_changes(change_ids=change_ids))
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=120)
+def handle_redemptions_task(redemption_ids: list[int]) -> int:
+    """Create the runs of reward-redeemed plays for these redemptions and dispatch them."""
+    from plays.triggers import runs_create_for_redemptions
+
+    return runs_dispatch(run_ids=runs_create_for_redemptions(redemption_ids=redemption_ids))
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=120)
+def handle_referrals_task(referral_ids: list[int]) -> int:
+    """Create the runs of referral-converted plays for these referrals and dispatch them."""
+    from plays.triggers import runs_create_for_referrals
+
+    return runs_dispatch(run_ids=runs_create_for_referrals(referral_ids=referral_ids))
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=120)
 def handle_touchpoints_task(touchpoint_ids: list[int]) -> int:
     """Create the runs of touchpoint plays for these touchpoints and dispatch them."""
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from contacts.models import SCORE_MAX, SCORE_MIN, Touchpoint, TouchpointKind
 
@@ -329,6 +329,19 @@ METRICS: dict[str, Metric] = {
         ),
     ]
 }
+
+
+def metric_register(metric: Metric) -> None:
+    """Add a metric from an app above the engine (e.g. loyalty's tier and referrals), from its AppConfig.ready.
+
+    Dependency inversion: the engine compiles whatever the registry holds and never imports
+    the apps that extend it. A name is registered once; registering another metric under a
+    taken name is a configuration error, not a silent override.
+    """
+    existing = METRICS.get(metric.name)
+    if existing is not None and existing != metric:
+        raise ImproperlyConfigured(f"Stage rule metric {metric.name!r} is already registered.")
+    METRICS[metric.name] = metric
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.dispatch import receiver
 
 from contacts.signals import contacts_created, touchpoints_created
+from loyalty.signals import referral_converted, reward_redeemed, tier_changed
 from stages.signals import stage_changed
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_active_events
@@ -50,3 +51,18 @@ def on_deliveries_due(sender, delivery_ids, **kwargs) -> None:
             webhook_deliver_task.delay(delivery_id)
         except Exception:  # broker down: the delivery stays `pending` in the log rather than failing the request
             logger.exception("Could not enqueue webhook delivery %s; it stays pending", delivery_id)
+
+
+@receiver(tier_changed, dispatch_uid="webhooks.tier_changed")
+def on_tier_changed(sender, change_ids=None, **kwargs) -> None:
+    _publish(WebhookEvent.LOYALTY_TIER_CHANGED, change_ids)
+
+
+@receiver(reward_redeemed, dispatch_uid="webhooks.reward_redeemed")
+def on_reward_redeemed(sender, redemption_ids=None, **kwargs) -> None:
+    _publish(WebhookEvent.LOYALTY_REWARD_REDEEMED, redemption_ids)
+
+
+@receiver(referral_converted, dispatch_uid="webhooks.referral_converted")
+def on_referral_converted(sender, referral_ids=None, **kwargs) -> None:
+    _publish(WebhookEvent.LOYALTY_REFERRAL_CONVERTED, referral_ids)

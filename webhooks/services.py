@@ -20,6 +20,7 @@ from django.utils import timezone
 from contacts.models import Contact, Touchpoint
 from stages.models import StageTransition
 from webhooks.delivery import ACTIVE_EVENTS_CACHE_KEY, _iso
+from webhooks.loyalty_events import redemptions_data, referrals_data, tier_changes_data
 from webhooks.models import (
     SUBSCRIBABLE_EVENTS,
     DeliveryStatus,
@@ -187,6 +188,9 @@ BUILDERS = {
     WebhookEvent.CONTACT_CREATED: ("contacts", _contacts_data),
     WebhookEvent.TOUCHPOINT_CREATED: ("touchpoints", _touchpoints_data),
     WebhookEvent.CONTACT_STAGE_CHANGED: ("transitions", _transitions_data),
+    WebhookEvent.LOYALTY_TIER_CHANGED: ("tier_changes", tier_changes_data),
+    WebhookEvent.LOYALTY_REWARD_REDEEMED: ("redemptions", redemptions_data),
+    WebhookEvent.LOYALTY_REFERRAL_CONVERTED: ("referrals", referrals_data),
 }
 
 

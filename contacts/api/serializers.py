@@ -118,6 +118,13 @@ class ContactSerializer(serializers.Serializer):
         required=False,
         help_text="Stage slug. Settable on create only; change it later with POST /contacts/{id}/move/.",
     )
+    referral_code = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="Create only: the referral code of the contact who referred this one (loyalty); links the two.",
+    )
     stage_entered_at = serializers.DateTimeField(read_only=True)
     stage_source = serializers.CharField(read_only=True)
     consent_updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -165,6 +172,8 @@ class ContactSerializer(serializers.Serializer):
     def service_data(self) -> dict:
         """validated_data in the form contacts.services takes (stage as its slug)."""
         data = dict(self.validated_data)
+        if not data.get("referral_code"):
+            data.pop("referral_code", None)
         if "stage" in data:
             data["stage"] = data["stage"].slug
         return data

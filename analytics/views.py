@@ -134,7 +134,7 @@ def _stage_flow(mod: Any, query: OverviewQuery) -> ChartData:
     for f in result.flows:
         src = (names.get(f.from_stage, f.from_stage) if f.from_stage else "New") + " "
         dst = names.get(f.to_stage, f.to_stage)
-        nodes.setdefault(src, {"name": src, "colour": colours.get(f.from_stage or "", "#94a3b8")})
+        nodes.setdefault(src, {"name": src, "colour": colours.get(f.from_stage or "", "#767f91")})
         nodes.setdefault(dst, {"name": dst, "colour": colours.get(f.to_stage, "#64748b")})
         links.append({"source": src, "target": dst, "value": f.transitions})
     return ChartData(

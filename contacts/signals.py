@@ -11,3 +11,5 @@ from django.dispatch import Signal
 contacts_created = Signal()
 # sender=Touchpoint, touchpoint_ids=list[int]
 touchpoints_created = Signal()
+# sender=Touchpoint, contact_ids=list[int] — touchpoints edited, deleted or restored by hand (stages re-evaluate)
+touchpoints_changed = Signal()

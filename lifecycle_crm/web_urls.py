@@ -33,5 +33,12 @@ urlpatterns = [
     path("imports/<int:pk>/", contact_views.import_detail_view, name="import_detail"),
     path("imports/<int:pk>/status.json", contact_views.import_status_view, name="import_status"),
     path("imports/<int:pk>/rejected.csv", contact_views.import_rejections_csv_view, name="import_rejections_csv"),
+    # --- issue 21: contacts and touchpoints changed in the app ---
+    path("contacts/new/", contact_views.contact_create_view, name="contact_create"),
+    path("contacts/<int:pk>/edit/", contact_views.contact_edit_view, name="contact_edit"),
+    path("touchpoints/<int:pk>/edit/", contact_views.touchpoint_edit_view, name="touchpoint_edit"),
+    path("touchpoints/<int:pk>/delete/", contact_views.touchpoint_delete_view, name="touchpoint_delete"),
+    path("touchpoints/changes/<int:pk>/undo/", contact_views.touchpoint_undo_view, name="touchpoint_undo"),
+    # --- end issue 21 ---
     path("", include("plays.urls")),  # plays: play list/detail, My tasks, unsubscribe (namespace web:plays)
 ]

@@ -87,7 +87,7 @@ class QuickTouchpointForm(forms.Form):
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
-        if kind in AMOUNT_KINDS and data.get("amount") is None:
+        if kind in AMOUNT_KINDS and data.get("amount") is None and "amount" not in self.errors:
             self.add_error("amount", "A purchase or refund needs its amount.")
         if kind not in AMOUNT_KINDS and data.get("amount") is not None:
             self.add_error("amount", "Only purchases and refunds carry an amount.")

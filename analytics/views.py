@@ -190,8 +190,14 @@ def _clv(mod: Any, query: OverviewQuery) -> ChartData:
     top_rows = []
     if top is not None:
         best = top.top_customers_report(top.TopCustomersQuery(filters=filters, limit=10))
+        stage_names = dict(Stage.objects.values_list("slug", "name"))  # people read stage names, not slugs
         top_rows = [
-            {"id": c.contact_id, "name": c.name or c.email, "stage": c.stage, "clv": str(c.predicted_clv or "")}
+            {
+                "id": c.contact_id,
+                "name": c.name or c.email,
+                "stage": stage_names.get(c.stage, c.stage),
+                "clv": str(c.predicted_clv or ""),
+            }
             for c in best.customers
         ]
     return ChartData(
@@ -286,7 +292,7 @@ CHARTS: list[ChartSpec] = [
     ChartSpec("stage_flow", "Stage flow", "sankey", "stage_flow", _stage_flow, tall=True),
     ChartSpec("cohorts", "Cohort retention", "heatmap", "cohort_retention", _cohorts, tall=True),
     ChartSpec("clv", "CLV distribution", "bar", "clv_distribution", _clv),
-    ChartSpec("campaigns", "Campaigns", "table", "campaign_performance", _campaigns),
+    ChartSpec("campaigns", "Campaign performance", "table", "campaign_performance", _campaigns),
     ChartSpec("channels", "Channels", "bar", "channel_performance", _channels),
 ]
 CHARTS_BY_KEY = {spec.key: spec for spec in CHARTS}

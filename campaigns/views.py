@@ -17,6 +17,9 @@ from campaigns.forms import CampaignForm
 from campaigns.models import Campaign
 from lifecycle_crm.web_access import MARKETING, roles_required
 
+# The campaign page lists its newest members; more than a page of them is a job for the contact list or export.
+MEMBERS_SHOWN = 100
+
 
 def _campaign_query(campaign: Campaign | None = None) -> OverviewQuery:
     """The period a campaign's numbers cover: its own dates (to today), or the last year for the list."""
@@ -60,6 +63,10 @@ def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "flow_json": {"stage_flow": {"kind": "sankey", **flow.data.series}} if flow.data else {},
             "query": query,
             "members": campaign.members.count(),
+            "member_rows": campaign.members.select_related("contact__stage", "contact__owner").order_by(
+                "-enrolled_at", "-id"
+            )[:MEMBERS_SHOWN],
+            "members_shown": MEMBERS_SHOWN,
             "touchpoints": campaign.touchpoints.count(),
         },
     )

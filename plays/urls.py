@@ -12,5 +12,6 @@ urlpatterns = [
     path("plays/<int:pk>/status/", views.play_status_view, name="play_status"),
     path("tasks/", views.my_tasks_view, name="my_tasks"),
     path("tasks/<int:pk>/complete/", views.task_complete_view, name="task_complete"),
+    path("contacts/<int:contact_pk>/tasks/", views.task_create_view, name="task_create"),
     path("unsubscribe/<str:token>/", views.unsubscribe_view, name="unsubscribe"),
 ]

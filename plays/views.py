@@ -1,4 +1,5 @@
-"""Thin views of plays: list and detail with reporting, pause/activate, "My tasks", and unsubscribe."""
+"""Thin views of plays: list and detail with reporting, pause/activate, "My tasks" (and a rep's own tasks), and
+unsubscribe."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.roles import Role, user_role
+from contacts.forms import TaskForm
 from contacts.models import Contact
+from contacts.selectors import contact_can_write, contact_get
 from plays import rendering, selectors, services
 from plays.models import Play, Task, TaskStatus
 
@@ -128,6 +131,32 @@ def task_complete_view(request: HttpRequest, pk: int) -> HttpResponse:
         "failed_form": form,
     }
     return render(request, "plays/my_tasks.html", context, status=400)
+
+
+@login_required
+@require_POST
+def task_create_view(request: HttpRequest, contact_pk: int) -> HttpResponse:
+    """A rep sets themselves a task about one of their contacts (from the contact page)."""
+    contact = contact_get(user=request.user, pk=contact_pk)
+    if contact is None:
+        raise Http404("No such contact.")
+    if user_role(request.user) not in (Role.SALES_REP, Role.ADMIN) or not contact_can_write(
+        user=request.user, contact=contact
+    ):
+        raise PermissionDenied("Reps set tasks on the contacts they own.")
+    form = TaskForm(request.POST)
+    if form.is_valid():
+        try:
+            task = services.task_create(owner=request.user, contact=contact, **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Task “{task.title}” added to My tasks, due {task.due_on:%d %b %Y}.")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+    return redirect("web:contact_detail", pk=contact.pk)
 
 
 @csrf_exempt  # the signed token is the credential; mail clients' one-click POST (RFC 8058) carries no CSRF token

@@ -7,8 +7,12 @@ from celery import shared_task
 def import_run_task(job_id: int) -> str:
     """Run a queued CSV import (contacts.importing.import_run). Idempotent: a running or finished job is left alone."""
     from contacts.importing import import_run
+    from contacts.models import ImportJob
+    from contacts.signals import import_finished
 
-    return import_run(job_id=job_id).status
+    job = import_run(job_id=job_id)
+    import_finished.send(sender=ImportJob, job_id=job.pk)
+    return job.status
 
 
 @shared_task(acks_late=True, time_limit=60)

@@ -5,6 +5,7 @@ from django.urls import include, path
 from analytics import views as analytics_views
 from campaigns import views as campaign_views
 from contacts import views as contact_views
+from notifications import views as notification_views
 
 app_name = "web"
 
@@ -39,6 +40,8 @@ urlpatterns = [
     path("touchpoints/<int:pk>/edit/", contact_views.touchpoint_edit_view, name="touchpoint_edit"),
     path("touchpoints/<int:pk>/delete/", contact_views.touchpoint_delete_view, name="touchpoint_delete"),
     path("touchpoints/changes/<int:pk>/undo/", contact_views.touchpoint_undo_view, name="touchpoint_undo"),
+    path("notifications/", notification_views.notification_list_view, name="notifications"),
+    path("notifications/email/", notification_views.notification_preference_view, name="notification_preference"),
     # --- end issue 21 ---
     path("", include("plays.urls")),  # plays: play list/detail, My tasks, unsubscribe (namespace web:plays)
 ]

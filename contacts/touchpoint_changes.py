@@ -18,8 +18,8 @@ from django.utils.dateparse import parse_datetime
 
 from contacts.models import Touchpoint, TouchpointChange, TouchpointChangeAction, TouchpointSource
 from contacts.selectors import UNDO_WINDOW
-from contacts.services import touchpoint_row_clean
 from contacts.signals import touchpoints_changed
+from contacts.touchpoint_rows import touchpoint_row_clean
 
 EDITABLE_FIELDS = ("kind", "channel", "occurred_at", "amount", "score", "note")
 _SNAPSHOT_FIELDS = (

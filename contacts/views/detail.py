@@ -28,7 +28,7 @@ from contacts.selectors import (
     contact_touchpoint_list,
     touchpoint_changes_undoable,
 )
-from contacts.services import touchpoint_create
+from contacts.touchpoint_services import touchpoint_create
 from lifecycle_crm.web_access import EVERYONE, roles_required
 from plays.selectors import contact_play_log
 from stages.models import Stage, StageCategory

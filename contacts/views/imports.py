@@ -14,15 +14,8 @@ from django.views.decorators.http import require_GET
 from contacts.forms import (
     ImportUploadForm,
 )
-from contacts.importing import (
-    FIELDS,
-    ImportFileError,
-    field_choices,
-    import_preview,
-    import_start,
-    import_upload,
-    mapping_validate,
-)
+from contacts.import_rows import FIELDS, ImportFileError, field_choices
+from contacts.importing import import_preview, import_start, import_upload, mapping_validate
 from contacts.models import ImportJob, ImportStatus
 from contacts.views.lists import _cell
 from lifecycle_crm.web_access import MARKETING, roles_required

@@ -22,7 +22,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, user_role
-from analytics.models import RfmSegment
 from campaigns.models import Segment
 from contacts import bulk
 from contacts.filters import ORDERING_KEYS, ContactFilterSet
@@ -39,6 +38,7 @@ from contacts.selectors import (
     contact_list_total,
 )
 from lifecycle_crm.web_access import EVERYONE, MARKETING, roles_required
+from metrics.models import RfmSegment
 from stages.models import Stage
 
 PAGE_SIZE = 50

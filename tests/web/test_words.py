@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.models import ContactMetrics
+from metrics.models import ContactMetrics
 from plays.models import Play
 from tests.factories import ContactFactory, stage
 

@@ -33,6 +33,6 @@ def unpaint(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("stages", "0004_transition_contact_covering_index")]
+    dependencies = [("stages", "0005_stagesnapshot")]
 
     operations = [migrations.RunPython(repaint, unpaint)]

@@ -6,6 +6,7 @@ from analytics import views as analytics_views
 from campaigns import views as campaign_views
 from contacts import views as contact_views
 from notifications import views as notification_views
+from stages import views as stage_views
 
 app_name = "web"
 
@@ -42,6 +43,9 @@ urlpatterns = [
     path("touchpoints/changes/<int:pk>/undo/", contact_views.touchpoint_undo_view, name="touchpoint_undo"),
     path("notifications/", notification_views.notification_list_view, name="notifications"),
     path("notifications/email/", notification_views.notification_preference_view, name="notification_preference"),
+    path("rules/", stage_views.stage_rule_list_view, name="stage_rule_list"),
+    path("rules/new/", stage_views.stage_rule_create_view, name="stage_rule_create"),
+    path("rules/<int:pk>/", stage_views.stage_rule_edit_view, name="stage_rule_edit"),
     # --- end issue 21 ---
     path("", include("plays.urls")),  # plays: play list/detail, My tasks, unsubscribe (namespace web:plays)
 ]

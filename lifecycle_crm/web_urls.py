@@ -46,6 +46,7 @@ urlpatterns = [
     path("rules/", stage_views.stage_rule_list_view, name="stage_rule_list"),
     path("rules/new/", stage_views.stage_rule_create_view, name="stage_rule_create"),
     path("rules/<int:pk>/", stage_views.stage_rule_edit_view, name="stage_rule_edit"),
+    path("imports/sample-<slug:kind>.csv", contact_views.import_sample_csv_view, name="import_sample_csv"),
     # --- end issue 21 ---
     path("", include("plays.urls")),  # plays: play list/detail, My tasks, unsubscribe (namespace web:plays)
 ]

@@ -19,6 +19,7 @@ from contacts.views.imports import (
     import_detail_view,
     import_list_view,
     import_rejections_csv_view,
+    import_sample_csv_view,
     import_status_view,
 )
 from contacts.views.lists import (
@@ -48,6 +49,7 @@ __all__ = [
     "import_detail_view",
     "import_list_view",
     "import_rejections_csv_view",
+    "import_sample_csv_view",
     "import_status_view",
     "keyset_page",
     "merge_view",

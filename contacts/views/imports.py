@@ -7,7 +7,7 @@ import csv
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
@@ -16,7 +16,7 @@ from contacts.forms import (
 )
 from contacts.import_rows import FIELDS, ImportFileError, field_choices
 from contacts.importing import import_preview, import_start, import_upload, mapping_validate
-from contacts.models import ImportJob, ImportStatus
+from contacts.models import Channel, ImportJob, ImportKind, ImportStatus, TouchpointKind
 from contacts.views.lists import _cell
 from lifecycle_crm.web_access import MARKETING, roles_required
 
@@ -38,7 +38,17 @@ def import_list_view(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("web:import_detail", pk=job.pk)
     jobs = ImportJob.objects.select_related("created_by").defer("content")[:20]
-    return render(request, "contacts/import_list.html", {"form": form, "jobs": jobs, "fields": FIELDS})
+    return render(
+        request,
+        "contacts/import_list.html",
+        {
+            "form": form,
+            "jobs": jobs,
+            "fields": FIELDS,
+            "touchpoint_kinds": TouchpointKind.choices,
+            "channels": Channel.choices,
+        },
+    )
 
 
 def _mapping_from_post(request: HttpRequest, job: ImportJob) -> dict[str, str]:
@@ -119,4 +129,63 @@ def import_rejections_csv_view(request: HttpRequest, pk: int) -> HttpResponse:
     writer = csv.writer(response)
     for row in writer_rows:
         writer.writerow([_cell(v) for v in row])
+    return response
+
+
+# Example rows of the sample files: one per common case, so the file imports as it is.
+_SAMPLE_ROWS = {
+    ImportKind.CONTACTS: [
+        {
+            "email": "ada@example.com",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "company": "Analytical Engines",
+            "phone": "+44 20 7946 0001",
+            "external_id": "CUST-1001",
+            "acquisition_channel": "referral",
+            "acquired_at": "2026-03-14",
+            "marketing_consent": "yes",
+            "tags": "vip;newsletter",
+        },
+        {
+            "email": "grace@example.com",
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "acquisition_channel": "paid_search",
+        },
+    ],
+    ImportKind.TOUCHPOINTS: [
+        {
+            "contact_email": "ada@example.com",
+            "kind": "purchase",
+            "channel": "web",
+            "occurred_at": "2026-03-20",
+            "amount": "1200.50",
+            "external_id": "ORDER-5001",
+        },
+        {
+            "contact_external_id": "CUST-1001",
+            "kind": "survey_response",
+            "channel": "email",
+            "occurred_at": "2026-04-02T10:30:00",
+            "score": "9",
+        },
+        {"contact_email": "grace@example.com", "kind": "quote_request", "channel": "email", "note": "40 seats"},
+    ],
+}
+
+
+@roles_required(MARKETING)
+@require_GET
+def import_sample_csv_view(request: HttpRequest, kind: str) -> HttpResponse:
+    """A sample CSV for contacts or touchpoints: every column the import reads, and rows that import as they are."""
+    if kind not in FIELDS:
+        raise Http404("No such sample.")
+    columns = [spec.name for spec in FIELDS[kind]]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="sample-{kind}.csv"'
+    writer = csv.DictWriter(response, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in _SAMPLE_ROWS[kind]:
+        writer.writerow(row)
     return response

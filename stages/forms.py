@@ -25,7 +25,9 @@ class StageRuleForm(forms.Form):
     """A rule: which stage it places contacts in, from which stages, and how its conditions combine."""
 
     name = forms.CharField(max_length=120, error_messages={"required": "Give the rule a name."})
-    stage = forms.ModelChoiceField(queryset=Stage.objects.filter(is_active=True), label="Moves contacts to")
+    stage = forms.ModelChoiceField(
+        queryset=Stage.objects.filter(is_active=True), label="Moves contacts to", empty_label="Choose a stage"
+    )
     from_stages = forms.ModelMultipleChoiceField(
         queryset=Stage.objects.filter(is_active=True),
         required=False,
@@ -43,7 +45,9 @@ class StageRuleForm(forms.Form):
 class ConditionForm(forms.Form):
     """One condition: a registry metric, an operator and a value, with the metric's optional parameters."""
 
-    metric = forms.ChoiceField(choices=[("", "—")] + [(m.name, m.label) for m in METRICS.values()], required=False)
+    metric = forms.ChoiceField(
+        choices=[("", "—")] + [(m.name, m.label) for m in METRICS.values()], required=False, label="Measure"
+    )
     op = forms.ChoiceField(choices=list(OPERATOR_LABELS.items()), required=False, label="Is")
     value = forms.CharField(required=False, max_length=40, help_text="A number, or yes / no.")
     days = forms.IntegerField(required=False, min_value=1, max_value=3650, label="In the last (days)")

@@ -196,6 +196,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "selected_channels": params.getlist("channel"),
         "can_bulk": role in (Role.ADMIN, Role.SALES_REP, Role.MARKETER),
         "can_segment": role in MARKETING,
+        "can_move_bulk": role in (Role.ADMIN, Role.SALES_REP),
         "can_create_contact": contact_can_create(user=request.user),
         "can_export": role in MARKETING,
         "segment_form": SaveSegmentForm(initial={"query": params.urlencode()}),

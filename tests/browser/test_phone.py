@@ -103,7 +103,26 @@ def pages(contact: Contact) -> list[str]:
 
 
 def EXTRA_PAGES(contact: Contact) -> list[str]:
-    return []
+    """The pages issue 21 added: forms, notifications, the play and rule editors."""
+    from contacts.models import Touchpoint
+    from stages.models import StageRule
+
+    touchpoint = Touchpoint.objects.filter(contact=contact).order_by("id").first()
+    if touchpoint is None or touchpoint.source != "manual":
+        touchpoint = Touchpoint.objects.create(contact=contact, kind="call", channel="phone", note="Called back")
+    play = Play.objects.order_by("id").first()
+    rule = StageRule.objects.order_by("id").first()
+    return [
+        "/contacts/new/",
+        f"/contacts/{contact.pk}/edit/",
+        f"/touchpoints/{touchpoint.pk}/edit/",
+        "/notifications/",
+        "/plays/new/",
+        f"/plays/{play.pk}/edit/",
+        "/rules/",
+        "/rules/new/",
+        f"/rules/{rule.pk}/",
+    ]
 
 
 def _settle(page) -> None:

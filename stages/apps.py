@@ -6,4 +6,6 @@ class StagesConfig(AppConfig):
     verbose_name = "Lifecycle stages"
 
     def ready(self) -> None:
-        from stages import receivers  # noqa: F401 - connects the receivers
+        # Connect the receivers that enqueue evaluations for the contacts' events (the contacts app,
+        # below this one, announces them and never imports the engine).
+        from stages import receivers  # noqa: F401

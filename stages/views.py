@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from lifecycle_crm.web_access import MARKETING, roles_required
+from accounts.web_access import MARKETING, roles_required
 from stages.engine import lifecycle_evaluate
 from stages.engine_rules import RuleSpec, rules_active
 from stages.forms import OPERATOR_LABELS, ConditionForm, ConditionFormSet, StageRuleForm

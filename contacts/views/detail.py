@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, user_role
+from accounts.web_access import EVERYONE, roles_required
 from contacts.amounts import decimal_mark, request_language
 from contacts.forms import (
     DEFAULT_CHANNEL_FOR_KIND,
@@ -29,7 +30,6 @@ from contacts.selectors import (
     touchpoint_changes_undoable,
 )
 from contacts.touchpoint_services import touchpoint_create
-from lifecycle_crm.web_access import EVERYONE, roles_required
 from plays.selectors import contact_play_log
 from stages.models import Stage, StageCategory
 

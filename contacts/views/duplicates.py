@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from accounts.roles import Role, user_role
+from accounts.web_access import SALES, roles_required
 from contacts.forms import (
     MergeForm,
 )
@@ -17,7 +18,6 @@ from contacts.selectors import (
     contact_can_write,
 )
 from contacts.views.detail import _contact_or_404
-from lifecycle_crm.web_access import SALES, roles_required
 
 # --- duplicates and merge -----------------------------------------------------------------------
 

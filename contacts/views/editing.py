@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.roles import Role, user_role
+from accounts.web_access import EVERYONE, roles_required
 from contacts.amounts import request_language
 from contacts.forms import ContactForm, TouchpointEditForm
 from contacts.models import Touchpoint, TouchpointChange
@@ -22,7 +23,6 @@ from contacts.selectors import contact_can_create, contact_can_write, contact_to
 from contacts.services import contact_create, contact_update
 from contacts.touchpoint_changes import touchpoint_change_undo, touchpoint_delete, touchpoint_update
 from contacts.views.detail import _contact_or_404
-from lifecycle_crm.web_access import EVERYONE, roles_required
 
 
 def form_errors_from(form: Form, exc: ValidationError) -> None:

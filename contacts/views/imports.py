@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
+from accounts.web_access import MARKETING, roles_required
 from contacts.forms import (
     ImportUploadForm,
 )
@@ -18,7 +19,6 @@ from contacts.import_rows import FIELDS, ImportFileError, field_choices
 from contacts.importing import import_preview, import_start, import_upload, mapping_validate
 from contacts.models import Channel, ImportJob, ImportKind, ImportStatus, TouchpointKind
 from contacts.views.lists import _cell
-from lifecycle_crm.web_access import MARKETING, roles_required
 
 # --- import ------------------------------------------------------------------------------------
 

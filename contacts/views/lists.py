@@ -22,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, user_role
+from accounts.web_access import EVERYONE, MARKETING, roles_required
 from campaigns.models import Segment
 from contacts import bulk
 from contacts.filters import ORDERING_KEYS, ContactFilterSet
@@ -37,7 +38,6 @@ from contacts.selectors import (
     contact_list,
     contact_list_total,
 )
-from lifecycle_crm.web_access import EVERYONE, MARKETING, roles_required
 from metrics.models import RfmSegment
 from stages.models import Stage
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.roles import Role, user_role
+from accounts.web_access import EVERYONE, SALES, roles_required
 from contacts.models import Contact
-from lifecycle_crm.web_access import EVERYONE, SALES, roles_required
 from stages.models import StageCategory
 
 PAGE_SIZE = 50

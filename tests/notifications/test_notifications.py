@@ -134,6 +134,6 @@ def test_the_import_task_announces_the_finish_to_the_bell(marketer, monkeypatch)
         ImportJob.objects.filter(pk=job_id).update(status=ImportStatus.DONE, finished_at=timezone.now())
         return ImportJob.objects.get(pk=job_id)
 
-    monkeypatch.setattr("contacts.importing.import_run", finish)
+    monkeypatch.setattr("contacts.tasks.import_run", finish)
     tasks.import_run_task(job.pk)
     assert Notification.objects.get(user=marketer).kind == "import_finished"

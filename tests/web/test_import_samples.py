@@ -4,7 +4,8 @@ are, and the accepted kinds and channels listed on the page."""
 import pytest
 from django.urls import reverse
 
-from contacts.importing import import_run, import_start, import_upload
+from contacts.import_runs import import_run
+from contacts.importing import import_start, import_upload
 from contacts.models import Contact, Touchpoint
 
 pytestmark = pytest.mark.django_db

@@ -193,3 +193,15 @@ def test_the_contact_list_states_its_total_and_page_number(marketer_client, monk
     assert "Page 2 of 3" in second.content.decode() and "showing 4\u20136" in second.content.decode()
     filtered = marketer_client.get(reverse("web:contact_list"), {"q": "p3@"})
     assert filtered.context["total"].value == 1 and "1 contact match" in filtered.content.decode()
+
+
+def test_past_the_limit_the_list_states_an_estimate_on_postgresql(marketer_client, monkeypatch):
+    from tests.services import require_postgres
+
+    require_postgres()
+    for i in range(3):
+        ContactFactory(email=f"e{i}@example.com")
+    monkeypatch.setattr("contacts.selectors.EXACT_COUNT_LIMIT", 0)
+    response = marketer_client.get(reverse("web:contact_list"))
+    assert response.context["total"].exact is False
+    assert "an estimate" in response.content.decode()

@@ -113,7 +113,7 @@ def _stage_flow(mod: Any, query: OverviewQuery) -> ChartData:
     for f in result.flows:
         src = (names.get(f.from_stage, f.from_stage) if f.from_stage else "New") + " "
         dst = names.get(f.to_stage, f.to_stage)
-        nodes.setdefault(src, {"name": src, "colour": colours.get(f.from_stage or "", "#94a3b8")})
+        nodes.setdefault(src, {"name": src, "colour": colours.get(f.from_stage or "", "#767f91")})
         nodes.setdefault(dst, {"name": dst, "colour": colours.get(f.to_stage, "#64748b")})
         links.append({"source": src, "target": dst, "value": f.transitions})
     return ChartData(
@@ -169,8 +169,14 @@ def _clv(mod: Any, query: OverviewQuery) -> ChartData:
     top_rows = []
     if top is not None:
         best = top.top_customers_report(top.TopCustomersQuery(filters=filters, limit=10))
+        stage_names = dict(Stage.objects.values_list("slug", "name"))
         top_rows = [
-            {"id": c.contact_id, "name": c.name or c.email, "stage": c.stage, "clv": str(c.predicted_clv or "")}
+            {
+                "id": c.contact_id,
+                "name": c.name or c.email,
+                "stage": stage_names.get(c.stage, c.stage),  # people read stage names, not slugs
+                "clv": str(c.predicted_clv or ""),
+            }
             for c in best.customers
         ]
     return ChartData(
@@ -265,7 +271,7 @@ CHARTS: list[ChartSpec] = [
     ChartSpec("stage_flow", "Stage flow", "sankey", "stage_flow", _stage_flow, tall=True),
     ChartSpec("cohorts", "Cohort retention", "heatmap", "cohort_retention", _cohorts, tall=True),
     ChartSpec("clv", "CLV distribution", "bar", "clv_distribution", _clv),
-    ChartSpec("campaigns", "Campaigns", "table", "campaign_performance", _campaigns),
+    ChartSpec("campaigns", "Campaign performance", "table", "campaign_performance", _campaigns),
     ChartSpec("channels", "Channels", "bar", "channel_performance", _channels),
 ]
 

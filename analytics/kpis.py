@@ -490,7 +490,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None
             None if churn_rate is None else 1 - churn_rate,
             None if churn_prev is None else 1 - churn_prev,
             fmt="percent",
-            help="1 - churn rate.",
+            help="The share of customers (ever) not in the churned stage: 100% minus the churn rate.",
         ),
         Kpi(
             "repeat_rate",
@@ -522,7 +522,10 @@ def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None
             base.predicted,
             None,
             fmt="money",
-            help="BG/NBD + Gamma-Gamma, as of the last recompute.",
+            help=(
+                "What each customer is expected to spend from now on, from how often and how much they have"
+                " bought; as of the last nightly update."
+            ),
         ),
     ]
     return overview

@@ -19,6 +19,9 @@ from campaigns.models import Campaign
 from campaigns.selectors import campaign_get, campaign_list
 from campaigns.services import campaign_save
 
+# The campaign page lists its newest members; more than a page of them is a job for the contact list or export.
+MEMBERS_SHOWN = 100
+
 
 def _campaign_query(campaign: Campaign | None = None) -> OverviewQuery:
     """The period a campaign's numbers cover: its own dates (to today), or the last year for the list."""
@@ -65,6 +68,10 @@ def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "flow_json": {"stage_flow": {"kind": "sankey", **flow.data.series}} if flow.data else {},
             "query": query,
             "members": campaign.members.count(),
+            "member_rows": campaign.members.select_related("contact__stage", "contact__owner").order_by(
+                "-enrolled_at", "-id"
+            )[:MEMBERS_SHOWN],
+            "members_shown": MEMBERS_SHOWN,
             "touchpoints": campaign.touchpoints.count(),
         },
     )

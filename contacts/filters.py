@@ -145,7 +145,9 @@ class ContactFilterSet(django_filters.FilterSet):
         method="filter_at_risk",
         help_text="In the at_risk stage, or a customer whose probability of being alive is below the threshold.",
     )
-    q = django_filters.CharFilter(method="filter_q", max_length=200, help_text="Text search in name, email, company.")
+    q = django_filters.CharFilter(
+        method="filter_q", max_length=200, help_text="Text search: name, email, company, phone, external id."
+    )
     email = django_filters.CharFilter(method="filter_email", max_length=254, help_text="Exact email, any case.")
     external_id = django_filters.CharFilter(field_name="external_id", max_length=100)
     ordering = django_filters.ChoiceFilter(
@@ -244,6 +246,8 @@ class ContactFilterSet(django_filters.FilterSet):
                 | Q(last_name__icontains=word)
                 | Q(email__icontains=word)
                 | Q(company__icontains=word)
+                | Q(phone__icontains=word)
+                | Q(external_id__icontains=word)
             )
         return queryset
 

@@ -102,6 +102,18 @@ class DuplicateGroup:
     def reason_label(self) -> str:
         return DuplicateReason(self.reason).label
 
+    @property
+    def shared(self) -> str:
+        """What the contacts share, in their own spelling (not the normalised matching key)."""
+        first = self.contacts[0] if self.contacts else None
+        if first is None:
+            return ""
+        if self.reason == DuplicateReason.PHONE:
+            return first.phone
+        if self.reason == DuplicateReason.NAME_COMPANY:
+            return f"{first.full_name} at {first.company}"
+        return first.email
+
 
 def duplicate_groups(*, queryset=None, limit: int = 50) -> list[DuplicateGroup]:
     """Likely duplicates, up to `limit` groups per reason, largest groups first.

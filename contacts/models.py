@@ -372,3 +372,48 @@ class ContactMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merged_email} → {self.survivor_email}"
+
+
+class TouchpointChangeAction(models.TextChoices):
+    EDIT = "edit", "Edited"
+    DELETE = "delete", "Deleted"
+    RESTORE = "restore", "Restored"
+
+
+class TouchpointChange(models.Model):
+    """The audit trail of touchpoints corrected or deleted by hand: who, when, the row before and after.
+
+    Why: a deleted touchpoint leaves no row behind, and an edited one changes history that stages,
+    metrics and reports were computed from; this entry keeps what it was, and `before` of a deletion
+    is what an undo puts back within the undo window.
+    """
+
+    touchpoint_id = models.BigIntegerField(help_text="The touchpoint's id (the row may be gone).")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="touchpoint_changes")
+    action = models.CharField(max_length=10, choices=TouchpointChangeAction.choices)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=["edit", "delete", "restore"]), name="touchpoint_change_action_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(undone_at__isnull=True) | Q(undone_at__gte=models.F("changed_at")),
+                name="touchpoint_change_undone_after_change",
+            ),
+        ]
+        indexes = [
+            # The contact page's "recent corrections" and the undo lookup of one contact.
+            models.Index(fields=["contact", "-changed_at"], name="touchpoint_change_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} touchpoint {self.touchpoint_id}"

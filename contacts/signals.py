@@ -15,3 +15,7 @@ touchpoints_created = Signal()
 # its one receiver (contacts.receivers) publishes touchpoints_created_task, which sends
 # touchpoints_created in a worker. One publish per write instead of one per consumer.
 touchpoints_stored = Signal()
+# sender=Touchpoint, contact_ids=list[int] — touchpoints edited, deleted or restored by hand (stages re-evaluate)
+touchpoints_changed = Signal()
+# sender=ImportJob, job_id=int — a CSV import started in the app finished (done or failed)
+import_finished = Signal()

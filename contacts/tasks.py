@@ -4,13 +4,18 @@ from celery import shared_task
 
 from contacts import signals
 from contacts.import_runs import import_run
-from contacts.models import Touchpoint
+from contacts.models import ImportJob, Touchpoint
 
 
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
 def import_run_task(job_id: int) -> str:
-    """Run a queued CSV import (contacts.import_runs.import_run). Idempotent: a running or finished job is kept."""
-    return import_run(job_id=job_id).status
+    """Run a queued CSV import (contacts.import_runs.import_run) and announce its end (the importer's bell).
+
+    Idempotent: a running or finished job is kept.
+    """
+    job = import_run(job_id=job_id)
+    signals.import_finished.send(sender=ImportJob, job_id=job.pk)
+    return job.status
 
 
 @shared_task(acks_late=True, time_limit=60)

@@ -24,4 +24,11 @@ urlpatterns = [
     path("imports/<int:pk>/", views.import_detail_view, name="import_detail"),
     path("imports/<int:pk>/status.json", views.import_status_view, name="import_status"),
     path("imports/<int:pk>/rejected.csv", views.import_rejections_csv_view, name="import_rejections_csv"),
+    # issue 21: contacts and touchpoints changed in the app, sample import files
+    path("contacts/new/", views.contact_create_view, name="contact_create"),
+    path("contacts/<int:pk>/edit/", views.contact_edit_view, name="contact_edit"),
+    path("touchpoints/<int:pk>/edit/", views.touchpoint_edit_view, name="touchpoint_edit"),
+    path("touchpoints/<int:pk>/delete/", views.touchpoint_delete_view, name="touchpoint_delete"),
+    path("touchpoints/changes/<int:pk>/undo/", views.touchpoint_undo_view, name="touchpoint_undo"),
+    path("imports/sample-<slug:kind>.csv", views.import_sample_csv_view, name="import_sample_csv"),
 ]

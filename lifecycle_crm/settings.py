@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "webhooks",
     "plays",
     "demo",
+    "notifications",  # issue 21: the bell (above plays: it reads tasks, moves and imports)
 ]
 
 MIDDLEWARE = [
@@ -74,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
+                "notifications.context_processors.bell",  # issue 21
             ],
         },
     },
@@ -223,6 +225,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Folds the deltas the write triggers append into the overview's rollups (readers sum both,
     # so this only keeps the deltas few).
+    # issue 21: tell reps in the morning about the tasks due today (bell, and email if they opted in).
+    "notifications-due-tasks": {
+        "task": "notifications.tasks.notify_due_tasks_task",
+        "schedule": crontab(hour=env_int("CRM_TASKS_DUE_HOUR", 7), minute=0),
+    },
     "daily-facts-compact": {
         "task": "analytics.tasks.daily_facts_compact_task",
         "schedule": env_int("CRM_DAILY_FACTS_COMPACT_SECONDS", 120),

@@ -13,5 +13,7 @@ urlpatterns = [
     path("", include("analytics.urls")),
     path("", include("campaigns.urls")),
     path("", include("loyalty.urls")),  # loyalty: programme page, member link, redeem/adjust on a contact
+    path("", include("stages.urls")),  # issue 21: the stage-rule editor
+    path("", include("notifications.urls")),  # issue 21: the bell
     path("", include("plays.urls")),  # plays: play list/detail, My tasks, unsubscribe (namespace web:plays)
 ]

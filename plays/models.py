@@ -163,6 +163,12 @@ class Play(models.Model):
         return dict(TouchpointKind.choices).get(self.trigger_kind, self.trigger_kind)
 
     @property
+    def quiet_kind_labels(self) -> list[str]:
+        """The kinds that break a silence, in words ("email open", not "email_open")."""
+        labels = dict(TouchpointKind.choices)
+        return [str(labels.get(kind, kind)).lower() for kind in self.quiet_kinds or []]
+
+    @property
     def delay_label(self) -> str:
         """The delay in words ("3 days", "2 hours 30 minutes"), for pages."""
         seconds = int(self.delay.total_seconds()) if self.delay else 0

@@ -28,7 +28,10 @@ class StageCountsQuery:
         self.filters.validate()
         if self.filters.has_contact_filters:
             raise ValidationError(
-                {"non_field_errors": "Stage counts come from daily whole-base snapshots: only a period applies."}
+                {
+                    "non_field_errors": "Stage counts come from a daily count of all contacts per stage:"
+                    " only the period can be chosen here."
+                }
             )
 
     def period(self) -> tuple[dt.date, dt.date]:

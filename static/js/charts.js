@@ -16,7 +16,7 @@
   var pageData = {};
   var source = document.getElementById("chart-data");
   if (source) { pageData = JSON.parse(source.textContent); }
-  var palette = ["#2f5fd0", "#38bdf8", "#22c55e", "#a855f7", "#f59e0b", "#ef4444", "#14b8a6", "#64748b"];
+  var palette = ["#2f5fd0", "#0f9a62", "#a86e00", "#8e2aa3", "#cc2f3c", "#176768", "#767f91", "#2b1f9e"];  // each ≥ 3 : 1 on white (stages/palette.py)
   var narrow = window.matchMedia("(max-width: 640px)").matches;
   var base = { textStyle: { fontFamily: "system-ui, sans-serif" }, color: palette, animationDuration: 400 };
 

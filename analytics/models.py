@@ -127,6 +127,10 @@ class StageSnapshot(models.Model):
     date = models.DateField()
     stage = models.ForeignKey("stages.Stage", on_delete=models.CASCADE, related_name="snapshots")
     contacts = models.IntegerField()
+    # Set when history before this day changed after the row was written (a late fact, a merge):
+    # the count was rewritten from the history and the chart says so.
+    restated_at = models.DateTimeField(null=True, blank=True)
+    previous_contacts = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["date", "stage__position"]

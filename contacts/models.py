@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 from django.utils import timezone
 
 
@@ -200,6 +200,13 @@ class Touchpoint(models.Model):
     utm_medium = models.CharField(max_length=100, blank=True)
     utm_campaign = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the system stored it (issue 17), beside occurred_at (in the customer's life): a fact received
+    # long after it occurred is history, and history never triggers emails, plays or webhooks.
+    # db_default so raw inserts (bench, COPY) get it too; Python's default lets tests freeze time.
+    received_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

@@ -130,6 +130,12 @@ class StageTransition(models.Model):
     )
     note = models.TextField(blank=True)
     is_win_back = models.BooleanField(default=False)
+    # Provenance (issue 17): the API key that caused the move (directly, or through the touchpoint it
+    # pushed), and the name of the user or key at that moment, kept when either is later deleted.
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    actor_name = models.CharField(max_length=160, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["contact_id", "effective_at", "id"]

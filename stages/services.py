@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from stages.engine import DEFAULT_CHUNK_SIZE, EvaluationResult, evaluation_times, lifecycle_evaluate
+from stages.announce import transitions_announce
+from stages.engine import DEFAULT_CHUNK_SIZE, EvaluationResult, RuleSpec, evaluation_times, lifecycle_evaluate
 from stages.models import Stage, StageCategory, StageRule, StageTransition, TransitionSource
 from stages.rules import validate_conditions
 
@@ -106,9 +107,7 @@ def contact_move_stage(
 
 
 def _announce(transition_ids: list[int]) -> None:
-    from stages.signals import stage_changed
-
-    stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
+    transitions_announce(transition_ids)
 
 
 # --- rules ---------------------------------------------------------------------------------------
@@ -175,25 +174,50 @@ class RecomputeResult:
         }
 
 
+FUTURE_AS_OF_MESSAGE = (
+    "{day} is in the future: a future as-of is a simulation and would write moves that have not happened"
+    " (and email customers about them). Add --dry-run to see what it would do; nothing is written then."
+)
+
+
+def lifecycle_as_of_check(*, as_of: dt.date | None, dry_run: bool) -> None:
+    """Refuse a future as-of unless it is a dry run (issue 17: `--as-of 2030-01-01` churned real customers)."""
+    if as_of is not None and not dry_run and as_of > timezone.localdate():
+        raise ValidationError({"as_of": FUTURE_AS_OF_MESSAGE.format(day=as_of.isoformat())})
+
+
 def lifecycle_recompute(
     *,
     as_of: dt.date | None = None,
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     contact_ids: Sequence[int] | None = None,
+    dry_run: bool = False,
+    rules: list[RuleSpec] | None = None,
+    announce: bool | None = None,
 ) -> RecomputeResult:
     """Recompute every contact's stage and base metrics, snapshot the day, then refresh customer value.
 
     The foreground twin of the nightly Celery fan-out (same engine, same chunks): used by
     `recompute_lifecycle` and `seed_demo`. With `contact_ids`, only those contacts are
     evaluated and the snapshot/customer-value steps are skipped (they describe everyone).
+    A past `as_of` is a replay: it writes history effective up to that day and triggers
+    nothing. A future one is refused unless `dry_run`, which writes nothing at all and
+    returns who would move (`result.evaluation.movers`).
     """
+    lifecycle_as_of_check(as_of=as_of, dry_run=dry_run)
     started = time.perf_counter()
     evaluation = lifecycle_evaluate(
-        contact_ids=contact_ids, as_of=as_of, chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, progress=progress
+        contact_ids=contact_ids,
+        as_of=as_of,
+        chunk_size=chunk_size or DEFAULT_CHUNK_SIZE,
+        progress=progress,
+        dry_run=dry_run,
+        rules=rules,
+        announce=(as_of is None if announce is None else announce) and not dry_run,
     )
     result = RecomputeResult(evaluation=evaluation, timings={"evaluate": time.perf_counter() - started})
-    if contact_ids is None:
+    if contact_ids is None and not dry_run:
         lifecycle_finish(as_of=as_of, result=result)
     return result
 
@@ -225,7 +249,8 @@ def lifecycle_replay(
         if progress is not None:
             progress(day, evaluation)
         day += dt.timedelta(days=step_days)
-    return lifecycle_recompute(as_of=end if end < timezone.localdate() else None, chunk_size=chunk_size)
+    # A replay rebuilds history: even its last step (today) triggers nothing (issue 17).
+    return lifecycle_recompute(as_of=end if end < timezone.localdate() else None, chunk_size=chunk_size, announce=False)
 
 
 def lifecycle_finish(*, as_of: dt.date | None, result: RecomputeResult) -> RecomputeResult:

@@ -84,8 +84,11 @@ def test_a_crashed_run_resumes_without_repeating_done_actions(consenting):
         from_stage=consenting.stage,
         to_stage=Stage.objects.get(slug="loyalty"),
         effective_at=T0,
+        recorded_at=T0,
         source="rule",
     )
+    # The move is the contact's current stage (only current moves trigger plays, issue 17).
+    type(consenting).objects.filter(pk=consenting.pk).update(stage=transition.to_stage, stage_entered_at=T0)
     with time_machine.travel(T0, tick=False):
         [run_id] = runs_create_for_transitions(transition_ids=[transition.pk])
         play_runs_execute(run_ids=[run_id])

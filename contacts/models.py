@@ -310,6 +310,10 @@ class ImportJob(models.Model):
     updated_count = models.IntegerField(default=0)
     unchanged_count = models.IntegerField(default=0, help_text="Rows already stored by an earlier import.")
     rejected_count = models.IntegerField(default=0)
+    trigger_plays = models.BooleanField(
+        default=False,
+        help_text="Let this import's facts trigger plays, emails and webhooks (off: imported history emails nobody).",
+    )
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

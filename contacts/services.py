@@ -25,6 +25,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.actor import actor_split
 from contacts import signals
 from contacts.models import (
     AMOUNT_KINDS,
@@ -151,8 +152,11 @@ def contact_create(
         if stage is None:
             raise ValidationError({"stage": f"Unknown stage {stage_slug!r}."})
     now = timezone.now()
-    entered = cleaned.get("acquired_at") or now
-    contact = Contact(**cleaned, stage=stage, stage_entered_at=entered, stage_source=source)
+    # The first placement is never dated after now (an acquisition date ahead would hide the contact's
+    # first facts from the rules); the contact row is created after it (the engine tells them apart).
+    entered = min(cleaned.get("acquired_at") or now, now)
+    actor = actor_split(user)
+    contact = Contact(**cleaned, stage=stage, stage_entered_at=entered, stage_source=source, created_at=now)
     if cleaned.get("marketing_consent"):
         contact.consent_updated_at = now
     contact.save()
@@ -165,7 +169,9 @@ def contact_create(
         effective_at=entered,
         recorded_at=now,
         source=source,
-        user=user if getattr(user, "is_authenticated", False) else None,
+        user=actor.user,
+        api_key=actor.api_key,
+        actor_name=actor.name,
         note="Created" if source != TransitionSource.MANUAL else "Created by hand",
     )
     transaction.on_commit(lambda: signals.contacts_created.send(sender=Contact, contact_ids=[contact.pk]))
@@ -491,13 +497,18 @@ def touchpoint_bulk_create(
     logged_by: Any = None,
     max_batch: int | None = MAX_BATCH,
     enqueue: bool = True,
+    announce: bool | None = None,
 ) -> list[TouchpointResult]:
     """Validate and store a batch of touchpoints: all valid items are written, or none.
 
     Idempotent by `(source, external_id)`: an item whose key is already stored (or repeated
     earlier in the same batch) returns the stored touchpoint with `created=False`. Raises
-    BatchValidationError (per-item field messages) when any item is invalid.
+    BatchValidationError (per-item field messages) when any item is invalid. `logged_by` may be
+    a user or an API-key principal (provenance: both are recorded). `announce` (default: not
+    for imports) lets the new facts cause side effects; imported history never emails anyone.
     """
+    if announce is None:
+        announce = source != TouchpointSource.IMPORT
     if source not in _SOURCES:
         raise ValidationError({"source": f"{source!r} is not a touchpoint source."})
     if max_batch is not None and len(rows) > max_batch:
@@ -533,10 +544,10 @@ def touchpoint_bulk_create(
     if errors:
         raise BatchValidationError(errors)
 
-    user = logged_by if getattr(logged_by, "is_authenticated", False) else None
+    actor = actor_split(logged_by)
     for attempt in range(3):
         try:
-            results = _insert_batch(cleaned, source=source, user=user)
+            results = _insert_batch(cleaned, source=source, user=actor.user, api_key_id=actor.api_key_id)
             break
         except IntegrityError:
             # A concurrent request inserted one of our external ids between our check and
@@ -546,12 +557,14 @@ def touchpoint_bulk_create(
     created_ids = [r.pk for r in results if r.created]
     if created_ids and enqueue:
         touched = sorted({r.contact_id for r in results if r.created})
-        transaction.on_commit(lambda: _after_touchpoints_created(created_ids, touched))
+        transaction.on_commit(lambda: _after_touchpoints_created(created_ids, touched, announce=announce))
     return results
 
 
 @transaction.atomic
-def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> list[TouchpointResult]:
+def _insert_batch(
+    cleaned: list[dict[str, Any]], *, source: str, user: Any, api_key_id: int | None = None
+) -> list[TouchpointResult]:
     """Insert the batch's new items; items whose `(source, external_id)` is stored come back with created=False.
 
     On PostgreSQL the INSERT itself skips stored keys (`ON CONFLICT … DO NOTHING`; a key
@@ -576,7 +589,8 @@ def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> l
         else:
             if ext:
                 pending[ext] = len(to_create)
-            row["logged_by_id"], row["created_at"] = user_id, now
+            row["logged_by_id"], row["created_at"], row["received_at"] = user_id, now, now
+            row["api_key_id"] = api_key_id
             to_create.append(row)
             slots.append(("new", len(to_create) - 1))
     ids = _touchpoints_insert(to_create, skip_conflicts=skip_conflicts)
@@ -620,6 +634,8 @@ _INSERT_FIELDS = (
     "utm_medium",
     "utm_campaign",
     "created_at",
+    "received_at",
+    "api_key",
 )
 
 
@@ -714,7 +730,7 @@ def touchpoint_create(
         raise ValidationError(exc.errors_by_index[0]) from None
 
 
-def _after_touchpoints_created(touchpoint_ids: list[int], contact_ids: list[int]) -> None:
+def _after_touchpoints_created(touchpoint_ids: list[int], contact_ids: list[int], *, announce: bool = True) -> None:
     """After commit: one publish per write, the follow-up work fans out in a worker (touchpoints_created_fan_out).
 
     Publishing the evaluation, the plays trigger and the webhook event from the request
@@ -727,7 +743,7 @@ def _after_touchpoints_created(touchpoint_ids: list[int], contact_ids: list[int]
     try:
         # argsrepr: Celery would otherwise build a safe repr of up to 2,000 ids for the message headers.
         touchpoints_created_task.apply_async(
-            (touchpoint_ids, contact_ids),
+            (touchpoint_ids, contact_ids) if announce else (touchpoint_ids, contact_ids, False),
             argsrepr=f"({len(touchpoint_ids)} touchpoint ids, {len(contact_ids)} contact ids)",
         )
     except Exception:  # kombu raises transport-specific errors when the broker is down
@@ -738,7 +754,9 @@ def _after_touchpoints_created(touchpoint_ids: list[int], contact_ids: list[int]
         )
 
 
-def touchpoints_created_fan_out(*, touchpoint_ids: Sequence[int], contact_ids: Sequence[int]) -> None:
+def touchpoints_created_fan_out(
+    *, touchpoint_ids: Sequence[int], contact_ids: Sequence[int], announce: bool = True
+) -> None:
     """In a worker: enqueue the real-time evaluation of the touched contacts, then announce the new touchpoints.
 
     Each consumer keeps its own task (retries, time limits): the evaluation task, and what
@@ -747,6 +765,9 @@ def touchpoints_created_fan_out(*, touchpoint_ids: Sequence[int], contact_ids: S
     """
     from stages.services import lifecycle_enqueue_evaluation
 
+    if not announce:  # imported history: evaluated quietly, told to no play and no webhook (issue 17)
+        lifecycle_enqueue_evaluation(contact_ids=list(contact_ids), announce=False)
+        return
     lifecycle_enqueue_evaluation(contact_ids=list(contact_ids))
     signals.touchpoints_created.send(sender=Touchpoint, touchpoint_ids=list(touchpoint_ids))
 

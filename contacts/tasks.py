@@ -12,8 +12,11 @@ def import_run_task(job_id: int) -> str:
 
 
 @shared_task(acks_late=True, time_limit=60)
-def touchpoints_created_task(touchpoint_ids: list[int], contact_ids: list[int]) -> None:
-    """The one task a touchpoint write publishes: fans out to evaluation, plays and webhooks (idempotent consumers)."""
+def touchpoints_created_task(touchpoint_ids: list[int], contact_ids: list[int], announce: bool = True) -> None:
+    """The one task a touchpoint write publishes: fans out to evaluation, plays and webhooks (idempotent consumers).
+
+    `announce=False` (an import): the evaluation runs quietly and no plays or webhooks are told.
+    """
     from contacts.services import touchpoints_created_fan_out
 
-    touchpoints_created_fan_out(touchpoint_ids=touchpoint_ids, contact_ids=contact_ids)
+    touchpoints_created_fan_out(touchpoint_ids=touchpoint_ids, contact_ids=contact_ids, announce=announce)

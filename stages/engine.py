@@ -43,8 +43,8 @@ PostgreSQL and SQLite (≥ 3.35: RETURNING, UPDATE … FROM); vendor branches ar
 Movement policy (issue 3): rules move contacts forward along the path (higher position);
 exit stages are entered by their rules from customer stages (or from a lower exit
 stage); a contact in an exit stage leaves it only by a win-back rule (marked
-is_win_back); a contact placed by hand (`stage_source = "manual"`) is moved by a rule
-only on events after that placement. Skipping stages is one transition.
+is_win_back); a contact placed by hand (`stage_source` manual, api or play, after its
+creation) is moved by a rule only on events after that placement. Skipping stages is one transition.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ SINGLE_STATEMENT_MAX = 200  # ids evaluated in one statement on PostgreSQL (real
 CANDIDATE_IDS_MAX = 5000  # more candidates than this re-aggregate their whole chunk (a first placement)
 MAX_PASSES = 4  # prospect -> customer -> exit is the longest chain of moves one evaluation can need
 MANUAL_SOURCE = "manual"
+HAND_SQL = "'manual', 'api', 'play'"  # stage sources of moves by hand (issue 17: stage_source = the move's source)
 
 
 # --- inputs and results ------------------------------------------------------------------------
@@ -346,7 +347,10 @@ def _compile_rules(
         where.add(" AND c.stage_entered_at <= ").part(ref)
         candidates.append(SqlPart(f"({where.sql})", tuple(where.params)))
         # A manual placement is respected: only events after it may move the contact on.
-        where.add(f" AND (c.stage_source <> '{MANUAL_SOURCE}' OR ").part(event).add(" > c.stage_entered_at)")
+        # A placement by hand (manual, api, play) is a later move, never the first placement (entered by
+        # the time the contact row was created): the rules may move the contact on only after it.
+        where.add(f" AND (c.stage_source NOT IN ({HAND_SQL}) OR c.stage_entered_at <= c.created_at OR ")
+        where.part(event).add(" > c.stage_entered_at)")
         whens.add(f" WHEN {where.sql} THEN {index}", where.params)
         events.add(f", {event.sql} AS e_{index}", event.params)
         to_stage.add(f" WHEN {index} THEN %s", (rule.stage_id,))

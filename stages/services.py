@@ -17,8 +17,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.actor import actor_split
 from stages.announce import transitions_announce
 from stages.engine import DEFAULT_CHUNK_SIZE, EvaluationResult, RuleSpec, evaluation_times, lifecycle_evaluate
+from stages.history import contact_histories, late_facts, lifecycle_history_restate, stage_snapshots_restate
 from stages.models import Stage, StageCategory, StageRule, StageTransition, TransitionSource
 from stages.rules import validate_conditions
 
@@ -33,22 +35,49 @@ MANUAL_MOVE_SOURCES = {
 }
 
 
-def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int]) -> None:
+def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int], announce: bool = True) -> None:
     """Ask a worker to re-evaluate these contacts' stages; call it after commit.
 
     If the broker is unreachable the touchpoints are already stored, so nothing is lost:
     the failure is logged and the nightly recompute catches these contacts up.
+    `announce=False` (imports) evaluates quietly: the moves cause no side effects.
     """
     from stages.tasks import evaluate_contacts_task
 
     if not contact_ids:
         return
     try:
-        evaluate_contacts_task.delay(list(contact_ids))
+        if announce:
+            evaluate_contacts_task.delay(list(contact_ids))
+        else:
+            evaluate_contacts_task.delay(list(contact_ids), announce=False)
     except Exception:  # kombu raises transport-specific errors when the broker is down
         logger.exception(
             "Could not enqueue evaluation of %d contact(s); the nightly run will catch up", len(contact_ids)
         )
+
+
+def lifecycle_evaluate_realtime(*, contact_ids: Sequence[int], announce: bool = True) -> EvaluationResult:
+    """Evaluate these contacts now, first restating their history where a late fact arrived (stages.history).
+
+    The real-time path (a push, a form, an import chunk): a touchpoint that happened before
+    moves already recorded rewrites the history after it quietly, then one evaluation as of
+    now may announce what is new and current (stages.announce).
+    """
+    ids = sorted({int(i) for i in contact_ids})
+    before = contact_histories(ids)
+    late = late_facts(contact_ids=ids)
+    if late:
+        lifecycle_history_restate(since=late)
+    result = lifecycle_evaluate(contact_ids=ids, announce=announce)
+    # A stored daily snapshot that the new history contradicts is restated, visibly.
+    changed = list(late.values())
+    changed += StageTransition.objects.filter(pk__in=result.transition_ids).values_list("effective_at", flat=True)
+    today = timezone.localdate()
+    earliest = min((timezone.localtime(when).date() for when in changed), default=today)
+    if earliest < today:
+        stage_snapshots_restate(contact_ids=ids, since=earliest, before=before)
+    return result
 
 
 # --- manual moves ------------------------------------------------------------------------------
@@ -60,8 +89,9 @@ def contact_move_stage(
 ) -> StageTransition:
     """Move a contact to any stage by hand (admin, dashboard, API), logged with its reason.
 
-    The contact is marked as placed by hand (`stage_source = "manual"`), so the rules never
-    push it back; they may move it on only for events after this move. Leaving an exit
+    The contact's `stage_source` is the move's source (manual, api, play: they always agree),
+    a placement by hand, so the rules never push it back; they may move it on only for
+    events after this move. Leaving an exit
     stage for a customer stage by hand is recorded as a win-back.
     """
     from contacts.models import Contact
@@ -86,6 +116,7 @@ def contact_move_stage(
     if locked.stage_id == target.pk:
         raise ValidationError({"stage": f"The contact is already in {target.name!r}."})
     now = timezone.now()
+    actor = actor_split(user)
     transition = StageTransition.objects.create(
         contact=locked,
         from_stage=locked.stage,
@@ -93,15 +124,15 @@ def contact_move_stage(
         effective_at=now,
         recorded_at=now,
         source=source,
-        user=user if getattr(user, "is_authenticated", False) else None,
+        user=actor.user,
+        api_key=actor.api_key,
+        actor_name=actor.name,
         note=reason,
         is_win_back=locked.stage.category == StageCategory.EXIT and target.category != StageCategory.EXIT,
     )
-    Contact.objects.filter(pk=locked.pk).update(
-        stage=target, stage_entered_at=now, stage_source=TransitionSource.MANUAL, updated_at=now
-    )
+    Contact.objects.filter(pk=locked.pk).update(stage=target, stage_entered_at=now, stage_source=source, updated_at=now)
     contact.stage, contact.stage_id, contact.stage_entered_at = target, target.pk, now
-    contact.stage_source = TransitionSource.MANUAL
+    contact.stage_source = source
     transaction.on_commit(lambda: _announce([transition.pk]))
     return transition
 

@@ -34,11 +34,14 @@ def chunk_size_setting() -> int:
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=300)
-def evaluate_contacts_task(contact_ids: list[int]) -> int:
-    """Re-evaluate the stages of these contacts now (real-time path). Idempotent."""
-    from stages.engine import lifecycle_evaluate
+def evaluate_contacts_task(contact_ids: list[int], announce: bool = True) -> int:
+    """Re-evaluate the stages of these contacts now (real-time path; restates history for late facts). Idempotent.
 
-    return lifecycle_evaluate(contact_ids=contact_ids).moved
+    `announce=False` (an import, unless it opted in) keeps the moves from causing side effects.
+    """
+    from stages.services import lifecycle_evaluate_realtime
+
+    return lifecycle_evaluate_realtime(contact_ids=contact_ids, announce=announce).moved
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=1800)

@@ -21,6 +21,7 @@ from accounts.roles import Role, user_role
 from contacts.filters import FILTER_PARAMS, ContactFilterSet, contact_order, filters_to_querydict
 from contacts.models import Contact, Tag, Touchpoint
 from stages.models import StageTransition
+from stages.selectors import transitions_with_exit
 
 READ_ROLES = {Role.ADMIN, Role.MARKETER, Role.SALES_REP, Role.INTEGRATION}
 WRITE_ANY_ROLES = {Role.ADMIN, Role.INTEGRATION}
@@ -109,11 +110,9 @@ def contact_transition_list(*, user: Any, contact: Contact) -> QuerySet[StageTra
     """A contact's stage history, oldest first, with stage slugs and the rule that caused each move."""
     if user_role(user) not in READ_ROLES:
         return StageTransition.objects.none()
-    return (
-        StageTransition.objects.filter(contact=contact)
-        .select_related("from_stage", "to_stage", "rule", "user")
-        .order_by("effective_at", "id")
-    )
+    return transitions_with_exit(
+        StageTransition.objects.filter(contact=contact).select_related("from_stage", "to_stage", "rule", "user")
+    ).order_by("effective_at", "id")
 
 
 def touchpoint_list(*, user: Any) -> QuerySet[Touchpoint]:

@@ -251,3 +251,16 @@ class ContactMoveSerializer(serializers.Serializer):
 class ContactMoveResultSerializer(serializers.Serializer):
     contact = ContactSerializer()
     transition = StageTransitionSerializer()
+
+
+class ContactStageTimeSerializer(serializers.Serializer):
+    """One stage of a contact's journey: visits, entry and exit, latest and cumulative time in it (seconds)."""
+
+    stage = serializers.CharField()
+    visits = serializers.IntegerField()
+    first_entered_at = serializers.DateTimeField()
+    last_entered_at = serializers.DateTimeField()
+    last_exited_at = serializers.DateTimeField(allow_null=True)
+    latest_seconds = serializers.IntegerField()
+    total_seconds = serializers.IntegerField()
+    is_current = serializers.BooleanField()

@@ -22,6 +22,7 @@ from contacts.api.serializers import (
     ContactMoveResultSerializer,
     ContactMoveSerializer,
     ContactSerializer,
+    ContactStageTimeSerializer,
     ContactUpsertResultSerializer,
     StageTransitionSerializer,
     TouchpointBulkResultSerializer,
@@ -38,6 +39,7 @@ from lifecycle_crm.api.pagination import KeysetPagination
 from lifecycle_crm.api.permissions import ADMIN, ALL_ROLES, CONTACT_WRITERS
 from lifecycle_crm.api.schema import BAD_REQUEST, FORBIDDEN, READ_ERRORS, WRITE_ERRORS
 from stages.models import TransitionSource
+from stages.selectors import contact_stage_history
 
 
 def api_source(request: Request) -> str:
@@ -109,7 +111,7 @@ class ContactViewSet(
             if not selectors.contact_can_create(user=request.user, data=data):
                 raise PermissionDenied("A sales rep creates contacts that they own.")
             data["owner"] = request_actor(request)
-        contact = services.contact_create(data=data, source=api_source(request), user=request_actor(request))
+        contact = services.contact_create(data=data, source=api_source(request), user=request.user)
         contact = selectors.contact_get(user=request.user, pk=contact.pk)
         return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)
 
@@ -159,9 +161,7 @@ class ContactViewSet(
                     if not selectors.contact_can_create(user=request.user, data=data):
                         raise PermissionDenied("A sales rep creates contacts that they own.")
                     data["owner"] = request_actor(request)
-            contact, created = services.contact_upsert(
-                data=data, source=api_source(request), user=request_actor(request)
-            )
+            contact, created = services.contact_upsert(data=data, source=api_source(request), user=request.user)
         body = dict(ContactSerializer(selectors.contact_get(user=request.user, pk=contact.pk)).data)
         body["created"] = created
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -194,7 +194,7 @@ class ContactViewSet(
             raise DrfValidationError({"non_field_errors": ["Send a touchpoint object."]})
         row = {k: v for k, v in request.data.items() if k not in ("contact_external_id", "contact_email")}
         row["contact"] = contact.pk
-        result = services.touchpoint_create(data=row, source=api_source(request), logged_by=request_actor(request))
+        result = services.touchpoint_create(data=row, source=api_source(request), logged_by=request.user)
         data = dict(TouchpointSerializer(result.touchpoint).data)
         data["created"] = result.created
         return Response(data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
@@ -210,6 +210,17 @@ class ContactViewSet(
         queryset = selectors.contact_transition_list(user=request.user, contact=contact)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(StageTransitionSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="A contact's latest and cumulative time per stage (effective time)",
+        responses={200: ContactStageTimeSerializer(many=True), **READ_ERRORS},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="stage-times", filterset_class=None, filter_backends=[])
+    def stage_times(self, request: Request, pk=None) -> Response:
+        contact = _readable_contact(request, pk)
+        history = contact_stage_history(contact_id=contact.pk)
+        return Response(ContactStageTimeSerializer([s.as_dict() for s in history.stages], many=True).data)
 
 
 class ContactMoveApi(APIView):
@@ -234,7 +245,7 @@ class ContactMoveApi(APIView):
             contact=contact,
             stage=payload.validated_data["stage"],
             reason=payload.validated_data["reason"],
-            user=request_actor(request),
+            user=request.user,  # the user or the API key: both recorded (provenance, issue 17)
             source=source,
         )
         contact = selectors.contact_get(user=request.user, pk=contact.pk)
@@ -354,7 +365,9 @@ class TouchpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             )
         try:
             results = services.touchpoint_bulk_create(
-                rows=rows, source=api_source(request), logged_by=request_actor(request)
+                rows=rows,
+                source=api_source(request),
+                logged_by=request.user,  # the user or the key (provenance)
             )
         except services.BatchValidationError as exc:
             if many:

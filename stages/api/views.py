@@ -11,6 +11,7 @@ from lifecycle_crm.api.permissions import ADMIN, ALL_ROLES, CONFIG_WRITERS
 from lifecycle_crm.api.schema import READ_ERRORS, WRITE_ERRORS
 from stages.api.serializers import StageRuleSerializer, StageSerializer, StageTransitionSerializer
 from stages.models import Stage, StageRule, StageTransition, TransitionSource
+from stages.selectors import transitions_with_exit
 from stages.services import stage_rule_save
 
 
@@ -88,7 +89,9 @@ class TransitionFilterSet(django_filters.FilterSet):
 class TransitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The append-only history of stage moves (for a feed: poll with the `next` cursor)."""
 
-    queryset = StageTransition.objects.select_related("from_stage", "to_stage", "rule").order_by("-id")
+    queryset = transitions_with_exit(StageTransition.objects.select_related("from_stage", "to_stage", "rule")).order_by(
+        "-id"
+    )
     serializer_class = StageTransitionSerializer
     pagination_class = KeysetPagination
     filterset_class = TransitionFilterSet

@@ -373,6 +373,9 @@ class ContactMerge(models.Model):
     merged_email = models.EmailField(max_length=254)
     merged_snapshot = models.JSONField(default=dict)
     moved = models.JSONField(default=dict, help_text="Counts of the rows moved to the survivor, by kind.")
+    # The removed contact's own stage history (issue 17): the survivor's history is rebuilt as one
+    # chain, so the other's moves are kept here rather than interleaved into it.
+    merged_history = models.JSONField(default=list, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -383,3 +386,36 @@ class ContactMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merged_email} → {self.survivor_email}"
+
+
+class AliasKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    EXTERNAL_ID = "external_id", "External id"
+
+
+class ContactAlias(models.Model):
+    """Another email or external id that names a contact: the removed contact's keys after a merge.
+
+    Lookups by email or external id (API filters, upserts, bulk touchpoints, imports) fall back
+    to the aliases, so an integration that still names the merged-away record reaches the
+    survivor instead of a 400 (issue 17). Emails are stored lower-cased; a value names one
+    contact at most.
+    """
+
+    # The FK's index serves a contact's aliases (its page, a later merge re-pointing them).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="aliases")
+    kind = models.CharField(max_length=12, choices=AliasKind.choices)
+    value = models.CharField(max_length=254)
+    merge = models.ForeignKey(ContactMerge, null=True, blank=True, on_delete=models.SET_NULL, related_name="aliases")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["contact_id", "kind", "value"]
+        constraints = [
+            # One owner per alias; also the index of every alias look-up (kind, value).
+            models.UniqueConstraint(fields=["kind", "value"], name="contact_alias_unique"),
+            models.CheckConstraint(condition=~Q(value=""), name="contact_alias_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} → {self.contact_id}"

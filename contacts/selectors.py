@@ -18,8 +18,9 @@ from django.db.models.functions import Lower
 from django.http import QueryDict
 
 from accounts.roles import Role, user_role
+from contacts.aliases import alias_normalise, alias_resolve
 from contacts.filters import FILTER_PARAMS, ContactFilterSet, contact_order, filters_to_querydict
-from contacts.models import Contact, Tag, Touchpoint
+from contacts.models import AliasKind, Contact, Tag, Touchpoint
 from stages.models import StageTransition
 from stages.selectors import transitions_with_exit
 
@@ -174,5 +175,13 @@ def contact_match(*, external_id: str | None = None, email: str | None = None) -
         if found is not None:
             return found
     if email and str(email).strip():
-        return Contact.objects.alias(lemail=Lower("email")).filter(lemail=str(email).strip().lower()).first()
+        found = Contact.objects.alias(lemail=Lower("email")).filter(lemail=str(email).strip().lower()).first()
+        if found is not None:
+            return found
+    # A merged-away key names its survivor (issue 17).
+    for kind, value in ((AliasKind.EXTERNAL_ID, external_id), (AliasKind.EMAIL, email)):
+        if value and str(value).strip():
+            contact_id = alias_resolve(kind=kind, values=[str(value)]).get(alias_normalise(kind, str(value)))
+            if contact_id is not None:
+                return Contact.objects.filter(pk=contact_id).first()
     return None

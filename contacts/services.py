@@ -27,11 +27,13 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.actor import actor_split
 from contacts import signals
+from contacts.aliases import alias_normalise, alias_resolve
 from contacts.models import (
     AMOUNT_KINDS,
     SCORE_KINDS,
     SCORE_MAX,
     SCORE_MIN,
+    AliasKind,
     Channel,
     Contact,
     Tag,
@@ -206,9 +208,18 @@ def contact_upsert(
     if match is None and data.get("email"):
         email = _normalise_email(data["email"])
         match = Contact.objects.select_for_update().annotate(lemail=Lower("email")).filter(lemail=email.lower()).first()
+    update = {k: v for k, v in data.items() if k != "stage"}
+    if match is None:
+        # A merged-away key names its survivor (issue 17); the alias itself is not written onto the survivor.
+        for kind, name in ((AliasKind.EXTERNAL_ID, "external_id"), (AliasKind.EMAIL, "email")):
+            if data.get(name):
+                contact_id = alias_resolve(kind=kind, values=[str(data[name])]).get(alias_normalise(kind, data[name]))
+                if contact_id is not None:
+                    match = Contact.objects.select_for_update().get(pk=contact_id)
+                    update = {k: v for k, v in update.items() if k not in ("email", "external_id")}
+                    break
     if match is None:
         return contact_create(data=data, source=source, user=user), True
-    update = {k: v for k, v in data.items() if k != "stage"}
     return contact_update(contact=match, data=update, user=user), False
 
 
@@ -450,7 +461,21 @@ def _resolve_contacts(cleaned: list[dict[str, Any]]) -> dict[tuple[str, Any], in
         for pk, lemail in _contacts_matching("lower_email", set(spellings)):
             for value in spellings[lemail]:  # "Ann@x.com" and "ann@x.com" in one batch are the same contact
                 found[("contact_email", value)] = pk
+    _resolve_aliases(wanted, found)
     return found
+
+
+def _resolve_aliases(wanted: dict[str, set], found: dict[tuple[str, Any], int]) -> None:
+    """Keys no contact carries may be aliases of a survivor (a merged-away email or external id): one query each."""
+    for key, kind in (("contact_external_id", AliasKind.EXTERNAL_ID), ("contact_email", AliasKind.EMAIL)):
+        missing = [value for value in wanted[key] if (key, value) not in found]
+        if not missing:
+            continue
+        resolved = alias_resolve(kind=kind, values=[str(v) for v in missing])
+        for value in missing:
+            contact_id = resolved.get(alias_normalise(kind, str(value)))
+            if contact_id is not None:
+                found[(key, value)] = contact_id
 
 
 def _contacts_matching(key: str, values: set[Any]) -> list[tuple[int, Any]]:

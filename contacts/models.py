@@ -419,3 +419,51 @@ class ContactAlias(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.value} → {self.contact_id}"
+
+
+class ConsentAction(models.TextChoices):
+    GRANTED = "granted", "Consent given"
+    WITHDRAWN = "withdrawn", "Consent withdrawn"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    ERASED = "erased", "Personal data erased"
+
+
+class ConsentEvent(models.Model):
+    """One change of a contact's marketing consent, appended and never edited (issue 17: a consent ledger).
+
+    Who changed it (a user or an API key, with the name kept as it was), from where (`source`:
+    form, api, import, admin, email link…), when, the text the person was shown, the IP of a
+    form, and the reason. Erasing a contact's personal data appends an `erased` event: the
+    ledger is the proof of what the business was allowed to do and when.
+    """
+
+    # No plain FK index: consent_event_contact_idx starts with contact_id.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events", db_index=False)
+    action = models.CharField(max_length=12, choices=ConsentAction.choices)
+    granted = models.BooleanField(help_text="Marketing consent after this event.")
+    source = models.CharField(max_length=40)
+    reason = models.TextField(blank=True)
+    text_shown = models.TextField(blank=True, help_text="The consent text the person saw, if any.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=160, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["contact_id", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(source=""), name="consent_event_has_source"),
+            models.CheckConstraint(
+                condition=~Q(action="granted") | Q(granted=True), name="consent_event_granted_grants"
+            ),
+        ]
+        indexes = [
+            # A contact's ledger in order (API, contact page).
+            models.Index(fields=["contact", "created_at"], name="consent_event_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.action} via {self.source} @ {self.created_at:%Y-%m-%d}"

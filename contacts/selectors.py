@@ -20,7 +20,7 @@ from django.http import QueryDict
 from accounts.roles import Role, user_role
 from contacts.aliases import alias_normalise, alias_resolve
 from contacts.filters import FILTER_PARAMS, ContactFilterSet, contact_order, filters_to_querydict
-from contacts.models import AliasKind, Contact, Tag, Touchpoint
+from contacts.models import AliasKind, ConsentEvent, Contact, Tag, Touchpoint
 from stages.models import StageTransition
 from stages.selectors import transitions_with_exit
 
@@ -114,6 +114,13 @@ def contact_transition_list(*, user: Any, contact: Contact) -> QuerySet[StageTra
     return transitions_with_exit(
         StageTransition.objects.filter(contact=contact).select_related("from_stage", "to_stage", "rule", "user")
     ).order_by("effective_at", "id")
+
+
+def contact_consent_events(*, user: Any, contact: Contact) -> QuerySet[ConsentEvent]:
+    """A contact's consent ledger, oldest first (issue 17)."""
+    if user_role(user) not in READ_ROLES:
+        return ConsentEvent.objects.none()
+    return ConsentEvent.objects.filter(contact=contact).order_by("created_at", "id")
 
 
 def touchpoint_list(*, user: Any) -> QuerySet[Touchpoint]:

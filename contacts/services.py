@@ -28,6 +28,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.actor import actor_split
 from contacts import signals
 from contacts.aliases import alias_normalise, alias_resolve
+from contacts.consent import consent_change_check, consent_event_append, consent_options
 from contacts.models import (
     AMOUNT_KINDS,
     SCORE_KINDS,
@@ -35,6 +36,7 @@ from contacts.models import (
     SCORE_MIN,
     AliasKind,
     Channel,
+    ConsentAction,
     Contact,
     Tag,
     Touchpoint,
@@ -147,6 +149,8 @@ def contact_create(
 ) -> Contact:
     """Create a contact in the first stage (or a given `stage` slug for imports/API), with its first transition."""
     stage_slug = data.get("stage")
+    data = dict(data)
+    options = consent_options(data)
     cleaned = _clean_contact_fields(data)
     stage = stage_initial()
     if stage_slug:
@@ -162,6 +166,10 @@ def contact_create(
     if cleaned.get("marketing_consent"):
         contact.consent_updated_at = now
     contact.save()
+    if contact.marketing_consent:
+        consent_event_append(
+            contact=contact, action=ConsentAction.GRANTED, granted=True, options=options, user=user, now=now
+        )
     if "tags" in data:
         contact.tags.set(_tags_by_name(data.get("tags") or []))
     StageTransition.objects.create(
@@ -185,12 +193,38 @@ def contact_update(*, contact: Contact, data: dict[str, Any], user: Any = None) 
     """Update profile fields of a contact. The stage is not changed here: use a manual move."""
     if "stage" in data:
         raise ValidationError({"stage": "Change the stage with a move (it needs a reason)."})
+    data = dict(data)
+    options = consent_options(data)
     consent_before = contact.marketing_consent
+    if contact.pk is not None:
+        stored = Contact.objects.filter(pk=contact.pk).values_list("marketing_consent", "unsubscribed_at").first()
+        consent_before, unsubscribed_before = stored if stored else (consent_before, None)
+    else:
+        unsubscribed_before = None
+    if data.get("marketing_consent") is True and not consent_before:
+        # An unsubscribed contact is re-consented only with an explicit source and reason (409 otherwise).
+        consent_change_check(contact=Contact(unsubscribed_at=unsubscribed_before), granted=True, options=options)
     _clean_contact_fields(data, instance=contact)
     if contact.marketing_consent != consent_before:
-        contact.consent_updated_at = timezone.now()
+        now = timezone.now()
+        contact.consent_updated_at = now
         if contact.marketing_consent:
             contact.unsubscribed_at = None
+            action = ConsentAction.GRANTED
+        elif contact.unsubscribed_at is not None and contact.unsubscribed_at != unsubscribed_before:
+            action = ConsentAction.UNSUBSCRIBED
+        else:
+            action = ConsentAction.WITHDRAWN
+        default = "email_link" if action == ConsentAction.UNSUBSCRIBED else ""
+        consent_event_append(
+            contact=contact,
+            action=action,
+            granted=contact.marketing_consent,
+            options=options,
+            user=user,
+            default_source=default,
+            now=now,
+        )
     contact.save()
     if "tags" in data:
         contact.tags.set(_tags_by_name(data.get("tags") or []))

@@ -19,6 +19,8 @@ from rest_framework.views import APIView
 from accounts.roles import Role, user_role
 from contacts import selectors, services
 from contacts.api.serializers import (
+    ConsentEventSerializer,
+    ContactEraseSerializer,
     ContactMoveResultSerializer,
     ContactMoveSerializer,
     ContactSerializer,
@@ -30,6 +32,7 @@ from contacts.api.serializers import (
     TouchpointInputSerializer,
     TouchpointSerializer,
 )
+from contacts.consent import contact_erase
 from contacts.filters import ContactFilterSet
 from contacts.models import Channel, Contact, Touchpoint, TouchpointKind, TouchpointSource
 from lifecycle_crm.api.authentication import ApiKeyUser, request_actor
@@ -124,7 +127,7 @@ class ContactViewSet(
             raise DrfValidationError(
                 {"stage": ["Change the stage with POST /contacts/{id}/move/ (it needs a reason)."]}
             )
-        services.contact_update(contact=contact, data=data, user=request_actor(request))
+        services.contact_update(contact=contact, data=data, user=request.user)  # the user or the key (ledger)
         return Response(ContactSerializer(selectors.contact_get(user=request.user, pk=contact.pk)).data)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
@@ -221,6 +224,33 @@ class ContactViewSet(
         contact = _readable_contact(request, pk)
         history = contact_stage_history(contact_id=contact.pk)
         return Response(ContactStageTimeSerializer([s.as_dict() for s in history.stages], many=True).data)
+
+    @extend_schema(
+        summary="A contact's consent ledger, oldest first (every change: who, source, time, text shown, IP)",
+        responses={200: ConsentEventSerializer(many=True), **READ_ERRORS},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="consent", filterset_class=None, filter_backends=[])
+    def consent(self, request: Request, pk=None) -> Response:
+        contact = _readable_contact(request, pk)
+        queryset = selectors.contact_consent_events(user=request.user, contact=contact)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ConsentEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Erase a contact's personal data on request (admins); aggregates stay exact, the ledger records it",
+        request=ContactEraseSerializer,
+        responses={200: ContactSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="erase", filterset_class=None, filter_backends=[])
+    def erase(self, request: Request, pk=None) -> Response:
+        if user_role(request.user) not in ADMIN:
+            raise PermissionDenied("Only admins erase contacts.")
+        contact = _readable_contact(request, pk)
+        payload = ContactEraseSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        contact_erase(contact=contact, user=request.user, reason=payload.validated_data["reason"])
+        return Response(ContactSerializer(selectors.contact_get(user=request.user, pk=contact.pk)).data)
 
 
 class ContactMoveApi(APIView):

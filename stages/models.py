@@ -162,3 +162,54 @@ class StageTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id}: {self.from_stage_id} → {self.to_stage_id} @ {self.effective_at:%Y-%m-%d}"
+
+
+class ApplicationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class RuleApplication(models.Model):
+    """A saved rule change applied to every contact in the background, with progress and who moved (issue 17).
+
+    A rule saved in admin or the API used to wait silently for the nightly run; now the save
+    queues one of these, a worker re-evaluates the contacts chunk by chunk (advancing
+    `processed` after each committed chunk) and records the moves it made.
+    """
+
+    rule = models.ForeignKey(StageRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="applications")
+    rule_name = models.CharField(max_length=120)
+    status = models.CharField(max_length=8, choices=ApplicationStatus.choices, default=ApplicationStatus.QUEUED)
+    total = models.IntegerField(default=0)
+    processed = models.IntegerField(default=0)
+    moved = models.IntegerField(default=0)
+    # [{"contact_id", "from", "to", "transition_id"}] of the moves made, at most MOVERS_KEPT (moved counts all).
+    movers = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    MOVERS_KEPT = 5000
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed__gte=0) & Q(moved__gte=0), name="rule_application_counts_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Apply {self.rule_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == ApplicationStatus.DONE:
+            return 100
+        return min(100, int(100 * self.processed / self.total)) if self.total else 0

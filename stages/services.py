@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.actor import actor_split
 from stages.announce import transitions_announce
+from stages.applying import rule_application_start
 from stages.engine import DEFAULT_CHUNK_SIZE, EvaluationResult, RuleSpec, evaluation_times, lifecycle_evaluate
 from stages.history import contact_histories, late_facts, lifecycle_history_restate, stage_snapshots_restate
 from stages.models import Stage, StageCategory, StageRule, StageTransition, TransitionSource
@@ -149,12 +150,16 @@ def stage_rule_save(
     *,
     rule: StageRule | None = None,
     data: dict[str, Any],
+    user: Any = None,
+    apply: bool = True,
 ) -> StageRule:
     """Create or update a stage rule after validating its conditions against the metric registry.
 
     `data` holds name, stage (Stage or id), match, conditions, from_stages (Stages or ids),
     priority, is_win_back, is_active, description. Raises ValidationError with the
-    registry's messages; nothing is saved then.
+    registry's messages; nothing is saved then. With `apply` (the default) the change is applied
+    to every contact in the background after commit (stages.applying; issue 17: rule changes
+    used to wait silently for the nightly run); `rule.last_application` names that run.
     """
     rule = rule or StageRule()
     from_stages = data.pop("from_stages", None)
@@ -169,6 +174,8 @@ def stage_rule_save(
     rule.save()
     if from_stages is not None:
         rule.from_stages.set(from_stages)
+    if apply:
+        rule.last_application = rule_application_start(rule=rule, user=user)
     return rule
 
 

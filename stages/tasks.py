@@ -88,3 +88,12 @@ def nightly_recompute_task(as_of: str | None = None, chunk_size: int | None = No
         chord(group(evaluate_range_task.s(lo, hi, as_of, reference) for lo, hi in ranges))(finish)
     logger.info("Nightly lifecycle recompute: %d chunk(s) enqueued", len(ranges))
     return {"chunks": len(ranges), "as_of": as_of, "reference": reference}
+
+
+@shared_task(acks_late=True, time_limit=3600)
+def rule_application_task(application_id: int) -> dict[str, Any]:
+    """Apply a saved rule change to every contact, with progress (stages.applying). Idempotent (claimed once)."""
+    from stages.applying import rule_application_run
+
+    application = rule_application_run(application_id=application_id, chunk_size=chunk_size_setting())
+    return {"status": application.status, "moved": application.moved}

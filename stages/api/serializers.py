@@ -10,7 +10,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from stages.models import Stage, StageRule, StageTransition
+from stages.models import RuleApplication, Stage, StageRule, StageTransition
 from stages.selectors import transitions_with_exit
 from stages.services import stage_rule_conditions_clean
 
@@ -111,3 +111,44 @@ def _exited(obj: StageTransition) -> dt.datetime | None:
             transitions_with_exit(StageTransition.objects.filter(pk=obj.pk)).values_list("exited_at", flat=True).first()
         )
     return obj.exited_at
+
+
+class RuleSetDryRunSerializer(serializers.Serializer):
+    """Input of a rule-set dry run: posted rules (optional), whether they replace the saved ones, a day, a page."""
+
+    rules = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        max_length=200,
+        help_text="Rules as {id?, name, stage (slug), match, conditions, from_stages (slugs), priority, is_win_back,"
+        " is_active}. A rule with a saved rule's id replaces it; others are added. Omit to dry-run the saved rules.",
+    )
+    replace = serializers.BooleanField(default=False, help_text="Use only the posted rules.")
+    as_of = serializers.DateField(required=False, help_text="Any day, past or future: nothing is written.")
+    page = serializers.IntegerField(default=1, min_value=1)
+    page_size = serializers.IntegerField(default=50, min_value=1, max_value=1000)
+
+
+class RuleApplicationSerializer(serializers.ModelSerializer):
+    """A saved rule change being applied to every contact: progress and who moved."""
+
+    percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = RuleApplication
+        fields = [
+            "id",
+            "rule",
+            "rule_name",
+            "status",
+            "total",
+            "processed",
+            "percent",
+            "moved",
+            "movers",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields

@@ -169,4 +169,7 @@ def stage_snapshots_restate(
                 contacts=F("contacts") + change,
                 restated_at=now,
             )
+    if changed:
+        # Stored results of the stage-count chart read the old counts: drop them so it is recomputed.
+        apps.get_model("analytics", "ReportSnapshot").objects.filter(report="stage_counts").delete()
     return changed

@@ -14,6 +14,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from analytics.models import ContactMetrics, StageSnapshot
+from analytics.reports.base import ReportFilters
+from analytics.reports.stage_counts import StageCountsQuery, stage_counts_report
+from analytics.views import _restated_note
 from contacts.models import Contact
 from contacts.services import contact_create, touchpoint_bulk_create, touchpoint_create
 from plays.models import Play, PlayRun, PlayStatus, Task
@@ -303,3 +306,18 @@ def test_recompute_service_refuses_a_future_day_but_simulates_it():
     assert "future" in str(exc.value)
     result = lifecycle_recompute(as_of=timezone.localdate() + dt.timedelta(days=1), dry_run=True)
     assert result.evaluation.dry_run and result.snapshot_date is None
+
+
+def test_the_stage_chart_says_which_days_were_restated(frozen, django_capture_on_commit_callbacks):
+    contact = ContactFactory(acquired_at=ago(400))
+    day = ago(50).date()
+    stage_snapshot_write(date=day)
+    query = StageCountsQuery(filters=ReportFilters(period_start=ago(60).date(), period_end=ago(40).date()))
+    assert stage_counts_report(query).restated == []
+    with django_capture_on_commit_callbacks(execute=True):
+        touchpoint_create(
+            data={"contact": contact.pk, "kind": "purchase", "amount": "10", "occurred_at": ago(60)}, source="api"
+        )
+    result = stage_counts_report(query)
+    assert [d for d, _ in result.restated] == [day]
+    assert f"Restated after later history arrived: {day.isoformat()}." in _restated_note(result)

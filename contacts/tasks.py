@@ -17,6 +17,6 @@ def touchpoints_created_task(touchpoint_ids: list[int], contact_ids: list[int], 
 
     `announce=False` (an import): the evaluation runs quietly and no plays or webhooks are told.
     """
-    from contacts.services import touchpoints_created_fan_out
+    from contacts.touchpoint_services import touchpoints_created_fan_out
 
     touchpoints_created_fan_out(touchpoint_ids=touchpoint_ids, contact_ids=contact_ids, announce=announce)

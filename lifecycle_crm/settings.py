@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "accounts",
     "stages",
     "contacts",
+    "metrics",
     "campaigns",
     "analytics",
     "webhooks",

@@ -11,10 +11,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from contacts.models import Contact
-from lifecycle_crm.admin_utils import LargeTableAdminMixin
+from lifecycle_crm.admin_utils import ComputedAdmin, LargeTableAdminMixin
 from stages.applying import rule_application_start
-from stages.engine import RuleSpec, lifecycle_evaluate, rules_active
-from stages.models import ApplicationStatus, RuleApplication, Stage, StageRule, StageTransition
+from stages.engine import lifecycle_evaluate
+from stages.engine_rules import RuleSpec, rules_active
+from stages.models import ApplicationStatus, RuleApplication, Stage, StageRule, StageSnapshot, StageTransition
 from stages.rules import METRICS
 from stages.services import stage_rule_conditions_clean
 
@@ -236,3 +237,12 @@ class StageTransitionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(StageSnapshot)
+class StageSnapshotAdmin(ComputedAdmin):
+    list_display = ("date", "stage", "contacts")
+    list_select_related = ("stage",)
+    list_filter = ("stage",)
+    date_hierarchy = "date"
+    raw_id_fields = ("stage",)

@@ -21,7 +21,9 @@ from django.utils import timezone
 
 from accounts.actor import actor_split
 from contacts.models import Contact
-from stages.engine import DEFAULT_CHUNK_SIZE, EvaluationResult, RuleSpec, chunk_ranges, lifecycle_evaluate, rules_active
+from stages.engine import EvaluationResult, lifecycle_evaluate
+from stages.engine_base import DEFAULT_CHUNK_SIZE, chunk_ranges
+from stages.engine_rules import RuleSpec, rules_active
 from stages.models import ApplicationStatus, RuleApplication, Stage, StageRule, StageTransition
 from stages.rules import validate_conditions
 

@@ -32,8 +32,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from contacts.models import Contact, Touchpoint
-from stages.engine import evaluation_times, lifecycle_evaluate
-from stages.models import StageTransition, TransitionSource
+from stages.engine import lifecycle_evaluate
+from stages.engine_base import evaluation_times
+from stages.models import StageSnapshot, StageTransition, TransitionSource
 
 # Moves the rules respect (engine policy): they are kept by a restatement and bound where it starts.
 HAND_SOURCES = (TransitionSource.MANUAL, TransitionSource.API, TransitionSource.PLAY, TransitionSource.MERGE)
@@ -143,8 +144,6 @@ def stage_snapshots_restate(
     restatement minus before it; changed rows keep their first stored count in
     `previous_contacts` and are marked `restated_at`, so the chart can say so.
     """
-    # The snapshot table belongs to analytics, above stages: looked up by name, as stage_snapshot_write does.
-    StageSnapshot = apps.get_model("analytics", "StageSnapshot")
     dates = list(StageSnapshot.objects.filter(date__gte=since).order_by().values_list("date", flat=True).distinct())
     if not dates:
         return 0
@@ -170,6 +169,7 @@ def stage_snapshots_restate(
                 restated_at=now,
             )
     if changed:
-        # Stored results of the stage-count chart read the old counts: drop them so it is recomputed.
+        # Stored results of the stage-count chart (analytics, above stages: looked up by name) read the old
+        # counts: drop them so the chart is recomputed.
         apps.get_model("analytics", "ReportSnapshot").objects.filter(report="stage_counts").delete()
     return changed

@@ -18,12 +18,12 @@ import time_machine
 from django.core import mail
 from django.core.management import call_command
 
-from analytics.models import ContactMetrics, StageSnapshot
 from contacts.models import Contact
 from contacts.services import contact_create, touchpoint_bulk_create, touchpoint_create
+from metrics.models import ContactMetrics
 from plays.models import ActionLog, Play, PlayRun, PlayStatus, Task
-from stages.engine import evaluation_times
-from stages.models import StageRule, StageTransition
+from stages.engine_base import evaluation_times
+from stages.models import StageRule, StageSnapshot, StageTransition
 from stages.services import lifecycle_recompute
 
 pytestmark = pytest.mark.django_db(transaction=True)

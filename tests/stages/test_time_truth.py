@@ -13,15 +13,15 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from analytics.models import ContactMetrics, StageSnapshot
 from analytics.reports.base import ReportFilters
 from analytics.reports.stage_counts import StageCountsQuery, stage_counts_report
 from analytics.views import _restated_note
 from contacts.models import Contact
 from contacts.services import contact_create, touchpoint_bulk_create, touchpoint_create
+from metrics.models import ContactMetrics
 from plays.models import Play, PlayRun, PlayStatus, Task
 from stages.engine import lifecycle_evaluate
-from stages.models import StageRule, StageTransition
+from stages.models import StageRule, StageSnapshot, StageTransition
 from stages.services import lifecycle_recompute, stage_snapshot_write
 from tests.factories import ContactFactory, TouchpointFactory, stage
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0002_api_keys"),
-        ("stages", "0004_transition_contact_covering_index"),
+        ("stages", "0005_stagesnapshot"),
     ]
 
     operations = [

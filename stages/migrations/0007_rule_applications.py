@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("stages", "0005_time_provenance"),
+        ("stages", "0006_time_provenance"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

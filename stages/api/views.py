@@ -150,6 +150,15 @@ class StageRuleDryRunApi(APIView):
         return Response(body)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="Rule changes being applied in the background, newest first",
+        responses={200: RuleApplicationSerializer(many=True), **READ_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="A rule application: progress and who moved", responses={200: RuleApplicationSerializer, **READ_ERRORS}
+    ),
+)
 class RuleApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Saved rule changes being applied in the background: progress and who moved."""
 

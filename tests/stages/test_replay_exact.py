@@ -19,7 +19,8 @@ from django.core import mail
 from django.core.management import call_command
 
 from contacts.models import Contact
-from contacts.services import contact_create, touchpoint_bulk_create, touchpoint_create
+from contacts.services import contact_create
+from contacts.touchpoint_services import touchpoint_bulk_create, touchpoint_create
 from metrics.models import ContactMetrics
 from plays.models import ActionLog, Play, PlayRun, PlayStatus, Task
 from stages.engine_base import evaluation_times

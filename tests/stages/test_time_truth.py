@@ -17,7 +17,8 @@ from analytics.reports.base import ReportFilters
 from analytics.reports.stage_counts import StageCountsQuery, stage_counts_report
 from analytics.views import _restated_note
 from contacts.models import Contact
-from contacts.services import contact_create, touchpoint_bulk_create, touchpoint_create
+from contacts.services import contact_create
+from contacts.touchpoint_services import touchpoint_bulk_create, touchpoint_create
 from metrics.models import ContactMetrics
 from plays.models import Play, PlayRun, PlayStatus, Task
 from stages.engine import lifecycle_evaluate

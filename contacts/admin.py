@@ -276,6 +276,8 @@ class ContactAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Contact, form: ContactAdminForm, change: bool) -> None:
         data = form.service_data()
+        if "consent_source" in data:
+            data["consent_ip"] = request.META.get("REMOTE_ADDR") or None  # the consent ledger keeps a form's IP
         if change:
             # The form already copied its values onto `obj`; the service compares against the stored row.
             saved = contact_update(contact=Contact.objects.get(pk=obj.pk), data=data, user=request.user)

@@ -163,7 +163,8 @@ def contact_create(
         actor_name=actor.name,
         note="Created" if source != TransitionSource.MANUAL else "Created by hand",
     )
-    transaction.on_commit(lambda: signals.contacts_created.send(sender=Contact, contact_ids=[contact.pk]))
+    if source != TransitionSource.IMPORT:  # imported contacts are history: no webhook (issue 17)
+        transaction.on_commit(lambda: signals.contacts_created.send(sender=Contact, contact_ids=[contact.pk]))
     return contact
 
 

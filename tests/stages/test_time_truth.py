@@ -322,3 +322,34 @@ def test_the_stage_chart_says_which_days_were_restated(frozen, django_capture_on
     result = stage_counts_report(query)
     assert [d for d, _ in result.restated] == [day]
     assert f"Restated after later history arrived: {day.isoformat()}." in _restated_note(result)
+
+
+def test_imported_contacts_and_touchpoints_publish_no_webhook(frozen, django_capture_on_commit_callbacks):
+    from contacts.signals import contacts_created, touchpoints_created
+
+    heard: list[str] = []
+
+    def contacts_listener(sender, **kwargs):
+        heard.append("contacts")
+
+    def touchpoints_listener(sender, **kwargs):
+        heard.append("touchpoints")
+
+    contacts_created.connect(contacts_listener)
+    touchpoints_created.connect(touchpoints_listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            contact = contact_create(data={"email": "imp@example.com"}, source="import")
+            touchpoint_bulk_create(
+                rows=[{"contact": contact.pk, "kind": "purchase", "amount": "5", "occurred_at": ago(0.1)}],
+                source="import",
+                max_batch=None,
+            )
+        assert heard == []
+        with django_capture_on_commit_callbacks(execute=True):
+            live = contact_create(data={"email": "live@example.com"}, source="api")
+            touchpoint_create(data={"contact": live.pk, "kind": "site_visit"}, source="api")
+        assert heard == ["contacts", "touchpoints"]
+    finally:
+        contacts_created.disconnect(contacts_listener)
+        touchpoints_created.disconnect(touchpoints_listener)

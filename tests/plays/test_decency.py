@@ -110,12 +110,15 @@ def test_two_racing_workers_act_once_per_occurrence():
     contacts = [ContactFactory(email=f"race{i}@example.com", marketing_consent=True) for i in range(20)]
     play = make_play(trigger_type="stage_entered", trigger_stage="loyalty", actions=[EMAIL])
     loyalty = Stage.objects.get(slug="loyalty")
+    now = dt.datetime.now(dt.UTC)
     transition_ids = [
         StageTransition.objects.create(
-            contact=c, from_stage=c.stage, to_stage=loyalty, effective_at=dt.datetime.now(dt.UTC), source="rule"
+            contact=c, from_stage=c.stage, to_stage=loyalty, effective_at=now, source="rule"
         ).pk
         for c in contacts
     ]
+    # The moves are the contacts' current stages (only current moves trigger plays, issue 17).
+    type(contacts[0]).objects.filter(pk__in=[c.pk for c in contacts]).update(stage=loyalty, stage_entered_at=now)
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 

@@ -20,14 +20,11 @@ from django.utils import timezone
 
 from accounts.actor import actor_split
 from contacts.models import ConsentAction, ConsentEvent, Contact, ContactAlias, ContactMerge, Touchpoint
+from lifecycle_crm.errors import ConsentConflict
 
 # Keys a caller may send beside `marketing_consent`; the services take them out of the data.
 CONSENT_KEYS = ("consent_source", "consent_reason", "consent_text", "consent_ip")
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: never deliverable
-
-
-class ConsentConflict(Exception):
-    """A change of consent that needs an explicit decision (re-consenting an unsubscribed contact)."""
 
 
 REPEAT_CONSENT_MESSAGE = (

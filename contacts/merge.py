@@ -29,10 +29,13 @@ from django.db.models.functions import Concat, Length, Lower, Replace, StrIndex,
 from django.utils import timezone
 
 from accounts.actor import actor_split
+from campaigns.models import CampaignMember
 from contacts.aliases import aliases_add_for_merge
 from contacts.models import Contact, ContactMerge, Touchpoint
+from stages.announce import transitions_announce
 from stages.history import lifecycle_history_restate
 from stages.models import StageCategory, StageTransition
+from stages.tasks import lifecycle_enqueue_evaluation
 
 
 class DuplicateReason(models.TextChoices):
@@ -234,7 +237,6 @@ def _fold_history(*, survivor: Contact, other: Contact) -> tuple[list[dict[str, 
 
 def _move_related(*, survivor: Contact, other: Contact) -> dict[str, int]:
     """Re-point every row that references `other` at the survivor; returns counts by kind."""
-    from campaigns.models import CampaignMember
 
     moved = {
         "touchpoints": Touchpoint.objects.filter(contact=other).update(contact=survivor),
@@ -324,9 +326,6 @@ def _take_stage(*, survivor: Contact, stage, other: Contact, user: Any) -> Stage
 
 
 def _after_merge(survivor_id: int, transition_id: int | None) -> None:
-    from stages.announce import transitions_announce
-    from stages.services import lifecycle_enqueue_evaluation
-
     if transition_id is not None:
         # A merge move is no news to the customer: the decision (stages.announce) keeps it from side effects.
         transitions_announce([transition_id])

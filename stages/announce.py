@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from contacts.models import Contact
 from stages.models import StageTransition, TransitionSource
+from stages.signals import stage_changed
 
 QUIET_SOURCES = (TransitionSource.IMPORT, TransitionSource.MERGE, TransitionSource.SYSTEM)
 
@@ -58,8 +59,6 @@ def transitions_may_trigger(
 
 def transitions_announce(transition_ids: Sequence[int]) -> list[int]:
     """After commit: send `stage_changed` for the moves that may cause side effects; return their ids."""
-    from stages.signals import stage_changed
-
     allowed = transitions_may_trigger(transition_ids=transition_ids)
     if allowed:
         stage_changed.send(sender=StageTransition, transition_ids=allowed)

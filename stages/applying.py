@@ -26,6 +26,7 @@ from stages.engine_base import DEFAULT_CHUNK_SIZE, chunk_ranges
 from stages.engine_rules import RuleSpec, rules_active
 from stages.models import ApplicationStatus, RuleApplication, Stage, StageRule, StageTransition
 from stages.rules import validate_conditions
+from stages.signals import rule_application_queued
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +36,8 @@ def rule_application_start(*, rule: StageRule, user: Any = None) -> RuleApplicat
     application = RuleApplication.objects.create(
         rule=rule, rule_name=rule.name[:120], total=Contact.objects.count(), created_by=actor_split(user).user
     )
-    transaction.on_commit(lambda: _enqueue(application.pk))
+    transaction.on_commit(lambda: rule_application_queued.send(sender=RuleApplication, application_id=application.pk))
     return application
-
-
-def _enqueue(application_id: int) -> None:
-    from stages.tasks import rule_application_task
-
-    try:
-        rule_application_task.delay(application_id)
-    except Exception:  # the broker is down: the application stays queued; the nightly run applies the rule anyway
-        logger.exception("Could not enqueue rule application %s", application_id)
 
 
 def rule_application_run(*, application_id: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> RuleApplication:

@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.actor import actor_split
+from contacts.models import Contact
 from stages.announce import transitions_announce
 from stages.applying import rule_application_start
 from stages.engine import EvaluationResult, lifecycle_evaluate
@@ -38,28 +40,6 @@ MANUAL_MOVE_SOURCES = {
     TransitionSource.PLAY,
     TransitionSource.SYSTEM,
 }
-
-
-def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int], announce: bool = True) -> None:
-    """Ask a worker to re-evaluate these contacts' stages; call it after commit.
-
-    If the broker is unreachable the touchpoints are already stored, so nothing is lost:
-    the failure is logged and the nightly recompute catches these contacts up.
-    `announce=False` (imports) evaluates quietly: the moves cause no side effects.
-    """
-    from stages.tasks import evaluate_contacts_task
-
-    if not contact_ids:
-        return
-    try:
-        if announce:
-            evaluate_contacts_task.delay(list(contact_ids))
-        else:
-            evaluate_contacts_task.delay(list(contact_ids), announce=False)
-    except Exception:  # kombu raises transport-specific errors when the broker is down
-        logger.exception(
-            "Could not enqueue evaluation of %d contact(s); the nightly run will catch up", len(contact_ids)
-        )
 
 
 def lifecycle_evaluate_realtime(*, contact_ids: Sequence[int], announce: bool = True) -> EvaluationResult:
@@ -99,7 +79,6 @@ def contact_move_stage(
     events after this move. Leaving an exit
     stage for a customer stage by hand is recorded as a win-back.
     """
-    from contacts.models import Contact
 
     reason = (reason or "").strip() if isinstance(reason, str) or reason is None else ""
     if not reason:
@@ -353,6 +332,4 @@ def stage_snapshot_write(*, date: dt.date) -> int:
 
 
 def _table(app: str, model: str) -> str:
-    from django.apps import apps
-
     return apps.get_model(app, model)._meta.db_table

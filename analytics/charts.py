@@ -237,11 +237,11 @@ def _stage_counts(mod: Any, query: OverviewQuery) -> ChartData:
             "dates": [d.isoformat() for d in result.dates],
             "lines": [{"name": s.name, "colour": s.colour, "values": s.counts} for s in result.series],
         },
-        caption="Contacts per stage at the end of each day (the nightly snapshot)." + _restated_note(result),
+        caption="Contacts per stage at the end of each day (the nightly snapshot)." + restated_note(result),
     )
 
 
-def _restated_note(result: Any) -> str:
+def restated_note(result: Any) -> str:
     """Issue 17: stored days that later history contradicted were restated; the chart says which."""
     restated = [(day if isinstance(day, str) else day.isoformat()) for day, _when in result.restated or []]
     if not restated:

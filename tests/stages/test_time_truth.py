@@ -13,9 +13,9 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from analytics.charts import restated_note
 from analytics.reports.base import ReportFilters
 from analytics.reports.stage_counts import StageCountsQuery, stage_counts_report
-from analytics.views import _restated_note
 from contacts.models import Contact
 from contacts.services import contact_create
 from contacts.touchpoint_services import touchpoint_bulk_create, touchpoint_create
@@ -321,7 +321,7 @@ def test_the_stage_chart_says_which_days_were_restated(frozen, django_capture_on
         )
     result = stage_counts_report(query)
     assert [d for d, _ in result.restated] == [day]
-    assert f"Restated after later history arrived: {day.isoformat()}." in _restated_note(result)
+    assert f"Restated after later history arrived: {day.isoformat()}." in restated_note(result)
 
 
 def test_imported_contacts_and_touchpoints_publish_no_webhook(frozen, django_capture_on_commit_callbacks):

@@ -20,7 +20,10 @@ def on_touchpoints_created(sender, contact_ids=None, announce: bool = True, **kw
     Imported ones (`announce=False`) are evaluated quietly: their moves cause no side effects (issue 17).
     """
     if contact_ids:
-        tasks.lifecycle_enqueue_evaluation(contact_ids=list(contact_ids), announce=announce)
+        if announce:
+            tasks.lifecycle_enqueue_evaluation(contact_ids=list(contact_ids))
+        else:
+            tasks.lifecycle_enqueue_evaluation(contact_ids=list(contact_ids), announce=False)
 
 
 @receiver(rule_application_queued, dispatch_uid="stages.rule_application_queued")

@@ -327,13 +327,14 @@ def test_the_stage_chart_says_which_days_were_restated(frozen, django_capture_on
 def test_imported_contacts_and_touchpoints_publish_no_webhook(frozen, django_capture_on_commit_callbacks):
     from contacts.signals import contacts_created, touchpoints_created
 
-    heard: list[str] = []
+    heard: list[tuple[str, bool]] = []
 
     def contacts_listener(sender, **kwargs):
-        heard.append("contacts")
+        heard.append(("contacts", True))
 
     def touchpoints_listener(sender, **kwargs):
-        heard.append("touchpoints")
+        # Receivers (stages, plays, webhooks) read `announce`: False means evaluate quietly, publish nothing.
+        heard.append(("touchpoints", kwargs.get("announce", True)))
 
     contacts_created.connect(contacts_listener)
     touchpoints_created.connect(touchpoints_listener)
@@ -345,11 +346,12 @@ def test_imported_contacts_and_touchpoints_publish_no_webhook(frozen, django_cap
                 source="import",
                 max_batch=None,
             )
-        assert heard == []
+        assert heard == [("touchpoints", False)]
+        heard.clear()
         with django_capture_on_commit_callbacks(execute=True):
             live = contact_create(data={"email": "live@example.com"}, source="api")
             touchpoint_create(data={"contact": live.pk, "kind": "site_visit"}, source="api")
-        assert heard == ["contacts", "touchpoints"]
+        assert heard == [("contacts", True), ("touchpoints", True)]
     finally:
         contacts_created.disconnect(contacts_listener)
         touchpoints_created.disconnect(touchpoints_listener)

@@ -243,8 +243,17 @@ def _stage_counts(mod: Any, query: OverviewQuery) -> ChartData:
             "dates": [d.isoformat() for d in result.dates],
             "lines": [{"name": s.name, "colour": s.colour, "values": s.counts} for s in result.series],
         },
-        caption="Contacts per stage at the end of each day (the nightly snapshot).",
+        caption="Contacts per stage at the end of each day (the nightly snapshot)." + restated_note(result),
     )
+
+
+def restated_note(result: Any) -> str:
+    """Issue 17: stored days that later history contradicted were restated; the chart says which."""
+    restated = [(day if isinstance(day, str) else day.isoformat()) for day, _when in result.restated or []]
+    if not restated:
+        return ""
+    shown = ", ".join(restated[:5]) + (f" and {len(restated) - 5} more" if len(restated) > 5 else "")
+    return f" Restated after later history arrived: {shown}."
 
 
 def _pct(value: Any) -> str:

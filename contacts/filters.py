@@ -21,7 +21,8 @@ from django.db.models.functions import Coalesce, Lower
 from django.http import QueryDict
 
 from campaigns.models import Segment
-from contacts.models import Channel, Contact, Tag
+from contacts.aliases import alias_contact_ids
+from contacts.models import AliasKind, Channel, Contact, Tag
 from stages.models import Stage
 
 # Public ordering names → the ORM expression sorted on (never NULL, so cursor pagination can
@@ -149,7 +150,9 @@ class ContactFilterSet(django_filters.FilterSet):
         method="filter_q", max_length=200, help_text="Text search: name, email, company, phone, external id."
     )
     email = django_filters.CharFilter(method="filter_email", max_length=254, help_text="Exact email, any case.")
-    external_id = django_filters.CharFilter(field_name="external_id", max_length=100)
+    external_id = django_filters.CharFilter(
+        method="filter_external_id", max_length=100, help_text="Exact external id, or one merged into this contact."
+    )
     ordering = django_filters.ChoiceFilter(
         choices=ORDERING_CHOICES, method="filter_ordering", empty_label=None, help_text="Sort key; `-` for descending."
     )
@@ -252,8 +255,21 @@ class ContactFilterSet(django_filters.FilterSet):
         return queryset
 
     def filter_email(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        # LOWER(email) = … is what the case-insensitive unique index serves (iexact would use UPPER).
-        return queryset.alias(lemail=Lower("email")).filter(lemail=value.strip().lower()) if value else queryset
+        # LOWER(email) = … is what the case-insensitive unique index serves (iexact would use UPPER);
+        # a merged-away email names its survivor (issue 17: aliases).
+        if not value:
+            return queryset
+        direct = Q(lemail=value.strip().lower())
+        return queryset.alias(lemail=Lower("email")).filter(
+            direct | Q(pk__in=alias_contact_ids(kind=AliasKind.EMAIL, value=value))
+        )
+
+    def filter_external_id(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(external_id=value) | Q(pk__in=alias_contact_ids(kind=AliasKind.EXTERNAL_ID, value=value))
+        )
 
     def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return contact_order(queryset, ordering=value)

@@ -171,6 +171,7 @@ def _touchpoints_chunk(job: ImportJob, chunk: list[tuple[int, dict[str, str]]]) 
                     source=TouchpointSource.IMPORT,
                     logged_by=job.created_by,
                     max_batch=None,
+                    announce=job.trigger_plays,  # issue 17: off by default, imported history emails nobody
                 )
         except BatchValidationError as exc:
             keep = []

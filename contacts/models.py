@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 from django.utils import timezone
 
 
@@ -200,6 +200,13 @@ class Touchpoint(models.Model):
     utm_medium = models.CharField(max_length=100, blank=True)
     utm_campaign = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the system stored it (issue 17), beside occurred_at (in the customer's life): a fact received
+    # long after it occurred is history, and history never triggers emails, plays or webhooks.
+    # db_default so raw inserts (bench, COPY) get it too; Python's default lets tests freeze time.
+    received_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -303,6 +310,10 @@ class ImportJob(models.Model):
     updated_count = models.IntegerField(default=0)
     unchanged_count = models.IntegerField(default=0, help_text="Rows already stored by an earlier import.")
     rejected_count = models.IntegerField(default=0)
+    trigger_plays = models.BooleanField(
+        default=False,
+        help_text="Let this import's facts trigger plays, emails and webhooks (off: imported history emails nobody).",
+    )
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -362,6 +373,9 @@ class ContactMerge(models.Model):
     merged_email = models.EmailField(max_length=254)
     merged_snapshot = models.JSONField(default=dict)
     moved = models.JSONField(default=dict, help_text="Counts of the rows moved to the survivor, by kind.")
+    # The removed contact's own stage history (issue 17): the survivor's history is rebuilt as one
+    # chain, so the other's moves are kept here rather than interleaved into it.
+    merged_history = models.JSONField(default=list, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -417,3 +431,84 @@ class TouchpointChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} touchpoint {self.touchpoint_id}"
+
+
+class AliasKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    EXTERNAL_ID = "external_id", "External id"
+
+
+class ContactAlias(models.Model):
+    """Another email or external id that names a contact: the removed contact's keys after a merge.
+
+    Lookups by email or external id (API filters, upserts, bulk touchpoints, imports) fall back
+    to the aliases, so an integration that still names the merged-away record reaches the
+    survivor instead of a 400 (issue 17). Emails are stored lower-cased; a value names one
+    contact at most.
+    """
+
+    # The FK's index serves a contact's aliases (its page, a later merge re-pointing them).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="aliases")
+    kind = models.CharField(max_length=12, choices=AliasKind.choices)
+    value = models.CharField(max_length=254)
+    merge = models.ForeignKey(ContactMerge, null=True, blank=True, on_delete=models.SET_NULL, related_name="aliases")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["contact_id", "kind", "value"]
+        constraints = [
+            # One owner per alias; also the index of every alias look-up (kind, value).
+            models.UniqueConstraint(fields=["kind", "value"], name="contact_alias_unique"),
+            models.CheckConstraint(condition=~Q(value=""), name="contact_alias_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} → {self.contact_id}"
+
+
+class ConsentAction(models.TextChoices):
+    GRANTED = "granted", "Consent given"
+    WITHDRAWN = "withdrawn", "Consent withdrawn"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    ERASED = "erased", "Personal data erased"
+
+
+class ConsentEvent(models.Model):
+    """One change of a contact's marketing consent, appended and never edited (issue 17: a consent ledger).
+
+    Who changed it (a user or an API key, with the name kept as it was), from where (`source`:
+    form, api, import, admin, email link…), when, the text the person was shown, the IP of a
+    form, and the reason. Erasing a contact's personal data appends an `erased` event: the
+    ledger is the proof of what the business was allowed to do and when.
+    """
+
+    # No plain FK index: consent_event_contact_idx starts with contact_id.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events", db_index=False)
+    action = models.CharField(max_length=12, choices=ConsentAction.choices)
+    granted = models.BooleanField(help_text="Marketing consent after this event.")
+    source = models.CharField(max_length=40)
+    reason = models.TextField(blank=True)
+    text_shown = models.TextField(blank=True, help_text="The consent text the person saw, if any.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=160, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["contact_id", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(source=""), name="consent_event_has_source"),
+            models.CheckConstraint(
+                condition=~Q(action="granted") | Q(granted=True), name="consent_event_granted_grants"
+            ),
+        ]
+        indexes = [
+            # A contact's ledger in order (API, contact page).
+            models.Index(fields=["contact", "created_at"], name="consent_event_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.action} via {self.source} @ {self.created_at:%Y-%m-%d}"

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 @receiver(touchpoints_stored, dispatch_uid="contacts.touchpoints_stored")
-def on_touchpoints_stored(sender, touchpoint_ids, contact_ids, **kwargs) -> None:
+def on_touchpoints_stored(sender, touchpoint_ids, contact_ids, announce: bool = True, **kwargs) -> None:
     """After commit: one publish per write, the follow-up work fans out in a worker (touchpoints_created_task).
 
     Publishing the evaluation, the plays trigger and the webhook event from the request
@@ -28,7 +28,7 @@ def on_touchpoints_stored(sender, touchpoint_ids, contact_ids, **kwargs) -> None
     try:
         # argsrepr: Celery would otherwise build a safe repr of up to 2,000 ids for the message headers.
         touchpoints_created_task.apply_async(
-            (touchpoint_ids, contact_ids),
+            (touchpoint_ids, contact_ids) if announce else (touchpoint_ids, contact_ids, False),
             argsrepr=f"({len(touchpoint_ids)} touchpoint ids, {len(contact_ids)} contact ids)",
         )
     except Exception:  # kombu raises transport-specific errors when the broker is down

@@ -23,9 +23,20 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from accounts.roles import Role, user_role
+from contacts.aliases import alias_normalise, alias_resolve
 from contacts.filters import FILTER_PARAMS, ContactFilterSet, contact_order, filters_to_querydict
-from contacts.models import Contact, Tag, Touchpoint, TouchpointChange, TouchpointChangeAction, TouchpointKind
+from contacts.models import (
+    AliasKind,
+    ConsentEvent,
+    Contact,
+    Tag,
+    Touchpoint,
+    TouchpointChange,
+    TouchpointChangeAction,
+    TouchpointKind,
+)
 from stages.models import StageTransition
+from stages.selectors import transitions_with_exit
 
 READ_ROLES = {Role.ADMIN, Role.MARKETER, Role.SALES_REP, Role.INTEGRATION}
 WRITE_ANY_ROLES = {Role.ADMIN, Role.INTEGRATION}
@@ -114,11 +125,16 @@ def contact_transition_list(*, user: Any, contact: Contact) -> QuerySet[StageTra
     """A contact's stage history, oldest first, with stage slugs and the rule that caused each move."""
     if user_role(user) not in READ_ROLES:
         return StageTransition.objects.none()
-    return (
-        StageTransition.objects.filter(contact=contact)
-        .select_related("from_stage", "to_stage", "rule", "user")
-        .order_by("effective_at", "id")
-    )
+    return transitions_with_exit(
+        StageTransition.objects.filter(contact=contact).select_related("from_stage", "to_stage", "rule", "user")
+    ).order_by("effective_at", "id")
+
+
+def contact_consent_events(*, user: Any, contact: Contact) -> QuerySet[ConsentEvent]:
+    """A contact's consent ledger, oldest first (issue 17)."""
+    if user_role(user) not in READ_ROLES:
+        return ConsentEvent.objects.none()
+    return ConsentEvent.objects.filter(contact=contact).order_by("created_at", "id")
 
 
 def touchpoint_list(*, user: Any) -> QuerySet[Touchpoint]:
@@ -180,7 +196,15 @@ def contact_match(*, external_id: str | None = None, email: str | None = None) -
         if found is not None:
             return found
     if email and str(email).strip():
-        return Contact.objects.alias(lemail=Lower("email")).filter(lemail=str(email).strip().lower()).first()
+        found = Contact.objects.alias(lemail=Lower("email")).filter(lemail=str(email).strip().lower()).first()
+        if found is not None:
+            return found
+    # A merged-away key names its survivor (issue 17).
+    for kind, value in ((AliasKind.EXTERNAL_ID, external_id), (AliasKind.EMAIL, email)):
+        if value and str(value).strip():
+            contact_id = alias_resolve(kind=kind, values=[str(value)]).get(alias_normalise(kind, str(value)))
+            if contact_id is not None:
+                return Contact.objects.filter(pk=contact_id).first()
     return None
 
 

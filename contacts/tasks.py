@@ -19,11 +19,14 @@ def import_run_task(job_id: int) -> str:
 
 
 @shared_task(acks_late=True, time_limit=60)
-def touchpoints_created_task(touchpoint_ids: list[int], contact_ids: list[int]) -> None:
-    """The one task a touchpoint write publishes: fans out to evaluation, plays and webhooks (idempotent consumers)."""
+def touchpoints_created_task(touchpoint_ids: list[int], contact_ids: list[int], announce: bool = True) -> None:
+    """The one task a touchpoint write publishes: fans out to evaluation, plays and webhooks (idempotent consumers).
+
+    `announce=False` (an import): the receivers evaluate quietly and tell no play and no webhook (issue 17).
+    """
     # Each consumer keeps its own task (retries, time limits): stages enqueues the evaluation of the
     # touched contacts, plays and webhooks what they subscribed to. Their receivers log a broker
     # failure instead of raising, so nothing here is retried twice.
     signals.touchpoints_created.send(
-        sender=Touchpoint, touchpoint_ids=list(touchpoint_ids), contact_ids=list(contact_ids)
+        sender=Touchpoint, touchpoint_ids=list(touchpoint_ids), contact_ids=list(contact_ids), announce=announce
     )

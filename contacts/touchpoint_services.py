@@ -19,9 +19,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.actor import actor_split
 from campaigns.models import Campaign
 from contacts import signals
+from contacts.aliases import alias_normalise, alias_resolve
 from contacts.models import (
+    AliasKind,
     Contact,
     Touchpoint,
     TouchpointSource,
@@ -92,7 +95,21 @@ def _resolve_contacts(cleaned: list[dict[str, Any]]) -> dict[tuple[str, Any], in
         for pk, lemail in _contacts_matching("lower_email", set(spellings)):
             for value in spellings[lemail]:  # "Ann@x.com" and "ann@x.com" in one batch are the same contact
                 found[("contact_email", value)] = pk
+    _resolve_aliases(wanted, found)
     return found
+
+
+def _resolve_aliases(wanted: dict[str, set], found: dict[tuple[str, Any], int]) -> None:
+    """Keys no contact carries may be aliases of a survivor (a merged-away email or external id): one query each."""
+    for key, kind in (("contact_external_id", AliasKind.EXTERNAL_ID), ("contact_email", AliasKind.EMAIL)):
+        missing = [value for value in wanted[key] if (key, value) not in found]
+        if not missing:
+            continue
+        resolved = alias_resolve(kind=kind, values=[str(v) for v in missing])
+        for value in missing:
+            contact_id = resolved.get(alias_normalise(kind, str(value)))
+            if contact_id is not None:
+                found[(key, value)] = contact_id
 
 
 def _contacts_matching(key: str, values: set[Any]) -> list[tuple[int, Any]]:
@@ -137,13 +154,18 @@ def touchpoint_bulk_create(
     logged_by: Any = None,
     max_batch: int | None = MAX_BATCH,
     enqueue: bool = True,
+    announce: bool | None = None,
 ) -> list[TouchpointResult]:
     """Validate and store a batch of touchpoints: all valid items are written, or none.
 
     Idempotent by `(source, external_id)`: an item whose key is already stored (or repeated
     earlier in the same batch) returns the stored touchpoint with `created=False`. Raises
-    BatchValidationError (per-item field messages) when any item is invalid.
+    BatchValidationError (per-item field messages) when any item is invalid. `logged_by` may be
+    a user or an API-key principal (provenance: both are recorded). `announce` (default: not
+    for imports) lets the new facts cause side effects; imported history never emails anyone.
     """
+    if announce is None:
+        announce = source != TouchpointSource.IMPORT
     if source not in _SOURCES:
         raise ValidationError({"source": f"{source!r} is not a touchpoint source."})
     if max_batch is not None and len(rows) > max_batch:
@@ -179,10 +201,10 @@ def touchpoint_bulk_create(
     if errors:
         raise BatchValidationError(errors)
 
-    user = logged_by if getattr(logged_by, "is_authenticated", False) else None
+    actor = actor_split(logged_by)
     for attempt in range(3):
         try:
-            results = _insert_batch(cleaned, source=source, user=user)
+            results = _insert_batch(cleaned, source=source, user=actor.user, api_key_id=actor.api_key_id)
             break
         except IntegrityError:
             # A concurrent request inserted one of our external ids between our check and
@@ -193,13 +215,17 @@ def touchpoint_bulk_create(
     if created_ids and enqueue:
         touched = sorted({r.contact_id for r in results if r.created})
         transaction.on_commit(
-            lambda: signals.touchpoints_stored.send(sender=Touchpoint, touchpoint_ids=created_ids, contact_ids=touched)
+            lambda: signals.touchpoints_stored.send(
+                sender=Touchpoint, touchpoint_ids=created_ids, contact_ids=touched, announce=announce
+            )
         )
     return results
 
 
 @transaction.atomic
-def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> list[TouchpointResult]:
+def _insert_batch(
+    cleaned: list[dict[str, Any]], *, source: str, user: Any, api_key_id: int | None = None
+) -> list[TouchpointResult]:
     """Insert the batch's new items; items whose `(source, external_id)` is stored come back with created=False.
 
     On PostgreSQL the INSERT itself skips stored keys (`ON CONFLICT … DO NOTHING`; a key
@@ -224,7 +250,8 @@ def _insert_batch(cleaned: list[dict[str, Any]], *, source: str, user: Any) -> l
         else:
             if ext:
                 pending[ext] = len(to_create)
-            row["logged_by_id"], row["created_at"] = user_id, now
+            row["logged_by_id"], row["created_at"], row["received_at"] = user_id, now, now
+            row["api_key_id"] = api_key_id
             to_create.append(row)
             slots.append(("new", len(to_create) - 1))
     ids = _touchpoints_insert(to_create, skip_conflicts=skip_conflicts)
@@ -268,6 +295,8 @@ _INSERT_FIELDS = (
     "utm_medium",
     "utm_campaign",
     "created_at",
+    "received_at",
+    "api_key",
 )
 
 

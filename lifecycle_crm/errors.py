@@ -8,6 +8,10 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 
+class ConsentConflict(Exception):
+    """A change of consent that needs an explicit decision (re-consenting an unsubscribed contact): HTTP 409."""
+
+
 class BatchValidationError(ValidationError):
     """A batch had invalid items; `errors_by_index` maps item index → {field: [messages]}. Nothing was written."""
 

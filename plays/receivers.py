@@ -27,7 +27,9 @@ def on_stage_changed(sender, transition_ids, **kwargs) -> None:
 
 
 @receiver(touchpoints_created, dispatch_uid="plays.touchpoints_created")
-def on_touchpoints_created(sender, touchpoint_ids, **kwargs) -> None:
+def on_touchpoints_created(sender, touchpoint_ids, announce: bool = True, **kwargs) -> None:
+    if not announce:  # imported history triggers no play (issue 17)
+        return
     try:
         handle_touchpoints_task.delay(list(touchpoint_ids))
     except Exception:

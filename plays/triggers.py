@@ -26,6 +26,7 @@ from contacts.models import Touchpoint, TouchpointKind, TouchpointSource
 from loyalty.models import Redemption, Referral, ReferralStatus, TierChange
 from metrics.models import ContactMetrics
 from plays.models import SCANNED_TRIGGERS, Play, PlayRun, PlayStatus, RunStatus, TriggerType
+from stages.announce import transitions_may_trigger
 from stages.models import StageTransition, TransitionSource
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ def runs_create_for_transitions(*, transition_ids: Sequence[int], now: dt.dateti
     for play in plays:
         found = (
             StageTransition.objects.filter(
-                pk__in=ids, to_stage_id=play.trigger_stage_id, effective_at__gte=now - _event_max_age()
+                # Issue 17: only moves new to the system and still current, effective within the window of now.
+                pk__in=transitions_may_trigger(transition_ids=ids, now=now, window=_event_max_age()),
+                to_stage_id=play.trigger_stage_id,
             )
             # Moves made by plays do not trigger plays: two plays moving contacts back and forth would loop.
             .exclude(source=TransitionSource.PLAY)
@@ -118,7 +121,11 @@ def runs_create_for_touchpoints(*, touchpoint_ids: Sequence[int], now: dt.dateti
     keys_by_play: dict[int, list[str]] = {}
     for play in plays:
         found = Touchpoint.objects.filter(
-            pk__in=ids, kind=play.trigger_kind, occurred_at__gte=now - _event_max_age()
+            # News only: it happened and reached us within the window (an old fact pushed today is history).
+            pk__in=ids,
+            kind=play.trigger_kind,
+            occurred_at__gte=now - _event_max_age(),
+            received_at__gte=now - _event_max_age(),
         ).exclude(  # a play's own email_sent touchpoints never trigger plays (an email play on email_sent would loop)
             source=TouchpointSource.SYSTEM, external_id__startswith=PLAY_TOUCHPOINT_PREFIX
         )

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.dispatch import receiver
 
 from contacts.signals import touchpoints_changed, touchpoints_created
 from stages import tasks
+from stages.signals import rule_application_queued
+
+logger = logging.getLogger(__name__)
 
 
 @receiver(touchpoints_created, dispatch_uid="stages.touchpoints_created")
-def on_touchpoints_created(sender, contact_ids=None, **kwargs) -> None:
-    """New touchpoints: re-evaluate their contacts' stages in real time (the nightly run catches up a miss)."""
+def on_touchpoints_created(sender, contact_ids=None, announce: bool = True, **kwargs) -> None:
+    """New touchpoints: re-evaluate their contacts' stages in real time (the nightly run catches up a miss).
+
+    Imported ones (`announce=False`) are evaluated quietly: their moves cause no side effects (issue 17).
+    """
     if contact_ids:
-        tasks.lifecycle_enqueue_evaluation(contact_ids=list(contact_ids))
+        if announce:
+            tasks.lifecycle_enqueue_evaluation(contact_ids=list(contact_ids))
+        else:
+            tasks.lifecycle_enqueue_evaluation(contact_ids=list(contact_ids), announce=False)
+
+
+@receiver(rule_application_queued, dispatch_uid="stages.rule_application_queued")
+def on_rule_application_queued(sender, application_id: int, **kwargs) -> None:
+    """A saved rule change: apply it to every contact in the background (the nightly run applies it anyway)."""
+    try:
+        tasks.rule_application_task.delay(application_id)
+    except Exception:  # the broker is down: the application stays queued
+        logger.exception("Could not enqueue rule application %s", application_id)
 
 
 @receiver(touchpoints_changed, dispatch_uid="stages.touchpoints_changed")

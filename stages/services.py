@@ -17,12 +17,16 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.actor import actor_split
 from contacts.models import Contact
+from stages.announce import transitions_announce
+from stages.applying import rule_application_start
 from stages.engine import EvaluationResult, lifecycle_evaluate
 from stages.engine_base import DEFAULT_CHUNK_SIZE, evaluation_times
+from stages.engine_rules import RuleSpec
+from stages.history import contact_histories, late_facts, lifecycle_history_restate, stage_snapshots_restate
 from stages.models import Stage, StageCategory, StageRule, StageSnapshot, StageTransition, TransitionSource
 from stages.rules import validate_conditions
-from stages.signals import stage_changed
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,29 @@ MANUAL_MOVE_SOURCES = {
 }
 
 
+def lifecycle_evaluate_realtime(*, contact_ids: Sequence[int], announce: bool = True) -> EvaluationResult:
+    """Evaluate these contacts now, first restating their history where a late fact arrived (stages.history).
+
+    The real-time path (a push, a form, an import chunk): a touchpoint that happened before
+    moves already recorded rewrites the history after it quietly, then one evaluation as of
+    now may announce what is new and current (stages.announce).
+    """
+    ids = sorted({int(i) for i in contact_ids})
+    before = contact_histories(ids)
+    late = late_facts(contact_ids=ids)
+    if late:
+        lifecycle_history_restate(since=late)
+    result = lifecycle_evaluate(contact_ids=ids, announce=announce)
+    # A stored daily snapshot that the new history contradicts is restated, visibly.
+    changed = list(late.values())
+    changed += StageTransition.objects.filter(pk__in=result.transition_ids).values_list("effective_at", flat=True)
+    today = timezone.localdate()
+    earliest = min((timezone.localtime(when).date() for when in changed), default=today)
+    if earliest < today:
+        stage_snapshots_restate(contact_ids=ids, since=earliest, before=before)
+    return result
+
+
 # --- manual moves ------------------------------------------------------------------------------
 
 
@@ -47,8 +74,9 @@ def contact_move_stage(
 ) -> StageTransition:
     """Move a contact to any stage by hand (admin, dashboard, API), logged with its reason.
 
-    The contact is marked as placed by hand (`stage_source = "manual"`), so the rules never
-    push it back; they may move it on only for events after this move. Leaving an exit
+    The contact's `stage_source` is the move's source (manual, api, play: they always agree),
+    a placement by hand, so the rules never push it back; they may move it on only for
+    events after this move. Leaving an exit
     stage for a customer stage by hand is recorded as a win-back.
     """
 
@@ -72,6 +100,7 @@ def contact_move_stage(
     if locked.stage_id == target.pk:
         raise ValidationError({"stage": f"The contact is already in {target.name!r}."})
     now = timezone.now()
+    actor = actor_split(user)
     transition = StageTransition.objects.create(
         contact=locked,
         from_stage=locked.stage,
@@ -79,21 +108,21 @@ def contact_move_stage(
         effective_at=now,
         recorded_at=now,
         source=source,
-        user=user if getattr(user, "is_authenticated", False) else None,
+        user=actor.user,
+        api_key=actor.api_key,
+        actor_name=actor.name,
         note=reason,
         is_win_back=locked.stage.category == StageCategory.EXIT and target.category != StageCategory.EXIT,
     )
-    Contact.objects.filter(pk=locked.pk).update(
-        stage=target, stage_entered_at=now, stage_source=TransitionSource.MANUAL, updated_at=now
-    )
+    Contact.objects.filter(pk=locked.pk).update(stage=target, stage_entered_at=now, stage_source=source, updated_at=now)
     contact.stage, contact.stage_id, contact.stage_entered_at = target, target.pk, now
-    contact.stage_source = TransitionSource.MANUAL
+    contact.stage_source = source
     transaction.on_commit(lambda: _announce([transition.pk]))
     return transition
 
 
 def _announce(transition_ids: list[int]) -> None:
-    stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
+    transitions_announce(transition_ids)
 
 
 # --- rules ---------------------------------------------------------------------------------------
@@ -104,12 +133,16 @@ def stage_rule_save(
     *,
     rule: StageRule | None = None,
     data: dict[str, Any],
+    user: Any = None,
+    apply: bool = True,
 ) -> StageRule:
     """Create or update a stage rule after validating its conditions against the metric registry.
 
     `data` holds name, stage (Stage or id), match, conditions, from_stages (Stages or ids),
     priority, is_win_back, is_active, description. Raises ValidationError with the
-    registry's messages; nothing is saved then.
+    registry's messages; nothing is saved then. With `apply` (the default) the change is applied
+    to every contact in the background after commit (stages.applying; issue 17: rule changes
+    used to wait silently for the nightly run); `rule.last_application` names that run.
     """
     rule = rule or StageRule()
     from_stages = data.pop("from_stages", None)
@@ -124,6 +157,8 @@ def stage_rule_save(
     rule.save()
     if from_stages is not None:
         rule.from_stages.set(from_stages)
+    if apply:
+        rule.last_application = rule_application_start(rule=rule, user=user)
     return rule
 
 
@@ -159,25 +194,50 @@ class RecomputeResult:
         }
 
 
+FUTURE_AS_OF_MESSAGE = (
+    "{day} is in the future: a future as-of is a simulation and would write moves that have not happened"
+    " (and email customers about them). Add --dry-run to see what it would do; nothing is written then."
+)
+
+
+def lifecycle_as_of_check(*, as_of: dt.date | None, dry_run: bool) -> None:
+    """Refuse a future as-of unless it is a dry run (issue 17: `--as-of 2030-01-01` churned real customers)."""
+    if as_of is not None and not dry_run and as_of > timezone.localdate():
+        raise ValidationError({"as_of": FUTURE_AS_OF_MESSAGE.format(day=as_of.isoformat())})
+
+
 def lifecycle_recompute(
     *,
     as_of: dt.date | None = None,
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     contact_ids: Sequence[int] | None = None,
+    dry_run: bool = False,
+    rules: list[RuleSpec] | None = None,
+    announce: bool | None = None,
 ) -> RecomputeResult:
     """Recompute every contact's stage and base metrics, snapshot the day, then refresh customer value.
 
     The foreground twin of the nightly Celery fan-out (same engine, same chunks): used by
     `recompute_lifecycle` and `seed_demo`. With `contact_ids`, only those contacts are
     evaluated and the snapshot/customer-value steps are skipped (they describe everyone).
+    A past `as_of` is a replay: it writes history effective up to that day and triggers
+    nothing. A future one is refused unless `dry_run`, which writes nothing at all and
+    returns who would move (`result.evaluation.movers`).
     """
+    lifecycle_as_of_check(as_of=as_of, dry_run=dry_run)
     started = time.perf_counter()
     evaluation = lifecycle_evaluate(
-        contact_ids=contact_ids, as_of=as_of, chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, progress=progress
+        contact_ids=contact_ids,
+        as_of=as_of,
+        chunk_size=chunk_size or DEFAULT_CHUNK_SIZE,
+        progress=progress,
+        dry_run=dry_run,
+        rules=rules,
+        announce=(as_of is None if announce is None else announce) and not dry_run,
     )
     result = RecomputeResult(evaluation=evaluation, timings={"evaluate": time.perf_counter() - started})
-    if contact_ids is None:
+    if contact_ids is None and not dry_run:
         lifecycle_finish(as_of=as_of, result=result)
     return result
 
@@ -209,7 +269,8 @@ def lifecycle_replay(
         if progress is not None:
             progress(day, evaluation)
         day += dt.timedelta(days=step_days)
-    return lifecycle_recompute(as_of=end if end < timezone.localdate() else None, chunk_size=chunk_size)
+    # A replay rebuilds history: even its last step (today) triggers nothing (issue 17).
+    return lifecycle_recompute(as_of=end if end < timezone.localdate() else None, chunk_size=chunk_size, announce=False)
 
 
 def lifecycle_finish_step_register(*, name: str, step: Callable[..., Any]) -> None:

@@ -17,9 +17,10 @@ from celery import chord, group, shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from stages.applying import rule_application_run
 from stages.engine import EvaluationResult, lifecycle_evaluate
 from stages.engine_base import DEFAULT_CHUNK_SIZE, chunk_ranges
-from stages.services import RecomputeResult, lifecycle_finish
+from stages.services import RecomputeResult, lifecycle_evaluate_realtime, lifecycle_finish
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +38,12 @@ def chunk_size_setting() -> int:
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=300)
-def evaluate_contacts_task(contact_ids: list[int]) -> int:
-    """Re-evaluate the stages of these contacts now (real-time path). Idempotent."""
-    return lifecycle_evaluate(contact_ids=contact_ids).moved
+def evaluate_contacts_task(contact_ids: list[int], announce: bool = True) -> int:
+    """Re-evaluate the stages of these contacts now (real-time path; restates history for late facts). Idempotent.
+
+    `announce=False` (an import, unless it opted in) keeps the moves from causing side effects.
+    """
+    return lifecycle_evaluate_realtime(contact_ids=contact_ids, announce=announce).moved
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=1800)
@@ -81,16 +85,27 @@ def nightly_recompute_task(as_of: str | None = None, chunk_size: int | None = No
     return {"chunks": len(ranges), "as_of": as_of, "reference": reference}
 
 
-def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int]) -> None:
+@shared_task(acks_late=True, time_limit=3600)
+def rule_application_task(application_id: int) -> dict[str, Any]:
+    """Apply a saved rule change to every contact, with progress (stages.applying). Idempotent (claimed once)."""
+    application = rule_application_run(application_id=application_id, chunk_size=chunk_size_setting())
+    return {"status": application.status, "moved": application.moved}
+
+
+def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int], announce: bool = True) -> None:
     """Ask a worker to re-evaluate these contacts' stages; call it after commit.
 
     If the broker is unreachable the touchpoints are already stored, so nothing is lost:
     the failure is logged and the nightly recompute catches these contacts up.
+    `announce=False` (imports) evaluates quietly: the moves cause no side effects.
     """
     if not contact_ids:
         return
     try:
-        evaluate_contacts_task.delay(list(contact_ids))
+        if announce:
+            evaluate_contacts_task.delay(list(contact_ids))
+        else:
+            evaluate_contacts_task.delay(list(contact_ids), announce=False)
     except Exception:  # kombu raises transport-specific errors when the broker is down
         logger.exception(
             "Could not enqueue evaluation of %d contact(s); the nightly run will catch up", len(contact_ids)

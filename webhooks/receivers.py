@@ -35,8 +35,9 @@ def on_contacts_created(sender, contact_ids=None, **kwargs) -> None:
 
 
 @receiver(touchpoints_created, dispatch_uid="webhooks.touchpoints_created")
-def on_touchpoints_created(sender, touchpoint_ids=None, **kwargs) -> None:
-    _publish(WebhookEvent.TOUCHPOINT_CREATED, touchpoint_ids)
+def on_touchpoints_created(sender, touchpoint_ids=None, announce: bool = True, **kwargs) -> None:
+    if announce:  # imported history publishes no webhook (issue 17)
+        _publish(WebhookEvent.TOUCHPOINT_CREATED, touchpoint_ids)
 
 
 @receiver(stage_changed, dispatch_uid="webhooks.stage_changed")

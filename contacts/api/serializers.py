@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import Campaign
-from contacts.models import Channel, Contact, Touchpoint, TouchpointKind
+from contacts.models import Channel, ConsentEvent, Contact, Touchpoint, TouchpointKind
 from stages.api.serializers import StageTransitionSerializer
 from stages.models import Stage
 
@@ -111,6 +111,18 @@ class ContactSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=64), required=False, max_length=100, help_text="Tag names."
     )
     marketing_consent = serializers.BooleanField(required=False)
+    # The consent ledger (issue 17): where and why consent changed, written with marketing_consent.
+    consent_source = serializers.CharField(
+        required=False,
+        write_only=True,
+        max_length=40,
+        help_text="Where the person gave or withdrew consent (e.g. preference_centre). Required, with"
+        " consent_reason, to re-consent a contact who unsubscribed (else 409).",
+    )
+    consent_reason = serializers.CharField(required=False, write_only=True, max_length=2000)
+    consent_text = serializers.CharField(
+        required=False, write_only=True, max_length=10000, help_text="The consent text the person was shown."
+    )
     attributes = serializers.DictField(required=False, help_text="Custom attributes (a JSON object).")
     stage = serializers.SlugRelatedField(
         slug_field="slug",
@@ -267,3 +279,43 @@ class ContactMoveSerializer(serializers.Serializer):
 class ContactMoveResultSerializer(serializers.Serializer):
     contact = ContactSerializer()
     transition = StageTransitionSerializer()
+
+
+class ContactStageTimeSerializer(serializers.Serializer):
+    """One stage of a contact's journey: visits, entry and exit, latest and cumulative time in it (seconds)."""
+
+    stage = serializers.CharField()
+    visits = serializers.IntegerField()
+    first_entered_at = serializers.DateTimeField()
+    last_entered_at = serializers.DateTimeField()
+    last_exited_at = serializers.DateTimeField(allow_null=True)
+    latest_seconds = serializers.IntegerField()
+    total_seconds = serializers.IntegerField()
+    is_current = serializers.BooleanField()
+
+
+class ConsentEventSerializer(serializers.ModelSerializer):
+    """One row of a contact's consent ledger (append-only)."""
+
+    class Meta:
+        model = ConsentEvent
+        fields = [
+            "id",
+            "action",
+            "granted",
+            "source",
+            "reason",
+            "text_shown",
+            "ip_address",
+            "user",
+            "api_key",
+            "actor_name",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ContactEraseSerializer(serializers.Serializer):
+    """Input of an erasure: why (e.g. the request's reference), kept in the consent ledger."""
+
+    reason = serializers.CharField(max_length=2000)

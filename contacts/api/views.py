@@ -21,9 +21,12 @@ from accounts.api.permissions import ADMIN, ALL_ROLES, CONTACT_WRITERS
 from accounts.roles import Role, user_role
 from contacts import selectors, services, touchpoint_services
 from contacts.api.serializers import (
+    ConsentEventSerializer,
+    ContactEraseSerializer,
     ContactMoveResultSerializer,
     ContactMoveSerializer,
     ContactSerializer,
+    ContactStageTimeSerializer,
     ContactUpsertResultSerializer,
     StageTransitionSerializer,
     TouchpointBulkResultSerializer,
@@ -31,6 +34,7 @@ from contacts.api.serializers import (
     TouchpointInputSerializer,
     TouchpointSerializer,
 )
+from contacts.consent import contact_erase
 from contacts.filters import ContactFilterSet
 from contacts.models import Channel, Contact, Touchpoint, TouchpointKind, TouchpointSource
 from lifecycle_crm.api.exceptions import batch_errors
@@ -38,6 +42,7 @@ from lifecycle_crm.api.filters import SelectorFilterBackend
 from lifecycle_crm.api.pagination import KeysetPagination
 from lifecycle_crm.api.schema import BAD_REQUEST, FORBIDDEN, READ_ERRORS, WRITE_ERRORS
 from stages.models import TransitionSource
+from stages.selectors import contact_stage_history
 from stages.services import contact_move_stage
 
 
@@ -110,7 +115,7 @@ class ContactViewSet(
             if not selectors.contact_can_create(user=request.user, data=data):
                 raise PermissionDenied("A sales rep creates contacts that they own.")
             data["owner"] = request_actor(request)
-        contact = services.contact_create(data=data, source=api_source(request), user=request_actor(request))
+        contact = services.contact_create(data=data, source=api_source(request), user=request.user)
         contact = selectors.contact_get(user=request.user, pk=contact.pk)
         return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)
 
@@ -123,7 +128,7 @@ class ContactViewSet(
             raise DrfValidationError(
                 {"stage": ["Change the stage with POST /contacts/{id}/move/ (it needs a reason)."]}
             )
-        services.contact_update(contact=contact, data=data, user=request_actor(request))
+        services.contact_update(contact=contact, data=data, user=request.user)  # the user or the key (ledger)
         return Response(ContactSerializer(selectors.contact_get(user=request.user, pk=contact.pk)).data)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
@@ -160,9 +165,7 @@ class ContactViewSet(
                     if not selectors.contact_can_create(user=request.user, data=data):
                         raise PermissionDenied("A sales rep creates contacts that they own.")
                     data["owner"] = request_actor(request)
-            contact, created = services.contact_upsert(
-                data=data, source=api_source(request), user=request_actor(request)
-            )
+            contact, created = services.contact_upsert(data=data, source=api_source(request), user=request.user)
         body = dict(ContactSerializer(selectors.contact_get(user=request.user, pk=contact.pk)).data)
         body["created"] = created
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -195,9 +198,7 @@ class ContactViewSet(
             raise DrfValidationError({"non_field_errors": ["Send a touchpoint object."]})
         row = {k: v for k, v in request.data.items() if k not in ("contact_external_id", "contact_email")}
         row["contact"] = contact.pk
-        result = touchpoint_services.touchpoint_create(
-            data=row, source=api_source(request), logged_by=request_actor(request)
-        )
+        result = touchpoint_services.touchpoint_create(data=row, source=api_source(request), logged_by=request.user)
         data = dict(TouchpointSerializer(result.touchpoint).data)
         data["created"] = result.created
         return Response(data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
@@ -213,6 +214,44 @@ class ContactViewSet(
         queryset = selectors.contact_transition_list(user=request.user, contact=contact)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(StageTransitionSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="A contact's latest and cumulative time per stage (effective time)",
+        responses={200: ContactStageTimeSerializer(many=True), **READ_ERRORS},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="stage-times", filterset_class=None, filter_backends=[])
+    def stage_times(self, request: Request, pk=None) -> Response:
+        contact = _readable_contact(request, pk)
+        history = contact_stage_history(contact_id=contact.pk)
+        return Response(ContactStageTimeSerializer([s.as_dict() for s in history.stages], many=True).data)
+
+    @extend_schema(
+        summary="A contact's consent ledger, oldest first (every change: who, source, time, text shown, IP)",
+        responses={200: ConsentEventSerializer(many=True), **READ_ERRORS},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="consent", filterset_class=None, filter_backends=[])
+    def consent(self, request: Request, pk=None) -> Response:
+        contact = _readable_contact(request, pk)
+        queryset = selectors.contact_consent_events(user=request.user, contact=contact)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ConsentEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Erase a contact's personal data on request (admins); aggregates stay exact, the ledger records it",
+        request=ContactEraseSerializer,
+        responses={200: ContactSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="erase", filterset_class=None, filter_backends=[])
+    def erase(self, request: Request, pk=None) -> Response:
+        if user_role(request.user) not in ADMIN:
+            raise PermissionDenied("Only admins erase contacts.")
+        contact = _readable_contact(request, pk)
+        payload = ContactEraseSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        contact_erase(contact=contact, user=request.user, reason=payload.validated_data["reason"])
+        return Response(ContactSerializer(selectors.contact_get(user=request.user, pk=contact.pk)).data)
 
 
 class ContactMoveApi(APIView):
@@ -235,7 +274,7 @@ class ContactMoveApi(APIView):
             contact=contact,
             stage=payload.validated_data["stage"],
             reason=payload.validated_data["reason"],
-            user=request_actor(request),
+            user=request.user,  # the user or the API key: both recorded (provenance, issue 17)
             source=source,
         )
         contact = selectors.contact_get(user=request.user, pk=contact.pk)
@@ -357,7 +396,9 @@ class TouchpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             )
         try:
             results = touchpoint_services.touchpoint_bulk_create(
-                rows=rows, source=api_source(request), logged_by=request_actor(request)
+                rows=rows,
+                source=api_source(request),
+                logged_by=request.user,  # the user or the key (provenance)
             )
         except touchpoint_services.BatchValidationError as exc:
             if many:

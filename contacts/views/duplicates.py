@@ -56,8 +56,8 @@ def merge_view(request: HttpRequest) -> HttpResponse:
         messages.success(
             request,
             f"Merged {log.merged_email} into this contact: {moved['touchpoints']} touchpoint(s), "
-            f"{moved['transitions']} transition(s), {moved['tags']} tag(s), "
-            f"{moved['campaign_memberships']} campaign membership(s) moved.",
+            f"{moved['tags']} tag(s), {moved['campaign_memberships']} campaign membership(s) moved; "
+            f"its {moved['transitions_kept_in_log']} stage move(s) kept in the merge record, this history rebuilt.",
         )
         return redirect("web:contact_detail", pk=survivor.pk)
     pair = []

@@ -33,6 +33,6 @@ def unpaint(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("stages", "0005_stagesnapshot")]
+    dependencies = [("stages", "0008_snapshot_restated")]
 
     operations = [migrations.RunPython(repaint, unpaint)]

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("contacts", "0008_touchpoint_refund_index"),
+        ("contacts", "0011_consent_ledger"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
+from analytics.catalogue import Metric, metric
 from analytics.daily_facts import DayFigures, StateFigures, daily_facts_enabled, daily_facts_sum, state_facts_sum
 from analytics.models import ContactMetrics, StageSnapshot
 from analytics.reports.base import day_start
@@ -68,6 +69,16 @@ class Kpi:
     higher_is_better: bool = True
 
     @property
+    def metric(self) -> Metric:
+        """The card's catalogue entry: its definition, population and time basis."""
+        return metric(KPI_METRICS[self.key])
+
+    @property
+    def display(self) -> str:
+        """The value in the catalogue's format for its unit ("—" when unknown)."""
+        return self.metric.format(self.value)
+
+    @property
     def change(self) -> float | None:
         if self.value is None or self.previous is None:
             return None
@@ -100,19 +111,21 @@ class StageCount:
 KpiBase = StateFigures
 
 
-# Every card in page order, key → label: the cards' own labels, and those of the placeholder shown while they load.
-KPI_LABELS: dict[str, str] = {
-    "new_contacts": "New contacts",
-    "new_customers": "New customers",
-    "conversion": "Conversion to customer",
-    "revenue": "Revenue",
-    "churn_rate": "Churn rate",
-    "retention_rate": "Retention rate",
-    "repeat_rate": "Repeat-purchase rate",
-    "churned": "Moved to churned",
-    "avg_clv": "Average historic CLV",
-    "predicted_clv": "Average predicted CLV",
+# Every card in page order: card key → its metric in the catalogue (label, definition, unit from there).
+KPI_METRICS: dict[str, str] = {
+    "new_contacts": "kpi.new_contacts",
+    "new_customers": "kpi.first_purchases",
+    "conversion": "kpi.new_contact_conversion",
+    "revenue": "kpi.revenue",
+    "churn_rate": "kpi.churn_rate",
+    "retention_rate": "kpi.retention_rate",
+    "repeat_rate": "kpi.repeat_rate",
+    "churned": "kpi.churn_moves",
+    "avg_clv": "kpi.avg_historic_clv",
+    "predicted_clv": "kpi.avg_predicted_clv",
 }
+# Card key → label, in page order: the cards' labels and those of the placeholder shown while they load.
+KPI_LABELS: dict[str, str] = {key: metric(name).label for key, name in KPI_METRICS.items()}
 
 
 @dataclass

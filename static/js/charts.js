@@ -45,14 +45,15 @@
   }
   function heatmap(d) {
     return {
-      tooltip: { position: "top", formatter: function (p) { return d.y[p.value[1]] + ", " + d.x[p.value[0]] + ": " + p.value[2] + "%"; } },
+      // A cell's fourth value says its month is not over yet (partial): marked "*" and said in the tooltip.
+      tooltip: { position: "top", formatter: function (p) { return d.y[p.value[1]] + ", " + d.x[p.value[0]] + ": " + p.value[2] + "%" + (p.value[3] ? " (partial month, so far)" : ""); } },
       grid: { left: narrow ? 62 : 80, right: 10, top: 10, bottom: 60 },
       xAxis: { type: "category", data: d.x, splitArea: { show: true } },
       yAxis: { type: "category", data: d.y, inverse: true, splitArea: { show: true } },
       visualMap: { min: 0, max: 100, calculable: false, orient: "horizontal", left: "center", bottom: 0,
         itemHeight: 120, text: ["100%", "0%"], inRange: { color: ["#eef3fd", "#2f5fd0"] } },
       series: [{ type: "heatmap", data: d.cells, label: { show: !narrow, fontSize: 10,
-        formatter: function (p) { return Math.round(p.value[2]); } } }]
+        formatter: function (p) { return Math.round(p.value[2]) + (p.value[3] ? "*" : ""); } } }]
     };
   }
   function bar(d) {

@@ -63,11 +63,12 @@ def test_funnel_as_of_a_past_date_ignores_later_moves():
     _fixed()
     result = funnel_report(FunnelQuery(as_of=dt.date(2024, 3, 6), ordered=False))
     reached = {s.stage: s.reached for s in result.steps}
-    # On March 6: a reached consideration? no (March 7); b not yet engaged (March 8); c purchased on the 6th.
+    # On March 6: a reached consideration? no (March 7); b not yet engaged (March 8); c purchased on the 6th,
+    # which passes engagement and consideration (reached this stage or a later one).
     assert reached == {
         "awareness": 3,
-        "engagement": 1,
-        "consideration": 0,
+        "engagement": 2,
+        "consideration": 1,
         "purchase": 1,
         "retention": 0,
         "loyalty": 0,
@@ -123,9 +124,10 @@ def _brute_force(history, *, as_of_end, window_days, period_start, period_end):
             continue
         if window_days is not None:
             firsts = {r: t for r, t in firsts.items() if (t - start).total_seconds() / 86400 <= window_days}
+        for r in range(1, max(firsts) + 1):  # reached this stage or a later one
+            reached_any[r] += 1
         ok = True
         for r in sorted(firsts):
-            reached_any[r] += 1
             in_order = (ok and r == 1) or (ok and r - 1 in firsts and firsts[r] >= firsts[r - 1])
             ok = in_order
             if ok:

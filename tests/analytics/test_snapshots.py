@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -210,7 +211,9 @@ def test_refresh_stores_the_dashboard_and_api_defaults_which_are_then_served(mar
         filters = report_filters(overview)
         assert funnel_report(FunnelQuery(filters=filters, ordered=False)).snapshot is not None
         assert channel_performance_report(ChannelPerformanceQuery(filters=filters)).snapshot is not None
-        assert top_customers_report(TopCustomersQuery(filters=filters, limit=10)).snapshot is not None
+        # The CLV box describes customers now: contact filters without the period.
+        valued = replace(filters, period_start=None, period_end=None)
+        assert top_customers_report(TopCustomersQuery(filters=valued, limit=10)).snapshot is not None
         # The API's default query of every report (no parameters), unfiltered and per channel.
         assert churn_report(ChurnQuery(filters=ReportFilters(channel=channel))).snapshot is not None
     assert stage_counts_report(StageCountsQuery()).snapshot is not None

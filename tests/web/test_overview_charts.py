@@ -162,7 +162,7 @@ def test_csv_has_exactly_the_numbers_the_chart_showed_from_its_cache(marketer_cl
     ContactFactory.create_batch(5)  # not in the cached chart, so not in its CSV either
     response = marketer_client.get(reverse("web:chart_csv", args=["funnel"]), {"period": "90d"})
     lines = response.content.decode().strip().splitlines()
-    assert lines[0].split(",") == shown.data.columns
+    assert lines[0].split(",") == [column.title for column in shown.data.columns]
     assert lines[1].split(",")[:2] == ["Awareness", "2"]
     assert len(lines) == 1 + len(shown.data.rows)
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from analytics.catalogue import Metric, metric
 from analytics.daily_facts import DayFigures, StateFigures, daily_facts_enabled, daily_facts_sum, state_facts_sum
@@ -50,6 +50,15 @@ class OverviewQuery:
     @property
     def has_contact_filters(self) -> bool:
         return bool(self.channel or self.campaign_id or self.owner_id or self.segment_id)
+
+    @property
+    def last_day(self) -> dt.date:
+        """The period's last local day (`end` is the exclusive instant after it: never show that as the end)."""
+        return timezone.localdate(self.end - dt.timedelta(microseconds=1))
+
+    @property
+    def first_day(self) -> dt.date:
+        return timezone.localdate(self.start)
 
     @property
     def days(self) -> int:
@@ -135,6 +144,17 @@ class Overview:
     stages: list[StageCount] = field(default_factory=list)
 
 
+def parse_day(value: str) -> dt.date:
+    """A typed day in the active locale's input formats (DATE_INPUT_FORMATS) or ISO; ValueError otherwise."""
+    text = str(value or "").strip()
+    for fmt in ("%Y-%m-%d", *formats.get_format("DATE_INPUT_FORMATS")):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {text!r}")
+
+
 def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -> tuple[OverviewQuery, dict]:
     """Build the query from URL parameters; returns (query, errors) — bad values fall back to defaults."""
     now = now or timezone.now()
@@ -144,13 +164,14 @@ def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -
         period = "custom"  # dates typed in win over the preset
     if period == "custom":
         try:
-            start_day = dt.date.fromisoformat(params.get("start", ""))
-            end_day = dt.date.fromisoformat(params.get("end", ""))
+            start_day = parse_day(params.get("start", ""))
+            end_day = parse_day(params.get("end", ""))
             if end_day < start_day:
                 raise ValueError
             start, end = day_start(start_day), day_start(end_day + dt.timedelta(days=1))
         except ValueError:
-            errors["period"] = "Give a start and an end date (YYYY-MM-DD), the end not before the start."
+            example = formats.date_format(timezone.localdate(now), "SHORT_DATE_FORMAT")
+            errors["period"] = f"Give a start and an end date (like {example}), the end not before the start."
             period = DEFAULT_PERIOD
     if period != "custom":
         if period not in PERIODS:

@@ -51,7 +51,7 @@ from analytics.reports.base import contact_scope_queryset, report_snapshots_bypa
 from campaigns.models import Campaign, Segment
 from contacts.forms import owner_choices_queryset
 from contacts.models import Channel
-from lifecycle_crm.formats import format_date, format_money, format_number
+from lifecycle_crm.formats import format_date, format_date_short, format_money, format_number
 from lifecycle_crm.web_access import MARKETING, roles_required
 from stages.models import Stage
 
@@ -399,6 +399,7 @@ def _filter_context(request: HttpRequest, query: OverviewQuery, errors: dict) ->
         "owners": owner_choices_queryset(),
         "segments": Segment.objects.only("id", "name"),
         "filter_query": request.GET.urlencode(),
+        "date_example": format_date_short(timezone.localdate()),
     }
 
 

@@ -65,6 +65,11 @@ def format_date(value: dt.date | dt.datetime | None) -> str:
     return formats.date_format(value, "DATE_FORMAT")
 
 
+def format_date_short(value: dt.date) -> str:
+    """A day as the locale writes it in a form field (SHORT_DATE_FORMAT), which its DATE_INPUT_FORMATS read back."""
+    return formats.date_format(value, "SHORT_DATE_FORMAT")
+
+
 def format_value(unit: str, value: Any) -> str:
     """`value` in the format of its unit (the metric catalogue's units)."""
     if unit == "money":

@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's language picks the number and date formats (lifecycle_crm.formats), among LANGUAGES.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -128,6 +130,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
+# Locales whose number and date formats the product follows (Accept-Language); the default is LANGUAGE_CODE.
+LANGUAGES = [("en-us", "English (US)"), ("en-gb", "English (UK)"), ("de", "Deutsch"), ("fr", "Français")]
 USE_TZ = True
 
 STATIC_URL = "static/"

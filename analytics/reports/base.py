@@ -282,7 +282,7 @@ def run_sql(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
 # (analytics.services.report_snapshots_refresh) runs the dashboard's and the API's
 # default queries in "record" mode, which computes them live and stores them.
 
-SNAPSHOT_FORMAT = "1"  # part of every query key: bump it when a result's shape or meaning changes
+SNAPSHOT_FORMAT = "2"  # part of every query key: bump it when a result's shape or meaning changes
 
 _snapshot_mode: contextvars.ContextVar[str] = contextvars.ContextVar("report_snapshot_mode", default="lookup")
 # When set (report_snapshots_served), the computed_at of every snapshot served is appended to it.

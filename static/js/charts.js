@@ -170,4 +170,17 @@
   boxes.forEach(function (box) { load(box, "chart"); });
   draw(document);
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+
+  // The period menu says what the dates say: typing a date selects "Custom dates"; choosing a preset
+  // empties the dates (they would otherwise win over it on the server).
+  var period = document.getElementById("f-period");
+  var dates = document.querySelectorAll("input[data-custom-date]");
+  dates.forEach(function (input) {
+    input.addEventListener("input", function () { if (period && input.value) { period.value = "custom"; } });
+  });
+  if (period) {
+    period.addEventListener("change", function () {
+      if (period.value !== "custom") { dates.forEach(function (input) { input.value = ""; }); }
+    });
+  }
 })();

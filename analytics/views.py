@@ -38,7 +38,7 @@ from django.views.decorators.http import require_GET
 from analytics.catalogue import Metric, Unit
 from analytics.catalogue import metric as catalogue_metric
 from analytics.kpis import (
-    KPI_LABELS,
+    KPI_METRICS,
     PERIODS,
     OverviewQuery,
     kpi_base,
@@ -564,7 +564,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
     context = _filter_context(request, query, errors) | {
         "overview": overview,
         "computed_at": computed_at,
-        "kpi_labels": list(KPI_LABELS.values()),
+        "kpi_metrics": [catalogue_metric(name) for name in KPI_METRICS.values()],
         "stages": Stage.objects.filter(is_active=True).only("slug", "name", "colour") if overview is None else [],
         "stage_snapshot": overview is None and kpi_stage_snapshot_exists(query=query),
         "kpi_query": _kpi_params(request, query),

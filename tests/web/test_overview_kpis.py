@@ -58,9 +58,10 @@ def test_cold_page_runs_no_kpi_query_and_shows_a_placeholder_of_the_cards(market
     assert match and 'aria-busy="true"' in match.group(0)
     src = f"{_kpis_url()}?{response.wsgi_request.GET.urlencode()}".replace("&", "&amp;").rstrip("?")
     assert f'data-kpis-src="{src}"' in match.group(0)
-    # Same size as the cards: every card's label and every stage's name, each with a still block for its number.
+    # Same size as the cards: every card's label (with its definition) and every stage's name, each with a
+    # still block for its number.
     for label in KPI_LABELS.values():
-        assert f'<div class="label">{label}</div>' in body
+        assert f'<div class="label">{label} <details class="metric-def"' in body
     for stage in Stage.objects.filter(is_active=True):
         assert stage.name in body
     assert "data-kpis-fragment" not in body

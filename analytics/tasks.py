@@ -1,4 +1,4 @@
-"""Celery tasks of the analytics app: thin wrappers over analytics.services."""
+"""Celery tasks of the analytics app: thin wrappers over analytics.services and analytics.results."""
 
 import datetime as dt
 
@@ -6,36 +6,22 @@ from celery import shared_task
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3600)
-def customer_value_recompute_task(as_of_iso: str) -> dict:
-    """Refit the CLV models and rewrite CLV/RFM metrics as of a date (ISO). Idempotent: a rerun rewrites the same."""
+def customer_value_recompute_task(previous: object = None, *, as_of_iso: str) -> dict:
+    """Refit the CLV models and rewrite CLV/RFM metrics as of a date (ISO). Idempotent: a rerun rewrites the same.
+
+    `previous` is the result of the chain's step before (ignored): the as-of date travels as an argument.
+    """
     from analytics.services import customer_value_recompute
 
     return customer_value_recompute(as_of=dt.date.fromisoformat(as_of_iso)).as_dict()
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3 * 3600)
-def report_snapshots_refresh_task() -> dict:
-    """Store the default report queries' results for today (nightly, after the recompute). Idempotent: upserts."""
-    from analytics.services import report_snapshots_refresh
+def results_refresh_task(previous: object = None, *, as_of_iso: str) -> dict:
+    """Store the preset results about the chain's as-of day (the nightly chain's last step). Idempotent: upserts."""
+    from analytics.results import results_refresh
 
-    return report_snapshots_refresh().as_dict()
-
-
-@shared_task(acks_late=True, time_limit=600, expires=600)
-def overview_warm_task() -> list[str]:
-    """Recompute the unfiltered overview for the snapshotted preset periods into the shared cache.
-
-    Scheduled more often than CRM_DASHBOARD_CACHE_SECONDS, so the default views are always
-    served from the cache: the KPI cards and each chart on its own key, the keys the page
-    and its chart fragments read. The charts come from the nightly report snapshots, so a
-    warm costs only the KPI queries. Idempotent; a late run is dropped (`expires`), not queued up.
-    Returns the cache keys written (cards first, then one per chart).
-    """
-    from django.conf import settings
-
-    from analytics.views import overview_warm
-
-    return overview_warm(periods=tuple(getattr(settings, "CRM_REPORT_SNAPSHOT_PERIODS", None) or ("30d",)))
+    return results_refresh(as_of=dt.date.fromisoformat(as_of_iso)).as_dict()
 
 
 @shared_task(acks_late=True, time_limit=600, expires=300)

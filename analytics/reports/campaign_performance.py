@@ -31,7 +31,6 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     as_money,
     contact_scope_sql,
     day_end,
@@ -41,9 +40,9 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    served_from_snapshot,
     to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result
 
 DEFAULT_WINDOW_DAYS = 30
 
@@ -91,7 +90,7 @@ class CampaignPerformanceResult:
         return to_jsonable(self)
 
 
-@served_from_snapshot()
+@report_result()
 def campaign_performance_report(query: CampaignPerformanceQuery) -> CampaignPerformanceResult:
     """Every campaign's (or one campaign's) performance, in ONE statement of CTEs joined per campaign."""
     query.validate()

@@ -21,7 +21,6 @@ from django.utils import timezone
 from analytics.daily_facts import cohort_facts_sum, daily_facts_enabled
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     as_money,
     contact_scope_sql,
     day_end,
@@ -32,9 +31,9 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    served_from_snapshot,
     to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result
 from contacts.models import TouchpointKind
 
 DEFAULT_MONTHS = 12
@@ -91,7 +90,7 @@ class CohortRetentionResult:
         return to_jsonable(self)
 
 
-@served_from_snapshot()
+@report_result()
 def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResult:
     """Monthly first-purchase cohorts and their retention, in ONE statement.
 

@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     contact_scope_sql,
     day_end,
     day_start,
@@ -33,9 +32,9 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    served_from_snapshot,
     to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +233,7 @@ def _coalesce(columns: list[str]) -> str:
     return columns[0] if len(columns) == 1 else f"COALESCE({', '.join(columns)})"
 
 
-@served_from_snapshot()
+@report_result()
 def funnel_report(query: FunnelQuery) -> FunnelResult:
     """Funnel over the lifecycle path as of a date, in ONE statement (first entries pivoted per contact).
 

@@ -331,6 +331,8 @@ def report_default_queries(*, channels: list[str | None], as_of: dt.date | None 
         if run is None or query_class is None:
             continue
         takes_as_of = "as_of" in {f.name for f in fields(query_class)}
+        if as_of is not None and not takes_as_of:
+            continue  # a past day's refresh stores only what can be asked about that day
         for channel in channels:
             options = {"as_of": as_of} if takes_as_of and as_of is not None else {}
             query = query_class(filters=ReportFilters(channel=channel), **options)

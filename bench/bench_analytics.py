@@ -165,10 +165,10 @@ def main() -> int:
     from dataclasses import replace
 
     from analytics.models import ReportSnapshot
-    from analytics.reports.base import report_query_key, report_snapshots_recording
+    from analytics.results import result_query_key, results_recording
 
     reports = _reports(dataset.end)
-    keys = [(run.report_name, report_query_key(query)[0]) for _, run, query in reports]
+    keys = [(run.report_name, result_query_key(query)[0]) for _, run, query in reports]
 
     def forget_snapshots() -> None:
         for report, key in keys:
@@ -183,7 +183,7 @@ def main() -> int:
                 row["first_s"], live = _timed(lambda run=run, query=query: run(query))
                 row["warm_s"] = min(_timed(lambda run=run, query=query: run(query))[0] for _ in range(args.repeat))
             if args.snapshots:
-                with report_snapshots_recording():
+                with results_recording():
                     row["record_s"], recorded = _timed(lambda run=run, query=query: run(query))
                 served_times = []
                 for _ in range(max(args.repeat, 1) + 1):

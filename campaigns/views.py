@@ -11,8 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from analytics.charts import CHARTS_BY_KEY, chart_run
 from analytics.kpis import OverviewQuery
-from analytics.views import CHARTS_BY_KEY, chart_run
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign
 from lifecycle_crm.web_access import MARKETING, roles_required

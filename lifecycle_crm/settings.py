@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "accounts",
     "stages",
     "contacts",
+    "metrics",
     "campaigns",
     "analytics",
     "webhooks",
@@ -192,6 +193,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "inter
 CRM_NIGHTLY_HOUR = env_int("CRM_NIGHTLY_HOUR", 2)
 CRM_NIGHTLY_MINUTE = env_int("CRM_NIGHTLY_MINUTE", 15)
 CELERY_BEAT_SCHEDULE = {
+    # The whole nightly work, one Celery chain with one as-of day: chunks -> finish -> customer value -> results.
     "nightly-lifecycle-recompute": {
         "task": "stages.tasks.nightly_recompute_task",
         "schedule": crontab(hour=CRM_NIGHTLY_HOUR, minute=CRM_NIGHTLY_MINUTE),
@@ -203,19 +205,6 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-requeue-stale": {
         "task": "webhooks.tasks.webhook_requeue_stale_task",
         "schedule": 600,
-    },
-    # After the nightly recompute (which rewrites the metrics and stage snapshots the reports read).
-    "nightly-report-snapshots": {
-        "task": "analytics.tasks.report_snapshots_refresh_task",
-        "schedule": crontab(
-            hour=env_int("CRM_REPORT_SNAPSHOTS_HOUR", 4), minute=env_int("CRM_REPORT_SNAPSHOTS_MINUTE", 0)
-        ),
-    },
-    # Keeps the overview's default views in the shared cache (CACHE_URL), so the page marketers
-    # open first never waits for its KPI queries; runs more often than the cache expires.
-    "overview-warm": {
-        "task": "analytics.tasks.overview_warm_task",
-        "schedule": env_int("CRM_OVERVIEW_WARM_SECONDS", 240),
     },
     # Folds the deltas the write triggers append into the overview's rollups (readers sum both,
     # so this only keeps the deltas few).

@@ -27,7 +27,6 @@ from analytics.reports.base import (
     day_start,
     dt_param,
     month_index,
-    month_index_sql,
     ratio,
     run_sql,
     scope_clause,
@@ -35,6 +34,7 @@ from analytics.reports.base import (
 )
 from analytics.results import SnapshotInfo, report_result
 from contacts.models import TouchpointKind
+from metrics.sql import month_index_sql
 
 DEFAULT_MONTHS = 12
 

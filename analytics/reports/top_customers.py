@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 
-from analytics.models import ContactMetrics
 from analytics.reports.base import (
     ReportFilters,
     contact_scope_queryset,
@@ -17,6 +16,7 @@ from analytics.reports.base import (
     to_jsonable,
 )
 from analytics.results import SnapshotInfo, report_result
+from metrics.models import ContactMetrics
 
 ORDERINGS = {"predicted": "predicted_clv", "historic": "historic_clv"}
 

@@ -16,7 +16,8 @@ from rest_framework.test import APIClient
 
 from analytics.api.views import discover_reports
 from analytics.catalogue import BY_API_FIELD, CATALOGUE, METRICS, Unit, metrics_markdown
-from analytics.views import CHARTS, FRAGMENT_HEADER
+from analytics.charts import CHARTS
+from analytics.views import FRAGMENT_HEADER
 from lifecycle_crm.formats import format_money, format_percent
 
 pytestmark = pytest.mark.django_db

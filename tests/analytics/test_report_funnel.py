@@ -9,8 +9,9 @@ import statistics
 import pytest
 import time_machine
 
-from analytics.reports.base import ReportFilters, report_snapshots_bypassed
+from analytics.reports.base import ReportFilters
 from analytics.reports.funnel import FunnelQuery, funnel_report
+from analytics.results import results_bypassed
 from tests.analytics.report_data import PATH, at, contacts_create, transitions_create
 
 pytestmark = pytest.mark.django_db
@@ -198,7 +199,7 @@ def test_funnel_equals_brute_force_on_random_histories(seed):
 def test_funnel_is_one_query(django_assert_num_queries):
     _fixed()
     # The report's own statement; the snapshot lookup before it is counted in test_snapshots.py.
-    with report_snapshots_bypassed(), django_assert_num_queries(1):
+    with results_bypassed(), django_assert_num_queries(1):
         funnel_report(FunnelQuery(as_of=dt.date(2024, 3, 31), filters=ReportFilters(channel="email", owner_id=1)))
 
 
@@ -224,7 +225,7 @@ def test_funnel_pivots_a_path_longer_than_the_width_it_guessed(monkeypatch, djan
 
     _fixed()
     query = FunnelQuery(as_of=dt.date(2024, 3, 31), ordered=True, conversion_window_days=30)
-    with report_snapshots_bypassed():
+    with results_bypassed():
         expected = funnel_report(query)
         monkeypatch.setattr(funnel, "_pivot_width", 3)
         with django_assert_num_queries(2):  # three columns, seven path stages: run again seven wide

@@ -10,7 +10,7 @@ class AnalyticsConfig(AppConfig):
         # then the rollups' fold (a run over everyone appends deltas by the hundred thousand, folded now
         # rather than summed by every overview), last the result layer's preset results about that day.
         from analytics.daily_facts import daily_facts_compact
-        from analytics.results import results_refresh
+        from analytics.refresh import results_refresh
         from analytics.services import customer_value_recompute
         from stages.services import lifecycle_finish_step_register
 

@@ -11,7 +11,6 @@ so this module must not import the views.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,6 +21,7 @@ from django.utils import timezone
 from analytics.catalogue import Metric, Unit
 from analytics.catalogue import metric as catalogue_metric
 from analytics.kpis import OverviewQuery, report_filters
+from analytics.reports.registry import REPORTS
 from contacts.models import Channel
 from lifecycle_crm.formats import format_date, format_money, format_number
 from stages.models import Stage
@@ -98,7 +98,7 @@ class ChartSpec:
 
 
 def _report(module: str) -> Any:
-    return importlib.import_module(f"analytics.reports.{module}")
+    return REPORTS[module]
 
 
 # --- one builder per chart ------------------------------------------------------------------------

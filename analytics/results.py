@@ -39,7 +39,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from analytics.reports.base import to_jsonable
+from analytics.models import ReportSnapshot
 
 # Part of every key: bump it when a result's shape or meaning changes (stored and cached ones are then unread).
 RESULTS_FORMAT = "3"
@@ -56,6 +56,21 @@ class SnapshotInfo:
     served_from_snapshot: bool
     computed_at: dt.datetime
     as_of: dt.date
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, dates and Decimals as JSON-ready values (Decimals as strings, like DRF)."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
 
 
 def cache_seconds() -> int:
@@ -243,8 +258,6 @@ def report_result(*, closed_periods: bool = False) -> Callable[[Callable[[Any], 
 
 def _stored(report: str, key: str, as_of: dt.date, result_class: type) -> Any | None:
     """The stored result for (report, query key) about `as_of`, or None: one lookup on the unique index."""
-    from analytics.models import ReportSnapshot
-
     hit = list(
         ReportSnapshot.objects.filter(report=report, query_key=key, as_of=as_of).values_list(
             "result", "computed_at", "as_of"
@@ -259,8 +272,6 @@ def _stored(report: str, key: str, as_of: dt.date, result_class: type) -> Any | 
 
 def _record(report: str, compute: Callable[[Any], Any], query: Any, *, key: str, query_json: Any, as_of: dt.date):
     """Compute live and store (insert or replace) the result for this report and query in one statement."""
-    from analytics.models import ReportSnapshot
-
     started = time.perf_counter()
     result = compute(query)
     duration = dt.timedelta(seconds=time.perf_counter() - started)
@@ -283,113 +294,3 @@ def _record(report: str, compute: Callable[[Any], Any], query: Any, *, key: str,
         update_fields=["query", "result", "as_of", "computed_at", "duration"],
     )
     return result
-
-
-# ------------------------------------------------------------------ the nightly fill
-
-
-@dataclass(frozen=True, slots=True)
-class ResultsRefreshResult:
-    """What one refresh stored: how many results, how many of an earlier day it removed, and the time per report."""
-
-    as_of: dt.date
-    stored: int  # results written by this run (distinct report + query)
-    deleted: int  # stored results about an earlier day, not rewritten by this run
-    seconds: float
-    seconds_by_report: dict[str, float]  # live computation time summed per report
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**to_jsonable(self), "as_of": self.as_of.isoformat()}
-
-
-def report_default_queries(*, channels: list[str | None], as_of: dt.date | None = None) -> list[tuple[Any, Any]]:
-    """(entry point, query) of each report module's default query (what the API asks with no parameters),
-    unfiltered and per acquisition channel, as of `as_of` for reports that take one; reports refusing a
-    channel filter get the unfiltered one only."""
-    import importlib
-    import pkgutil
-
-    from django.core.exceptions import ValidationError
-
-    import analytics.reports
-    from analytics.reports.base import ReportFilters
-
-    calls = []
-    for info in sorted(pkgutil.iter_modules(analytics.reports.__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        module = importlib.import_module(f"analytics.reports.{info.name}")
-        run = getattr(module, f"{info.name}_report", None)
-        query_class = next(
-            (
-                obj
-                for name, obj in vars(module).items()
-                if name.endswith("Query") and isinstance(obj, type) and obj.__module__ == module.__name__
-            ),
-            None,
-        )
-        if run is None or query_class is None:
-            continue
-        takes_as_of = "as_of" in {f.name for f in fields(query_class)}
-        if as_of is not None and not takes_as_of:
-            continue  # a past day's refresh stores only what can be asked about that day
-        for channel in channels:
-            options = {"as_of": as_of} if takes_as_of and as_of is not None else {}
-            query = query_class(filters=ReportFilters(channel=channel), **options)
-            try:
-                query.validate()
-            except ValidationError:
-                continue
-            calls.append((run, query))
-    return calls
-
-
-def results_refresh(*, as_of: dt.date | None = None, periods: tuple[str, ...] | None = None) -> ResultsRefreshResult:
-    """Compute and store the preset results about `as_of` (today by default), then drop stored results of earlier days.
-
-    The nightly chain's last step, with the chain's as-of date. Stored: every report's API default
-    query (as of that day where the report takes one) and, for today, the overview's charts for the
-    preset `periods` (CRM_REPORT_SNAPSHOT_PERIODS), each unfiltered and per acquisition channel. The
-    overview's queries are recorded by running its own chart builders, so the stored keys are exactly
-    the queries the page asks. A replay of a past day (`recompute_lifecycle --as-of D`) refreshes the
-    results about D and leaves today's alone.
-    """
-    from analytics.charts import CHARTS, chart_run
-    from analytics.kpis import overview_query_from_params
-    from analytics.models import ReportSnapshot
-    from contacts.models import Channel
-
-    today = timezone.localdate()
-    as_of = as_of or today
-    periods = preset_periods() if periods is None else periods
-    started_at = timezone.now()
-    started = time.perf_counter()
-    channels: list[str | None] = [None, *Channel.values]
-    with results_recording():
-        for run, query in report_default_queries(channels=channels, as_of=as_of if as_of < today else None):
-            run(query)
-        if as_of >= today:
-            for period in periods:
-                for channel in channels:
-                    overview_query, errors = overview_query_from_params({"period": period, "channel": channel or ""})
-                    if errors:
-                        raise ValueError(f"Bad preset period {period!r}: {errors}")
-                    for spec in CHARTS:
-                        chart_run(spec, overview_query)
-    deleted = 0
-    if as_of >= today:
-        deleted, _ = ReportSnapshot.objects.filter(as_of__lt=today, computed_at__lt=started_at).delete()
-    seconds_by_report: dict[str, float] = {}
-    stored = 0
-    for report, duration in ReportSnapshot.objects.filter(computed_at__gte=started_at).values_list(
-        "report", "duration"
-    ):
-        stored += 1
-        seconds_by_report[report] = round(seconds_by_report.get(report, 0.0) + duration.total_seconds(), 3)
-    return ResultsRefreshResult(
-        as_of=as_of,
-        stored=stored,
-        deleted=deleted,
-        seconds=round(time.perf_counter() - started, 3),
-        seconds_by_report=dict(sorted(seconds_by_report.items())),
-    )

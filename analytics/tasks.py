@@ -4,6 +4,9 @@ import datetime as dt
 
 from celery import shared_task
 
+from analytics.daily_facts import daily_facts_compact
+from analytics.services import customer_value_recompute
+
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3600)
 def customer_value_recompute_task(as_of_iso: str) -> dict:
@@ -11,7 +14,6 @@ def customer_value_recompute_task(as_of_iso: str) -> dict:
 
     By hand; the nightly chain runs the same service as one of its registered finish steps.
     """
-    from analytics.services import customer_value_recompute
 
     return customer_value_recompute(as_of=dt.date.fromisoformat(as_of_iso)).as_dict()
 
@@ -19,6 +21,5 @@ def customer_value_recompute_task(as_of_iso: str) -> dict:
 @shared_task(acks_late=True, time_limit=600, expires=300)
 def daily_facts_compact_task() -> int:
     """Fold the rollups' appended deltas into them (analytics.daily_facts). Idempotent; returns the rows folded."""
-    from analytics.daily_facts import daily_facts_compact
 
     return daily_facts_compact()

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from accounts.web_access import MARKETING, roles_required
 from analytics.catalogue import metric as catalogue_metric
 from analytics.charts import CHARTS_BY_KEY, ChartResult, ChartSpec, chart_run
 from analytics.kpis import (
@@ -42,7 +43,6 @@ from campaigns.models import Campaign, Segment
 from contacts.forms import owner_choices_queryset
 from contacts.models import Channel
 from lifecycle_crm.formats import format_date_short
-from lifecycle_crm.web_access import MARKETING, roles_required
 from stages.models import Stage
 
 logger = logging.getLogger(__name__)

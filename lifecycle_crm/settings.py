@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "analytics",
     "webhooks",
     "plays",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -227,6 +228,9 @@ CRM_CLV_HORIZON_MONTHS = env_int("CRM_CLV_HORIZON_MONTHS", 12)
 CRM_CLV_ANNUAL_DISCOUNT_RATE = env_float("CRM_CLV_ANNUAL_DISCOUNT_RATE", 0.10)
 CRM_CLV_MIN_CUSTOMERS = env_int("CRM_CLV_MIN_CUSTOMERS", 100)
 CRM_CLV_MIN_REPEAT_CUSTOMERS = env_int("CRM_CLV_MIN_REPEAT_CUSTOMERS", 30)
+# The purchase model behind the scores: "auto" (best holdout error in the nightly backtest) or
+# pinned to "bgnbd", "mbgnbd" or "pareto_nbd" (issue 18).
+CRM_CLV_MODEL = env_str("CRM_CLV_MODEL", "auto")
 CRM_AT_RISK_P_ALIVE = env_float("CRM_AT_RISK_P_ALIVE", 0.5)
 CRM_CHURN_INACTIVE_DAYS = env_int("CRM_CHURN_INACTIVE_DAYS", 180)
 # How long the overview dashboard keeps its computed figures (set CACHE_URL to share them across processes).
@@ -244,12 +248,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "lifecycle_crm.api.authentication.ApiKeyAuthentication",
+        "accounts.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "lifecycle_crm.api.permissions.RolePermission",
+        "accounts.api.permissions.RolePermission",
     ],
     "DEFAULT_PARSER_CLASSES": ["lifecycle_crm.api.parsers.CappedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -257,7 +261,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "lifecycle_crm.api.exceptions.api_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["lifecycle_crm.api.throttling.PrincipalRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.PrincipalRateThrottle"],
     # Requests per API key / per logged-in user, counted in the cache (set CACHE_URL to Redis
     # so every gunicorn worker shares the counters). An empty value switches a limit off.
     "DEFAULT_THROTTLE_RATES": {

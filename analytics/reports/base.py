@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,9 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from contacts.models import Channel, Contact
+from campaigns.models import CampaignMember
+from contacts.filters import ContactFilterSet, filters_to_querydict
+from contacts.models import Channel, Contact, Touchpoint
 
 MAX_PERIOD_DAYS = 366 * 20
 
@@ -116,15 +118,10 @@ def contact_scope_queryset(filters: ReportFilters) -> QuerySet[Contact] | None:
     if filters.owner_id is not None:
         queryset = queryset.filter(owner_id=filters.owner_id)
     if filters.campaign_id is not None:
-        from campaigns.models import CampaignMember
-        from contacts.models import Touchpoint
-
         touched = Touchpoint.objects.filter(contact_id=OuterRef("pk"), campaign_id=filters.campaign_id)
         enrolled = CampaignMember.objects.filter(contact_id=OuterRef("pk"), campaign_id=filters.campaign_id)
         queryset = queryset.filter(Q(Exists(touched)) | Q(Exists(enrolled)))
     if filters.segment_id is not None:
-        from contacts.filters import ContactFilterSet, filters_to_querydict
-
         filterset = ContactFilterSet(filters_to_querydict({"segment": filters.segment_id}), queryset=queryset)
         if not filterset.is_valid():
             raise ValidationError({"segment": [str(m) for m in filterset.errors.get("segment", ["Invalid."])]})
@@ -228,21 +225,6 @@ def ratio(numerator: float | int | Decimal, denominator: float | int | Decimal) 
     if not denominator:
         return None
     return float(numerator) / float(denominator)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, dates and Decimals as JSON-ready values (Decimals as strings, like DRF)."""
-    if hasattr(value, "__dataclass_fields__"):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value
 
 
 def run_sql(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:

@@ -40,9 +40,8 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    to_jsonable,
 )
-from analytics.results import SnapshotInfo, report_result
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 DEFAULT_WINDOW_DAYS = 30
 

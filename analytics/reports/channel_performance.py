@@ -44,9 +44,8 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    to_jsonable,
 )
-from analytics.results import SnapshotInfo, report_result
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 RECENT_DAYS = 400  # up to this many days back, as of = metrics less the later money (see _recent_sql)
 

@@ -28,9 +28,8 @@ from analytics.reports.base import (
     day_end,
     ratio,
     run_sql,
-    to_jsonable,
 )
-from analytics.results import SnapshotInfo, report_result
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 from contacts.models import Touchpoint, TouchpointKind
 
 DEFAULT_INACTIVE_DAYS = 180

@@ -28,9 +28,8 @@ from analytics.reports.base import (
     median_sql,
     run_sql,
     scope_clause,
-    to_jsonable,
 )
-from analytics.results import SnapshotInfo, report_result
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 MEASURES = {"predicted": "m.predicted_clv", "historic": "m.historic_clv"}
 

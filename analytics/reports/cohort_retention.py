@@ -30,9 +30,8 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    to_jsonable,
 )
-from analytics.results import SnapshotInfo, report_result
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 from contacts.models import TouchpointKind
 from metrics.sql import month_index_sql
 

@@ -32,9 +32,8 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    to_jsonable,
 )
-from analytics.results import SnapshotInfo, report_result
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from analytics.reports.base import ReportFilters, date_param, run_sql, to_jsonable
-from analytics.results import SnapshotInfo, report_result
+from analytics.reports.base import ReportFilters, date_param, run_sql
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 DEFAULT_PERIOD_DAYS = 90
 

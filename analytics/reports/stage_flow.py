@@ -21,9 +21,8 @@ from analytics.reports.base import (
     dt_param,
     run_sql,
     scope_clause,
-    to_jsonable,
 )
-from analytics.results import SnapshotInfo, report_result
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 DEFAULT_PERIOD_DAYS = 30
 

@@ -13,9 +13,8 @@ from analytics.reports.base import (
     contact_scope_queryset,
     day_end,
     day_start,
-    to_jsonable,
 )
-from analytics.results import SnapshotInfo, report_result
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 from metrics.models import ContactMetrics
 
 ORDERINGS = {"predicted": "predicted_clv", "historic": "historic_clv"}

@@ -25,6 +25,9 @@ class ContactMetricsSerializer(serializers.Serializer):
     revenue = serializers.DecimalField(max_digits=14, decimal_places=2)
     historic_clv = serializers.DecimalField(max_digits=14, decimal_places=2)
     predicted_clv = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    # The 80 % interval of predicted_clv (issue 18); null when the model gave none.
+    predicted_clv_low = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    predicted_clv_high = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
     p_alive = serializers.FloatField(allow_null=True)
     expected_purchases = serializers.FloatField(allow_null=True)
     rfm_segment = serializers.CharField(allow_null=True)
@@ -55,6 +58,8 @@ def metrics_dict(contact: Contact, tz: dt.tzinfo | None = None) -> dict:
             "revenue": "0.00",
             "historic_clv": "0.00",
             "predicted_clv": None,
+            "predicted_clv_low": None,
+            "predicted_clv_high": None,
             "p_alive": None,
             "expected_purchases": None,
             "rfm_segment": None,
@@ -65,6 +70,8 @@ def metrics_dict(contact: Contact, tz: dt.tzinfo | None = None) -> dict:
         "revenue": f"{m.revenue:.2f}",
         "historic_clv": f"{m.historic_clv:.2f}",
         "predicted_clv": None if m.predicted_clv is None else f"{m.predicted_clv:.2f}",
+        "predicted_clv_low": None if m.predicted_clv_low is None else f"{m.predicted_clv_low:.2f}",
+        "predicted_clv_high": None if m.predicted_clv_high is None else f"{m.predicted_clv_high:.2f}",
         "p_alive": m.p_alive,
         "expected_purchases": m.expected_purchases,
         "rfm_segment": m.rfm_segment or None,

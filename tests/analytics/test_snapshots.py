@@ -19,7 +19,8 @@ from django.test import Client
 
 from analytics.kpis import overview_query_from_params, report_filters
 from analytics.models import ReportSnapshot
-from analytics.reports.base import ReportFilters, to_jsonable
+from analytics.refresh import results_refresh
+from analytics.reports.base import ReportFilters
 from analytics.reports.campaign_performance import CampaignPerformanceQuery, campaign_performance_report
 from analytics.reports.channel_performance import ChannelPerformanceQuery, channel_performance_report
 from analytics.reports.churn import ChurnQuery, churn_report
@@ -34,7 +35,7 @@ from analytics.results import (
     result_query_key,
     results_bypassed,
     results_recording,
-    results_refresh,
+    to_jsonable,
 )
 from contacts.models import Channel
 from metrics.models import ContactMetrics

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from analytics.kpis import PERIODS
-from analytics.results import results_refresh
+from analytics.refresh import results_refresh
 
 
 class Command(BaseCommand):

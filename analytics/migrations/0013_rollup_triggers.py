@@ -87,6 +87,6 @@ def install(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("analytics", "0011_move_per_contact_facts")]
+    dependencies = [("analytics", "0012_clv_models_backtest")]
 
     operations = [migrations.RunPython(install, migrations.RunPython.noop, elidable=False)]

@@ -19,23 +19,18 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics import clv
-from analytics.charts import CHARTS, chart_run
 from analytics.clv import backtest as clv_backtest
 from analytics.clv.scoring import LiveFit, fit_live, score_customers
 from analytics.clv.selection import AUTO, ModelChoice, choose_model
-from analytics.kpis import DEFAULT_PERIOD, overview_query_from_params
-from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit, ReportSnapshot
-from analytics.reports.base import ReportFilters, report_snapshots_recording
-from analytics.reports.registry import REPORTS
+from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit
 from analytics.selectors import purchase_days_as_of
-from contacts.models import Channel, Touchpoint, TouchpointKind
+from contacts.models import Touchpoint, TouchpointKind
 from metrics.models import RfmSegment
 
 logger = logging.getLogger(__name__)
@@ -687,89 +682,3 @@ def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of
             # 431,000 and chose nested loops (minutes at 1M). Autovacuum would get there later.
             cursor.execute("ANALYZE analytics_contactmetrics")
     return written
-
-
-# ------------------------------------------------------------------ report snapshots
-
-
-@dataclass(frozen=True, slots=True)
-class ReportSnapshotRefreshResult:
-    as_of: dt.date
-    stored: int  # snapshots written by this run (distinct report + query)
-    deleted: int  # stale snapshots removed (about an earlier day, not rewritten by this run)
-    seconds: float
-    seconds_by_report: dict[str, float]  # live computation time summed per report
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "as_of": self.as_of.isoformat()}
-
-
-def report_default_queries(*, channels: list[str | None]) -> list[tuple[Any, Any]]:
-    """(entry point, query) for each report module's default query (what the API asks with no parameters),
-    unfiltered and per acquisition channel; reports refusing a channel filter get the unfiltered one only."""
-    calls = []
-    for name, module in sorted(REPORTS.items()):
-        run = getattr(module, f"{name}_report", None)
-        query_class = next(
-            (
-                obj
-                for name, obj in vars(module).items()
-                if name.endswith("Query") and isinstance(obj, type) and obj.__module__ == module.__name__
-            ),
-            None,
-        )
-        if run is None or query_class is None:
-            continue
-        for channel in channels:
-            query = query_class(filters=ReportFilters(channel=channel))
-            try:
-                query.validate()
-            except ValidationError:
-                continue
-            calls.append((run, query))
-    return calls
-
-
-def report_snapshots_refresh(*, periods: tuple[str, ...] | None = None) -> ReportSnapshotRefreshResult:
-    """Compute and store the snapshots of the default report queries, then drop snapshots of earlier days.
-
-    The dashboard and the API ask the same few queries all day and each costs seconds cold
-    at scale; stored once a night (after the lifecycle recompute), they are answered with
-    one indexed lookup. Snapshotted: every report's API default query and the dashboard's
-    charts for the preset `periods` (CRM_REPORT_SNAPSHOT_PERIODS, the overview's default
-    period by default), each unfiltered and per acquisition channel. The dashboard's
-    queries are recorded by running its own chart builders, so the stored keys are exactly
-    the queries the page asks. Each report is computed by its own set-based statement.
-    """
-
-    if periods is None:
-        periods = tuple(_setting("CRM_REPORT_SNAPSHOT_PERIODS", None) or (DEFAULT_PERIOD,))
-    started_at = timezone.now()
-    started = time.perf_counter()
-    channels: list[str | None] = [None, *Channel.values]
-    with report_snapshots_recording():
-        for run, query in report_default_queries(channels=channels):
-            run(query)
-        for period in periods:
-            for channel in channels:
-                overview_query, errors = overview_query_from_params({"period": period, "channel": channel or ""})
-                if errors:
-                    raise ValueError(f"Bad report snapshot period {period!r}: {errors}")
-                for spec in CHARTS:
-                    chart_run(spec, overview_query)
-    today = timezone.localdate()
-    deleted, _ = ReportSnapshot.objects.filter(as_of__lt=today, computed_at__lt=started_at).delete()
-    seconds_by_report: dict[str, float] = {}
-    stored = 0
-    for report, duration in ReportSnapshot.objects.filter(computed_at__gte=started_at).values_list(
-        "report", "duration"
-    ):
-        stored += 1
-        seconds_by_report[report] = round(seconds_by_report.get(report, 0.0) + duration.total_seconds(), 3)
-    return ReportSnapshotRefreshResult(
-        as_of=today,
-        stored=stored,
-        deleted=deleted,
-        seconds=round(time.perf_counter() - started, 3),
-        seconds_by_report=dict(sorted(seconds_by_report.items())),
-    )

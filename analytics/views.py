@@ -1,52 +1,48 @@
 """The marketing overview: KPI cards, then charts loaded one by one, each with its data table and a CSV download.
 
-Each chart is a `ChartSpec`: a function that runs an `analytics.reports` module for the
-overview's filters and returns a `ChartData` (a plain table plus the series the
-JavaScript draws). The same table feeds the accessible <table>, the CSV download and the
-chart, so the three always agree. A report module that is not installed yet shows an
-"not available yet" note — never invented numbers.
-
-The page (`overview_view`) renders the filters, a placeholder for the KPI cards (or the
-cards themselves when they are already cached) and one placeholder per chart; it never runs
-a KPI or report query. static/js/charts.js then fetches the cards from `overview_kpis_view`
-and each chart's box from `overview_chart_view`. Cards and charts are cached apart (cards
-per filters, their period-independent part per contact filters, each chart per chart and
-filters), so one slow or failing query never holds up or breaks the page.
+The charts themselves (one builder per chart over the reports) are in analytics.charts; every
+figure comes through the result layer (analytics.results: one cache, the nightly store, or a
+live computation). The page (`overview_view`) renders the filters, a placeholder for the KPI
+cards (or the cards themselves when they are already cached) and one placeholder per chart; it
+never runs a KPI or report query. static/js/charts.js then fetches the cards from
+`overview_kpis_view` and each chart's box from `overview_chart_view`, so one slow or failing
+query never holds up or breaks the page.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import logging
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from accounts.web_access import MARKETING, roles_required
-from analytics.charts import (
-    CHARTS_BY_KEY,
-    KPIS_FAILED_TEXT,
-    overview_chart_compute,
-    overview_kpis_cached,
-    overview_kpis_compute,
-)
+from analytics.catalogue import metric as catalogue_metric
+from analytics.charts import CHARTS_BY_KEY, ChartResult, ChartSpec, chart_run
 from analytics.kpis import (
-    KPI_LABELS,
+    KPI_METRICS,
     PERIODS,
     OverviewQuery,
+    kpi_overview,
     kpi_stage_snapshot_exists,
     overview_query_from_params,
     report_filters,
 )
 from analytics.reports.base import contact_scope_queryset
+from analytics.results import result_cached, result_peek, results_bypassed, results_served
 from campaigns.models import Campaign, Segment
 from contacts.forms import owner_choices_queryset
 from contacts.models import Channel
+from lifecycle_crm.formats import format_date_short
 from stages.models import Stage
 
 logger = logging.getLogger(__name__)
@@ -65,6 +61,9 @@ CHART_ROWS: list[list[str]] = [
 # Sent by static/js/charts.js when it fetches a chart: answer with the bare fragment, not a whole page.
 FRAGMENT_HEADER = "X-CRM-Fragment"
 
+FAILED_TEXT = "This chart could not be computed just now; the other charts are not affected. Try again in a minute."
+KPIS_FAILED_TEXT = "The key figures could not be computed just now; the charts are not affected. Try again in a minute."
+
 
 def _filter_context(request: HttpRequest, query: OverviewQuery, errors: dict) -> dict[str, Any]:
     return {
@@ -76,7 +75,42 @@ def _filter_context(request: HttpRequest, query: OverviewQuery, errors: dict) ->
         "owners": owner_choices_queryset(),
         "segments": Segment.objects.only("id", "name"),
         "filter_query": request.GET.urlencode(),
+        "date_example": format_date_short(timezone.localdate()),
     }
+
+
+def overview_kpis_cached(*, query: OverviewQuery) -> tuple[Any, dt.datetime] | None:
+    """The KPI cards for the filters if the result layer has them cached, else None; never runs a query."""
+    return result_peek("kpis", query)
+
+
+def overview_kpis_compute(*, query: OverviewQuery, user: Any, refresh: bool = False) -> tuple[Any, dt.datetime]:
+    """The KPI cards for the filters and when they were computed, through the result layer's cache.
+
+    Preset periods end "now", so the query is keyed with the period's days (whole local days): the
+    same view asked twice in a day is one cache entry. `refresh` computes past the cache.
+    """
+    return result_cached("kpis", query, lambda: kpi_overview(query=query, user=user), refresh=refresh)
+
+
+def overview_chart_compute(*, spec: ChartSpec, query: OverviewQuery, refresh: bool = False) -> ChartResult:
+    """One chart for the filters: its reports' results from the result layer, then the chart's table.
+
+    A chart's report scans millions of rows at scale, so each chart is fetched by the page after it
+    has rendered: a slow or failing report delays or breaks only its own box. An unexpected error is
+    logged and shown in the chart's box (nothing is cached, so the next request tries again). A chart
+    answered from stored results says so by its time ("as of" the oldest of them, not the request);
+    `refresh` (a user's "refresh now") computes its reports live. The CSV download reads the same
+    results, so the file has the numbers the chart showed.
+    """
+    try:
+        with results_served() as served, results_bypassed() if refresh else nullcontext():
+            result = chart_run(spec, query)
+    except Exception:
+        logger.exception("Chart %s failed", spec.key)
+        return ChartResult(spec, None, FAILED_TEXT, timezone.now(), failed=True)
+    result.computed_at = min(served) if served else timezone.now()
+    return result
 
 
 def _shared_params(request: HttpRequest) -> str:
@@ -115,8 +149,8 @@ def overview_view(request: HttpRequest) -> HttpResponse:
     """Filters, the KPI cards if they are cached (else a placeholder charts.js fills), and one placeholder per chart.
 
     The page itself never runs a KPI or report query, so it is served in the same few
-    milliseconds cold or warm at any data size: cached cards (the default periods are kept
-    warm by `overview_warm`) are embedded, so a warm view shows them at once; otherwise a
+    milliseconds cold or warm at any data size: cards the result layer has cached are
+    embedded, so a view seen recently shows them at once; otherwise a
     placeholder of the same size is fetched from `overview_kpis_view`, and each chart from
     `overview_chart_view`. Without JavaScript the placeholders link to those views' pages.
     """
@@ -128,7 +162,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
     context = _filter_context(request, query, errors) | {
         "overview": overview,
         "computed_at": computed_at,
-        "kpi_labels": list(KPI_LABELS.values()),
+        "kpi_metrics": [catalogue_metric(name) for name in KPI_METRICS.values()],
         "stages": Stage.objects.filter(is_active=True).only("slug", "name", "colour") if overview is None else [],
         "stage_snapshot": overview is None and kpi_stage_snapshot_exists(query=query),
         "kpi_query": _kpi_params(request, query),
@@ -187,7 +221,7 @@ def overview_chart_view(request: HttpRequest, key: str) -> HttpResponse:
         raise Http404("No such chart.")
     query, errors = overview_query_from_params(request.GET)
     refresh = request.GET.get("refresh") == "1"
-    chart = overview_chart_compute(spec=spec, query=query, refresh=refresh, live=refresh)
+    chart = overview_chart_compute(spec=spec, query=query, refresh=refresh)
     context = {"chart": chart, "query": query, "filter_errors": errors, "filter_query": _shared_params(request)}
     fragment = request.headers.get(FRAGMENT_HEADER) == "1"
     template = "partials/chart.html" if fragment else "analytics/chart_page.html"
@@ -210,6 +244,5 @@ def chart_csv_view(request: HttpRequest, key: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{key}-{query.start:%Y%m%d}-{query.end:%Y%m%d}.csv"'
     writer = csv.writer(response)
-    writer.writerow(result.data.columns)
-    writer.writerows(result.data.rows)
+    writer.writerows(result.data.csv_rows())
     return response

@@ -311,7 +311,7 @@ def bench_overview_from_snapshots(*, requests: int) -> dict[str, float]:
     """The default overview as production serves it after the nightly snapshot refresh, page cache cleared.
 
     Records the default view's charts exactly as `refresh_report_snapshots` does (the page's
-    own chart builders under `report_snapshots_recording`), then times the default overview
+    own chart builders under `results_recording`), then times the default overview
     page with the page cache cleared before each request (the page runs no KPI or report
     query; the KPI cards and the charts are fragments fetched apart, each chart one snapshot
     lookup). The recorded snapshots are deleted afterwards.
@@ -323,11 +323,11 @@ def bench_overview_from_snapshots(*, requests: int) -> dict[str, float]:
     from analytics.charts import CHARTS, chart_run
     from analytics.kpis import DEFAULT_PERIOD, overview_query_from_params
     from analytics.models import ReportSnapshot
-    from analytics.reports.base import report_snapshots_recording
+    from analytics.results import results_recording
 
     started = time.perf_counter()
     query, _errors = overview_query_from_params({"period": DEFAULT_PERIOD})
-    with report_snapshots_recording():
+    with results_recording():
         for spec in CHARTS:
             chart_run(spec, query)
     refresh_s = time.perf_counter() - started

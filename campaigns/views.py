@@ -53,9 +53,13 @@ def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such campaign.") from None
     query = _campaign_query(campaign)
     performance = chart_run(CHARTS_BY_KEY["campaigns"], query)
-    row = None
+    row = figures = None
     if performance.data is not None:
         row = next((r for r in performance.data.rows if r[0] == campaign.name), None)
+    if row is not None:
+        # Each figure in its catalogue format, by the short name of its metric (campaign.roi -> "roi").
+        columns = performance.data.columns
+        figures = {c.metric.split(".", 1)[1]: c.entry.format(v) for c, v in zip(columns, row, strict=True)}
     flow = chart_run(CHARTS_BY_KEY["stage_flow"], query)
     return render(
         request,
@@ -64,6 +68,7 @@ def campaign_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "campaign": campaign,
             "performance": performance,
             "row": row,
+            "figures": figures,
             "flow": flow,
             "flow_json": {"stage_flow": {"kind": "sankey", **flow.data.series}} if flow.data else {},
             "query": query,

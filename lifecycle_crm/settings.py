@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's language picks the number and date formats (lifecycle_crm.formats), among LANGUAGES.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -133,6 +135,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
+# Locales whose number and date formats the product follows (Accept-Language); the default is LANGUAGE_CODE.
+LANGUAGES = [("en-us", "English (US)"), ("en-gb", "English (UK)"), ("de", "Deutsch"), ("fr", "Français")]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -193,6 +197,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "inter
 CRM_NIGHTLY_HOUR = env_int("CRM_NIGHTLY_HOUR", 2)
 CRM_NIGHTLY_MINUTE = env_int("CRM_NIGHTLY_MINUTE", 15)
 CELERY_BEAT_SCHEDULE = {
+    # The whole nightly work, one Celery chain with one as-of day: chunks -> finish -> customer value -> results.
     "nightly-lifecycle-recompute": {
         "task": "stages.tasks.nightly_recompute_task",
         "schedule": crontab(hour=CRM_NIGHTLY_HOUR, minute=CRM_NIGHTLY_MINUTE),
@@ -209,19 +214,6 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-requeue-stale": {
         "task": "webhooks.tasks.webhook_requeue_stale_task",
         "schedule": 600,
-    },
-    # After the nightly recompute (which rewrites the metrics and stage snapshots the reports read).
-    "nightly-report-snapshots": {
-        "task": "analytics.tasks.report_snapshots_refresh_task",
-        "schedule": crontab(
-            hour=env_int("CRM_REPORT_SNAPSHOTS_HOUR", 4), minute=env_int("CRM_REPORT_SNAPSHOTS_MINUTE", 0)
-        ),
-    },
-    # Keeps the overview's default views in the shared cache (CACHE_URL), so the page marketers
-    # open first never waits for its KPI queries; runs more often than the cache expires.
-    "overview-warm": {
-        "task": "analytics.tasks.overview_warm_task",
-        "schedule": env_int("CRM_OVERVIEW_WARM_SECONDS", 240),
     },
     # Folds the deltas the write triggers append into the overview's rollups (readers sum both,
     # so this only keeps the deltas few).

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 # Work registered by the apps above the engine, run by lifecycle_finish (see lifecycle_finish_step_register).
 FINISH_STEPS: dict[str, Callable[..., Any]] = {}
+SCHEDULED_ONLY: set[str] = set()  # finish steps run only by the nightly chain and recompute_lifecycle
 
 MANUAL_MOVE_SOURCES = {
     TransitionSource.MANUAL,
@@ -215,6 +216,7 @@ def lifecycle_recompute(
     dry_run: bool = False,
     rules: list[RuleSpec] | None = None,
     announce: bool | None = None,
+    scheduled_steps: bool = False,
 ) -> RecomputeResult:
     """Recompute every contact's stage and base metrics, snapshot the day, then refresh customer value.
 
@@ -224,6 +226,8 @@ def lifecycle_recompute(
     A past `as_of` is a replay: it writes history effective up to that day and triggers
     nothing. A future one is refused unless `dry_run`, which writes nothing at all and
     returns who would move (`result.evaluation.movers`).
+    `scheduled_steps` also runs the steps registered as scheduled-only (the result layer's
+    stored results): `recompute_lifecycle` runs the whole nightly chain, seed_demo does not.
     """
     lifecycle_as_of_check(as_of=as_of, dry_run=dry_run)
     started = time.perf_counter()
@@ -238,7 +242,7 @@ def lifecycle_recompute(
     )
     result = RecomputeResult(evaluation=evaluation, timings={"evaluate": time.perf_counter() - started})
     if contact_ids is None and not dry_run:
-        lifecycle_finish(as_of=as_of, result=result)
+        lifecycle_finish(as_of=as_of, result=result, scheduled_steps=scheduled_steps)
     return result
 
 
@@ -273,28 +277,45 @@ def lifecycle_replay(
     return lifecycle_recompute(as_of=end if end < timezone.localdate() else None, chunk_size=chunk_size, announce=False)
 
 
-def lifecycle_finish_step_register(*, name: str, step: Callable[..., Any]) -> None:
+def lifecycle_finish_step_register(*, name: str, step: Callable[..., Any], scheduled_only: bool = False) -> None:
     """Register work to run after every full evaluation (nightly finish, `recompute_lifecycle`, seed).
 
     The engine knows nothing of the apps above it: analytics registers its customer-value
     recompute and its rollups' fold from its AppConfig.ready, so the engine never imports
     analytics. `step(as_of=date)` runs in registration order; its return value is kept in
-    `RecomputeResult.steps[name]`.
+    `RecomputeResult.steps[name]`. A `scheduled_only` step runs in the nightly chain and in
+    `recompute_lifecycle`, not when a recompute is part of other work (seeding demo data).
     """
     FINISH_STEPS[name] = step
+    if scheduled_only:
+        SCHEDULED_ONLY.add(name)
+    else:
+        SCHEDULED_ONLY.discard(name)
 
 
-def lifecycle_finish(*, as_of: dt.date | None, result: RecomputeResult) -> RecomputeResult:
-    """After all chunks: the daily stage snapshot, then the registered finish steps (customer value, rollups)."""
+def lifecycle_finish(
+    *, as_of: dt.date | None, result: RecomputeResult, run_steps: bool = True, scheduled_steps: bool = True
+) -> RecomputeResult:
+    """After all chunks: the daily stage snapshot, then the registered finish steps (customer value, rollups,
+    results), each with the same as-of day. `run_steps=False` leaves the steps to the caller (the nightly
+    Celery chain runs each as its own task, `lifecycle_finish_step_run`)."""
     started = time.perf_counter()
     result.snapshot_date = as_of or timezone.localdate()
     result.snapshot_rows = stage_snapshot_write(date=result.snapshot_date)
     result.timings["snapshot"] = time.perf_counter() - started
-    for name, step in FINISH_STEPS.items():
-        started = time.perf_counter()
-        result.steps[name] = step(as_of=result.snapshot_date)
-        result.timings[name] = time.perf_counter() - started
+    if run_steps:
+        for name in FINISH_STEPS:
+            if name in SCHEDULED_ONLY and not scheduled_steps:
+                continue
+            started = time.perf_counter()
+            result.steps[name] = lifecycle_finish_step_run(name=name, as_of=result.snapshot_date)
+            result.timings[name] = time.perf_counter() - started
     return result
+
+
+def lifecycle_finish_step_run(*, name: str, as_of: dt.date) -> Any:
+    """Run one registered finish step as of a day (a KeyError names a step no app registered)."""
+    return FINISH_STEPS[name](as_of=as_of)
 
 
 def stage_snapshot_write(*, date: dt.date) -> int:

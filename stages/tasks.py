@@ -13,14 +13,20 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from celery import chord, group, shared_task
+from celery import chain, chord, group, shared_task
 from django.conf import settings
 from django.utils import timezone
 
 from stages.applying import rule_application_run
 from stages.engine import EvaluationResult, lifecycle_evaluate
 from stages.engine_base import DEFAULT_CHUNK_SIZE, chunk_ranges
-from stages.services import RecomputeResult, lifecycle_evaluate_realtime, lifecycle_finish
+from stages.services import (
+    FINISH_STEPS,
+    RecomputeResult,
+    lifecycle_evaluate_realtime,
+    lifecycle_finish,
+    lifecycle_finish_step_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,35 +60,63 @@ def evaluate_range_task(lo: int, hi: int, as_of: str | None = None, reference: s
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3600)
-def finish_recompute_task(chunk_results: list[dict[str, Any]], as_of: str | None = None) -> dict[str, Any]:
-    """After every chunk: write the day's stage snapshot and refresh customer value (analytics)."""
+def finish_recompute_task(
+    chunk_results: list[dict[str, Any]], as_of: str | None = None, day: str | None = None
+) -> dict[str, Any]:
+    """After every chunk: write the day's stage snapshot; returns the as-of day the chain's next steps use.
+
+    `day` is the run's day fixed when it was enqueued (a run that finishes after midnight still
+    finishes the day it evaluated); an explicit `as_of` wins.
+    """
     evaluation = EvaluationResult(
         contacts=sum(r.get("contacts", 0) for r in chunk_results),
         moved=sum(r.get("moved", 0) for r in chunk_results),
         chunks=sum(r.get("chunks", 0) for r in chunk_results),
     )
-    result = lifecycle_finish(as_of=_date(as_of), result=RecomputeResult(evaluation=evaluation))
-    logger.info("Nightly lifecycle recompute finished: %s", result.as_dict())
-    return result.as_dict()
+    result = lifecycle_finish(
+        as_of=_date(as_of) or _date(day), result=RecomputeResult(evaluation=evaluation), run_steps=False
+    )
+    logger.info("Nightly lifecycle recompute: chunks done and snapshot written: %s", result.as_dict())
+    return {"as_of": result.snapshot_date.isoformat(), "steps": {}}
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3 * 3600)
+def finish_step_task(previous: dict[str, Any], name: str) -> dict[str, Any]:
+    """One registered finish step (customer value, the rollups' fold, the result layer) as of the chain's day.
+
+    The as-of day arrives from the previous link and is handed on to the next, so the last step
+    works on the same day as the first; the return value lists what each step returned.
+    """
+    as_of = previous["as_of"]
+    output = lifecycle_finish_step_run(name=name, as_of=dt.date.fromisoformat(as_of))
+    summary = output.as_dict() if hasattr(output, "as_dict") else output
+    logger.info("Nightly lifecycle recompute: step %s as of %s done", name, as_of)
+    return {"as_of": as_of, "steps": {**previous.get("steps", {}), name: summary}}
 
 
 @shared_task(acks_late=True, time_limit=600)
 def nightly_recompute_task(as_of: str | None = None, chunk_size: int | None = None) -> dict[str, Any]:
-    """Fan the full recompute out over the workers in contact-id chunks, then finish (snapshot, CLV).
+    """The nightly work as ONE Celery chain: evaluate chunks -> finish -> each registered step, one as-of day.
 
-    A chord: the chunk tasks run in parallel on any number of workers; the finishing task
-    runs once all of them are done. Every chunk uses the same reference time, so a run
-    that spans midnight still evaluates everyone as of the same moment.
+    The chunk tasks run in parallel on any number of workers (a chord); then the finish writes the
+    stage snapshot, and the steps the upper apps registered (customer value, the rollups' fold, the
+    result layer) run one after the other, each receiving the as-of day from the link before. Every
+    chunk uses the same reference time, so a run that spans midnight still evaluates everyone as of
+    the same moment and finishes that day.
     """
     ranges = chunk_ranges(chunk_size=chunk_size or chunk_size_setting())
-    reference = None if as_of else timezone.now().isoformat()
-    finish = finish_recompute_task.s(as_of=as_of)
+    now = timezone.now()
+    reference = None if as_of else now.isoformat()
+    day = as_of or timezone.localdate(now).isoformat()
+    finish = chain(
+        finish_recompute_task.s(as_of=as_of, day=day), *(finish_step_task.s(name=name) for name in FINISH_STEPS)
+    )
     if not ranges:
         finish.delay([])
     else:
         chord(group(evaluate_range_task.s(lo, hi, as_of, reference) for lo, hi in ranges))(finish)
-    logger.info("Nightly lifecycle recompute: %d chunk(s) enqueued", len(ranges))
-    return {"chunks": len(ranges), "as_of": as_of, "reference": reference}
+    logger.info("Nightly lifecycle recompute: %d chunk(s) enqueued, steps %s", len(ranges), list(FINISH_STEPS))
+    return {"chunks": len(ranges), "as_of": day, "reference": reference, "steps": list(FINISH_STEPS)}
 
 
 @shared_task(acks_late=True, time_limit=3600)

@@ -13,7 +13,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from analytics.reports.base import ReportFilters, SnapshotInfo, date_param, run_sql, served_from_snapshot, to_jsonable
+from analytics.reports.base import ReportFilters, date_param, run_sql
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 DEFAULT_PERIOD_DAYS = 90
 
@@ -63,7 +64,7 @@ class StageCountsResult:
         return to_jsonable(self)
 
 
-@served_from_snapshot(closed_periods=True)
+@report_result(closed_periods=True)
 def stage_counts_report(query: StageCountsQuery) -> StageCountsResult:
     """Contacts per stage per snapshot day in the period, in ONE statement."""
     query.validate()

@@ -31,7 +31,7 @@ from analytics.models import (
     StateFactDelta,
 )
 from analytics.reports import channel_performance, cohort_retention
-from analytics.reports.base import report_snapshots_bypassed
+from analytics.results import results_bypassed
 from analytics.services import customer_value_recompute
 from contacts import bulk
 from contacts.import_runs import import_run
@@ -287,7 +287,7 @@ def test_the_charts_from_their_rollups_equal_the_charts_from_the_rows(random_crm
 
     def result(query, *, rollup: bool):
         monkeypatch.setattr(module, "daily_facts_enabled", lambda: rollup)
-        with report_snapshots_bypassed():
+        with results_bypassed():
             return run(kpis.report_filters(query))
 
     assert deltas.objects.exists()

@@ -59,8 +59,9 @@ def test_detail_shows_reach_and_revenue_from_attributed_touchpoints(marketer_cli
     response = marketer_client.get(reverse("web:campaign_detail", args=[campaign.pk]))
     assert response.status_code == 200
     assert response.context["touchpoints"] == 1
-    row = response.context["row"]
-    assert row is not None and row[1] == 1  # reached one contact
+    figures = response.context["figures"]
+    assert figures is not None and figures["reach"] == "1"  # reached one contact
+    assert figures["roi"] == "-100.0 %"  # reached, nothing bought yet: the whole cost lost so far
 
 
 def test_reps_cannot_create_campaigns(rep_client):

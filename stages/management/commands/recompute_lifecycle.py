@@ -75,7 +75,12 @@ class Command(BaseCommand):
         show = not no_progress and options.get("verbosity", 1) > 0
         with tqdm(total=total, unit="contact", disable=not show, file=self.stderr._out) as bar:
             result = lifecycle_recompute(
-                as_of=as_of, chunk_size=chunk_size, progress=bar.update, contact_ids=contacts, dry_run=dry_run
+                as_of=as_of,
+                chunk_size=chunk_size,
+                progress=bar.update,
+                contact_ids=contacts,
+                dry_run=dry_run,
+                scheduled_steps=not dry_run,
             )
         evaluation = result.evaluation
         movers = sorted(evaluation.movers)

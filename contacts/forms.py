@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.roles import SALES_REPS_GROUP
 from contacts.models import AMOUNT_KINDS, SCORE_KINDS, Channel, ImportKind, TouchpointKind
+from lifecycle_crm.validation import validate_moment
 from stages.models import Stage
 
 # The kinds a rep logs by hand, first the everyday ones (the quick form shows these as buttons).
@@ -51,6 +52,7 @@ class QuickTouchpointForm(forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.PHONE)
     occurred_at = forms.DateTimeField(
         required=False,
+        validators=[validate_moment],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="Leave empty for now.",
     )

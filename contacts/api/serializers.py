@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from campaigns.models import Campaign
 from contacts.models import Channel, Contact, Touchpoint, TouchpointKind
+from lifecycle_crm.validation import validate_attributes, validate_moment
 from stages.api.serializers import StageTransitionSerializer
 from stages.models import Stage
 
@@ -99,12 +100,14 @@ class ContactSerializer(serializers.Serializer):
     acquisition_campaign = serializers.PrimaryKeyRelatedField(
         queryset=Campaign.objects.all(), required=False, allow_null=True
     )
-    acquired_at = serializers.DateTimeField(required=False)
+    acquired_at = serializers.DateTimeField(required=False, validators=[validate_moment])
     tags = TagNamesField(
         child=serializers.CharField(max_length=64), required=False, max_length=100, help_text="Tag names."
     )
     marketing_consent = serializers.BooleanField(required=False)
-    attributes = serializers.DictField(required=False, help_text="Custom attributes (a JSON object).")
+    attributes = serializers.DictField(
+        required=False, validators=[validate_attributes], help_text="Custom attributes (a JSON object)."
+    )
     stage = serializers.SlugRelatedField(
         slug_field="slug",
         queryset=Stage.objects.filter(is_active=True),
@@ -202,7 +205,9 @@ class TouchpointInputSerializer(serializers.Serializer):
     contact_email = serializers.CharField(required=False, allow_null=True, max_length=254)
     kind = serializers.ChoiceField(choices=TouchpointKind.choices)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, help_text="Default: other.")
-    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601; a bare date means its noon UTC.")
+    occurred_at = serializers.DateTimeField(
+        required=False, validators=[validate_moment], help_text="ISO 8601; a bare date means its noon UTC."
+    )
     amount = serializers.DecimalField(
         max_digits=12, decimal_places=2, required=False, allow_null=True, help_text="Purchases and refunds only."
     )

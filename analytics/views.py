@@ -16,7 +16,6 @@ filters), so one slow or failing query never holds up or breaks the page.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import importlib
@@ -49,6 +48,7 @@ from analytics.reports.base import contact_scope_queryset, report_snapshots_bypa
 from campaigns.models import Campaign, Segment
 from contacts.forms import owner_choices_queryset
 from contacts.models import Channel
+from lifecycle_crm.csv_export import SafeCsvWriter
 from lifecycle_crm.web_access import MARKETING, roles_required
 from stages.models import Stage
 
@@ -594,7 +594,7 @@ def chart_csv_view(request: HttpRequest, key: str) -> HttpResponse:
         raise Http404(result.unavailable)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{key}-{query.start:%Y%m%d}-{query.end:%Y%m%d}.csv"'
-    writer = csv.writer(response)
+    writer = SafeCsvWriter(response)  # campaign, stage and channel names are user text
     writer.writerow(result.data.columns)
     writer.writerows(result.data.rows)
     return response

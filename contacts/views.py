@@ -4,7 +4,6 @@ quick touchpoint logging, manual moves, duplicates and merge, a rep's "my contac
 from __future__ import annotations
 
 import base64
-import csv
 import datetime as dt
 import json
 from decimal import Decimal, InvalidOperation
@@ -58,6 +57,7 @@ from contacts.selectors import (
     contact_touchpoint_list,
 )
 from contacts.services import touchpoint_create
+from lifecycle_crm.csv_export import SafeCsvWriter
 from lifecycle_crm.web_access import EVERYONE, MARKETING, SALES, roles_required
 from plays.selectors import contact_play_log
 from stages.models import Stage, StageCategory
@@ -221,15 +221,6 @@ class _Echo:
         return value
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell safe to open in a spreadsheet: text starting with = + - @ is not run as a formula."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        return str(value)  # numbers (a negative revenue) are not formulas
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 EXPORT_COLUMNS = [
     "id",
     "email",
@@ -255,13 +246,13 @@ EXPORT_COLUMNS = [
 
 
 def _export_rows(queryset: QuerySet) -> Any:
-    writer = csv.writer(_Echo())
+    writer = SafeCsvWriter(_Echo())
     yield writer.writerow(EXPORT_COLUMNS)
     for c in queryset.iterator(chunk_size=2000):
         m = getattr(c, "metrics", None) if hasattr(c, "metrics") else None
         yield writer.writerow(
             [
-                _cell(v)
+                v
                 for v in (
                     c.pk,
                     c.email,
@@ -753,9 +744,7 @@ def import_rejections_csv_view(request: HttpRequest, pk: int) -> HttpResponse:
         )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejected.csv"'
-    writer = csv.writer(response)
-    for row in writer_rows:
-        writer.writerow([_cell(v) for v in row])
+    SafeCsvWriter(response).writerows(writer_rows)
     return response
 
 

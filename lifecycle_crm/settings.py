@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # answers a locked-out login with the lockout page (429)
+    # DJANGO_MAX_REQUEST_BYTES for the whole body, files included, checked before it is read (413).
+    "lifecycle_crm.request_limits.RequestSizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "lifecycle_crm.urls"

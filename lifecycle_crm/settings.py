@@ -317,6 +317,11 @@ SPECTACULAR_SETTINGS = {
         "TouchpointSourceEnum": "contacts.models.TouchpointSource",
         "TransitionSourceEnum": "stages.models.TransitionSource",
     },
+    # Webhook bodies as components and `x-webhooks` (OpenAPI 3.0 has no `webhooks` section).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webhooks.api.payloads.webhook_payload_components",
+    ],
 }
 
 LOGGING = {

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from campaigns.models import Campaign
 from contacts.models import Channel, Contact, Touchpoint, TouchpointKind
+from lifecycle_crm.api.schema import ATTRIBUTES_SCHEMA
 from lifecycle_crm.validation import validate_attributes, validate_moment
 from stages.api.serializers import StageTransitionSerializer
 from stages.models import Stage
@@ -80,6 +81,11 @@ class TagNamesField(serializers.ListField):
         return sorted(tag.name for tag in instance.tags.all())
 
 
+@extend_schema_field(ATTRIBUTES_SCHEMA)
+class AttributesField(serializers.DictField):
+    """The contact's custom attributes: a JSON object checked by lifecycle_crm.validation."""
+
+
 class ContactSerializer(serializers.Serializer):
     """A contact. On create, `stage` (a slug) may place it; afterwards the stage changes only by a move."""
 
@@ -105,9 +111,7 @@ class ContactSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=64), required=False, max_length=100, help_text="Tag names."
     )
     marketing_consent = serializers.BooleanField(required=False)
-    attributes = serializers.DictField(
-        required=False, validators=[validate_attributes], help_text="Custom attributes (a JSON object)."
-    )
+    attributes = AttributesField(required=False, validators=[validate_attributes])
     stage = serializers.SlugRelatedField(
         slug_field="slug",
         queryset=Stage.objects.filter(is_active=True),

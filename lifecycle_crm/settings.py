@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "accounts",
     "stages",
     "contacts",
+    "metrics",
     "campaigns",
     "analytics",
     "webhooks",

@@ -69,7 +69,7 @@ def handle_touchpoints_task(touchpoint_ids: list[int]) -> int:
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=600)
 def execute_runs_task(run_ids: list[int]) -> int:
     """Execute these runs (claims them first, so duplicates and retries are harmless)."""
-    from plays.services import play_runs_execute
+    from plays.execution import play_runs_execute
 
     return play_runs_execute(run_ids=run_ids).claimed
 

@@ -1,57 +1,109 @@
-"""Whether a resolved address is a public place a webhook may be delivered to.
+"""Signing webhook bodies and checking their targets.
 
-Why its own module: the check must see through every way an IPv6 address can carry an
-IPv4 one. `::127.0.0.1` (IPv4-compatible), `64:ff9b::7f00:1` (NAT64) and `2002:7f00:1::`
-(6to4) all reach 127.0.0.1 on a host with the matching translator or relay, yet Python's
-`is_global` calls them global. Each embedded form is unpacked here and its IPv4 address
-judged; the forms that only ever lead to an operator's own network are refused whole.
+Signature (documented in docs/API.md): `X-CRM-Signature: v1=<hex>` where hex is
+HMAC-SHA256(secret, f"{timestamp}.".encode() + body) and `X-CRM-Timestamp` is the Unix
+time of the attempt, so a receiver can reject replays older than a few minutes.
+
+Targets on loopback, private, link-local or otherwise non-public addresses are refused
+(a CRM user must not be able to make the server call its own network) unless the
+`WEBHOOKS_ALLOW_PRIVATE_TARGETS` setting is on. The address is checked when the
+subscription is saved and again at every attempt (webhooks.delivery).
 """
 
 from __future__ import annotations
 
-import ipaddress
+import hashlib
+import hmac
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
 
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d; also :: and ::1
-_IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")  # ::ffff:a.b.c.d
-_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT ::ffff:0:a.b.c.d
-_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052
-_NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: translates into the operator's own network
-_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")  # 6to4: bits 16-48 are the IPv4 address
-_TEREDO = ipaddress.ip_network("2001::/32")  # tunnels through a relay to an obfuscated IPv4 client
-_ISATAP_IDS = (0x00005EFE, 0x02005EFE)  # interface id ::0:5efe:a.b.c.d / ::200:5efe:a.b.c.d
+from django.conf import settings
+from django.core.exceptions import ValidationError
 
-# Prefixes refused whatever they embed.
-_REFUSED_V6 = (_IPV4_COMPATIBLE, _NAT64_LOCAL_USE, _TEREDO)
-# Prefixes whose last 32 bits are the IPv4 address reached.
-_LAST_32_BITS = (_IPV4_MAPPED, _IPV4_TRANSLATED, _NAT64_WELL_KNOWN)
+from webhooks.addresses import address_is_public
 
 
-def _ipv4_public(ip: ipaddress.IPv4Address) -> bool:
-    return ip.is_global and not ip.is_multicast
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
 
 
-def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries (mapped, translated, NAT64, 6to4, ISATAP), or None."""
-    if any(ip in net for net in _LAST_32_BITS):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip in _SIX_TO_FOUR:
-        return ip.sixtofour
-    if (int(ip) >> 32) & 0xFFFFFFFF in _ISATAP_IDS:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+# --- signing ---------------------------------------------------------------------------------
 
 
-def address_is_public(address: str) -> bool:
-    """True when a resolved address (as getaddrinfo gives it) is a public unicast address, embedded forms included."""
+def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
+    """The `X-CRM-Signature` value for a body sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"v1={digest}"
+
+
+def webhook_signature_verify(*, secret: str, timestamp: str, body: bytes, signature: str, tolerance: int = 300) -> bool:
+    """What a receiver does: recompute the signature and reject stale timestamps (replays)."""
     try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])  # a zone id only ever comes with link-local
+        ts = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if abs(time.time() - ts) > tolerance:
+        return False
+    return hmac.compare_digest(webhook_signature(secret=secret, timestamp=ts, body=body), signature)
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+class TargetRefused(Exception):
+    """The URL points somewhere deliveries may not go."""
+
+
+def _is_public(address: str) -> bool:
+    # Through every embedded IPv4 form (NAT64, 6to4, IPv4-compatible…): see webhooks.addresses.
+    return address_is_public(address)
+
+
+def webhook_target_resolve(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, address to connect to) for a URL, refusing non-public addresses unless allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise TargetRefused("Only http and https URLs are allowed.")
+    host = parts.hostname
+    if not host:
+        raise TargetRefused("The URL has no host.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv4Address):
-        return _ipv4_public(ip)
-    if any(ip in net for net in _REFUSED_V6):
-        return False
-    embedded = embedded_ipv4(ip)
-    if embedded is not None:
-        return _ipv4_public(embedded)
-    return ip.is_global and not ip.is_multicast
+        raise TargetRefused("The URL has an invalid port.") from None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TargetRefused(f"Cannot resolve {host!r}: {exc}") from None
+    addresses = [info[4][0] for info in infos]
+    if not addresses:
+        raise TargetRefused(f"Cannot resolve {host!r}.")
+    if not _setting("WEBHOOKS_ALLOW_PRIVATE_TARGETS", False):
+        private = [a for a in addresses if not _is_public(a)]
+        if private:
+            raise TargetRefused(
+                f"{host!r} resolves to a loopback or private address ({private[0]}); deliveries there are refused "
+                "(an administrator can allow them with WEBHOOKS_ALLOW_PRIVATE_TARGETS)."
+            )
+    return parts.scheme, host, port, addresses[0]
+
+
+def webhook_url_clean(url: Any) -> str:
+    """Validate a subscription URL (shape and, where it resolves now, its address); raises ValidationError."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValidationError({"url": "A URL is required."})
+    url = url.strip()
+    if len(url) > 500:
+        raise ValidationError({"url": "At most 500 characters."})
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError({"url": "Give an http(s) URL with a host."})
+    if parts.username or parts.password:
+        raise ValidationError({"url": "Put credentials in the signature secret, not in the URL."})
+    try:
+        webhook_target_resolve(url)
+    except TargetRefused as exc:
+        raise ValidationError({"url": str(exc)}) from None
+    return url

@@ -1,4 +1,4 @@
-"""Celery tasks of webhooks: thin wrappers over webhooks.services."""
+"""Celery tasks of webhooks: thin wrappers over webhooks.services and webhooks.delivery."""
 
 from celery import shared_task
 
@@ -6,7 +6,7 @@ from celery import shared_task
 @shared_task(bind=True, acks_late=True, max_retries=None, time_limit=120)
 def webhook_deliver_task(self, delivery_id: int) -> str | None:
     """Attempt one delivery; on failure retry with exponential backoff until WEBHOOKS_MAX_ATTEMPTS is reached."""
-    from webhooks.services import webhook_backoff, webhook_deliver
+    from webhooks.delivery import webhook_backoff, webhook_deliver
 
     delivery, retry = webhook_deliver(delivery_id=delivery_id)
     # In-process mode (no broker: tasks run eagerly) there is no worker to come back later,

@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 from django.core.cache import cache
 
-from contacts import services
+from contacts import touchpoint_services
 from contacts.models import Touchpoint
 from tests.factories import ContactFactory
 
@@ -40,7 +40,7 @@ def test_a_batch_publishes_exactly_one_task_after_commit(django_capture_on_commi
         mock.patch("webhooks.tasks.webhook_publish_task.delay") as webhooks,
     ):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            results = services.touchpoint_bulk_create(rows=rows, source="api")
+            results = touchpoint_services.touchpoint_bulk_create(rows=rows, source="api")
         fan_out.assert_not_called()  # nothing before commit
         for callback in callbacks:
             callback()
@@ -84,7 +84,7 @@ def test_broker_down_at_the_one_publish_keeps_the_touchpoints(django_capture_on_
     contact = ContactFactory()
     down = mock.patch("contacts.tasks.touchpoints_created_task.apply_async", side_effect=ConnectionError("broker down"))
     with down, django_capture_on_commit_callbacks(execute=True):
-        result = services.touchpoint_create(data={"contact": contact.pk, "kind": "purchase", "amount": "10"})
+        result = touchpoint_services.touchpoint_create(data={"contact": contact.pk, "kind": "purchase", "amount": "10"})
     assert Touchpoint.objects.filter(pk=result.pk).exists()
     assert "nightly run will catch up" in caplog.text
     contact.refresh_from_db()
@@ -95,6 +95,6 @@ def test_in_process_mode_still_moves_the_contact_at_once(django_capture_on_commi
     """Without a broker (tasks eager) the fan-out and the evaluation run in-process, as before."""
     contact = ContactFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        services.touchpoint_create(data={"contact": contact.pk, "kind": "trial_signup"})
+        touchpoint_services.touchpoint_create(data={"contact": contact.pk, "kind": "trial_signup"})
     contact.refresh_from_db()
     assert contact.stage.slug == "consideration"

@@ -7,16 +7,13 @@ import time
 import pytest
 from django.test import override_settings
 
-from contacts.services import touchpoint_bulk_create
+from contacts.touchpoint_services import touchpoint_bulk_create
 from tests.api.conftest import client_for
 from tests.factories import ContactFactory
+from webhooks.delivery import webhook_backoff
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from webhooks.services import (
-    webhook_backoff,
-    webhook_event_publish,
-    webhook_signature_verify,
-    webhook_subscription_create,
-)
+from webhooks.services import webhook_event_publish, webhook_subscription_create
+from webhooks.targets import webhook_signature_verify
 
 pytestmark = pytest.mark.django_db
 

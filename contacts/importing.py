@@ -46,6 +46,7 @@ from contacts.models import (
     TouchpointSource,
 )
 from contacts.touchpoint_rows import touchpoint_row_clean
+from lifecycle_crm.validation import upload_text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +113,13 @@ def mapping_validate(*, kind: str, mapping: dict[str, str], headers: list[str]) 
 
 def _decode(raw: bytes) -> str:
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportFileError("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
+    # A NUL cannot be stored (PostgreSQL text) nor be a cell's content: refuse the file before anything is kept.
+    if problem := upload_text_problem(text):
+        raise ImportFileError(problem)
+    return text
 
 
 def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:

@@ -7,7 +7,7 @@ import pytest
 from django.test import override_settings
 from drf_spectacular.generators import SchemaGenerator
 
-from contacts.services import touchpoint_bulk_create
+from contacts.touchpoint_services import touchpoint_bulk_create
 from stages.services import contact_move_stage
 from tests.factories import ContactFactory, stage
 from webhooks.models import WebhookDelivery, WebhookEvent

@@ -126,3 +126,18 @@ def test_a_sane_date_and_plain_attributes_are_still_accepted(admin_client, conta
         format="json",
     )
     assert response.status_code == 201, response.content
+
+
+def test_a_stored_value_from_before_the_rules_does_not_block_an_unrelated_update(admin_client, contact):
+    """Only the fields being written are checked: a legacy acquired_at must not stop a name change."""
+    import datetime as dt
+
+    Contact.objects.filter(pk=contact.pk).update(acquired_at=dt.datetime(1800, 1, 1, tzinfo=dt.UTC))
+    response = admin_client.patch(f"/api/v1/contacts/{contact.pk}/", {"first_name": "Pat"}, format="json")
+    assert response.status_code == 200, response.content
+    contact.refresh_from_db()
+    assert contact.first_name == "Pat"
+    refused = admin_client.patch(
+        f"/api/v1/contacts/{contact.pk}/", {"acquired_at": "1800-01-02T00:00:00Z"}, format="json"
+    )
+    assert refused.status_code == 400

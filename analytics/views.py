@@ -11,7 +11,6 @@ query never holds up or breaks the page.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import logging
 from contextlib import nullcontext
@@ -42,6 +41,7 @@ from analytics.results import result_cached, result_peek, results_bypassed, resu
 from campaigns.models import Campaign, Segment
 from contacts.forms import owner_choices_queryset
 from contacts.models import Channel
+from lifecycle_crm.csv_export import SafeCsvWriter
 from lifecycle_crm.formats import format_date_short
 from stages.models import Stage
 
@@ -243,6 +243,6 @@ def chart_csv_view(request: HttpRequest, key: str) -> HttpResponse:
         raise Http404(result.unavailable)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{key}-{query.start:%Y%m%d}-{query.end:%Y%m%d}.csv"'
-    writer = csv.writer(response)
+    writer = SafeCsvWriter(response)  # campaign, stage and channel names are user text
     writer.writerows(result.data.csv_rows())
     return response

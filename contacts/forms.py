@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
@@ -10,6 +11,7 @@ from django.utils import timezone
 from accounts.roles import SALES_REPS_GROUP, Role
 from contacts.amounts import amount_parse
 from contacts.models import AMOUNT_KINDS, SCORE_KINDS, Channel, ImportKind, TouchpointKind
+from lifecycle_crm.validation import validate_moment
 from stages.models import Stage
 
 # The kinds a rep logs by hand, first the everyday ones (the quick form shows these as buttons).
@@ -52,6 +54,7 @@ class QuickTouchpointForm(forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.PHONE)
     occurred_at = forms.DateTimeField(
         required=False,
+        validators=[validate_moment],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="Leave empty for now.",
     )
@@ -170,9 +173,12 @@ class ImportUploadForm(forms.Form):
     file = forms.FileField(help_text="A CSV file in UTF-8 whose first line names the columns.")
 
     def clean_file(self):
+        # The request size limit (lifecycle_crm.request_limits) already refused larger bodies
+        # before they were read; this names the rule on the form as well.
         upload = self.cleaned_data["file"]
-        if upload.size > 200 * 1024 * 1024:
-            raise forms.ValidationError("At most 200 MB per file; split larger files.")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if upload.size > limit:
+            raise forms.ValidationError(f"At most {limit // (1024 * 1024)} MB per file; split larger files.")
         return upload
 
 

@@ -26,6 +26,7 @@ from contacts.models import (
     ImportKind,
     TouchpointKind,
 )
+from lifecycle_crm.validation import upload_text_problem
 
 MAX_ROWS = 1_000_000
 
@@ -253,9 +254,13 @@ KIND_CODES = {"touchpoint kinds": TouchpointKind.values, "channels": Channel.val
 
 def _decode(raw: bytes) -> str:
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportFileError("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
+    # A NUL cannot be stored (PostgreSQL text) nor be a cell's content: refuse the file before anything is kept.
+    if problem := upload_text_problem(text):
+        raise ImportFileError(problem)
+    return text
 
 
 def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:

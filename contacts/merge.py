@@ -187,7 +187,12 @@ def contact_merge(*, survivor: Contact, other: Contact, user: Any = None) -> Con
     with transaction.atomic():
         locked = {
             c.pk: c
-            for c in Contact.objects.select_for_update().select_related("stage").filter(pk__in=[survivor.pk, other.pk])
+            # The contact rows alone, in id order: a join to the stage would lose a contact whose
+            # stage a concurrent evaluation changed (PostgreSQL re-checks the join), and a fixed
+            # order keeps two merges of overlapping pairs from deadlocking.
+            for c in Contact.objects.select_for_update(of=("self",))
+            .filter(pk__in=[survivor.pk, other.pk])
+            .order_by("pk")
         }
         if len(locked) != 2:
             raise ValidationError({"merge_id": "One of the contacts no longer exists (merged already?)."})

@@ -6,6 +6,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower, Now
 from django.utils import timezone
 
+from lifecycle_crm.validation import validate_attributes, validate_moment
+
 
 class Channel(models.TextChoices):
     DIRECT = "direct", "Direct"
@@ -111,12 +113,14 @@ class Contact(models.Model):
     acquisition_campaign = models.ForeignKey(
         "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="acquired_contacts"
     )
-    acquired_at = models.DateTimeField(default=timezone.now)
+    acquired_at = models.DateTimeField(default=timezone.now, validators=[validate_moment])
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     marketing_consent = models.BooleanField(default=False)
     consent_updated_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
-    attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes as a JSON object.")
+    attributes = models.JSONField(
+        default=dict, blank=True, validators=[validate_attributes], help_text="Custom attributes as a JSON object."
+    )
     stage = models.ForeignKey("stages.Stage", on_delete=models.PROTECT, related_name="contacts")
     stage_entered_at = models.DateTimeField()
     stage_source = models.CharField(max_length=16, default="rule")
@@ -172,7 +176,7 @@ class Touchpoint(models.Model):
     )
     kind = models.CharField(max_length=20, choices=TouchpointKind.choices)
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.OTHER)
-    occurred_at = models.DateTimeField(default=timezone.now)
+    occurred_at = models.DateTimeField(default=timezone.now, validators=[validate_moment])
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     score = models.SmallIntegerField(null=True, blank=True)
     campaign = models.ForeignKey(

@@ -103,7 +103,12 @@ def _clean_contact_fields(data: dict[str, Any], *, instance: Contact | None = No
         candidate.stage = stage_initial()
     # Field validation (lengths, choices, JSON type) without the uniqueness queries,
     # which the explicit checks below answer with clearer messages.
-    candidate.full_clean(exclude=["stage", "tags"], validate_unique=False, validate_constraints=False)
+    # On an update only the fields being written are checked: a stored value from before the
+    # input rules (lifecycle_crm.validation) must not block an unrelated change such as an unsubscribe.
+    exclude = ["stage", "tags"]
+    if instance is not None:
+        exclude += [f.name for f in Contact._meta.concrete_fields if f.name not in cleaned]
+    candidate.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
     if not isinstance(candidate.attributes, dict):
         raise ValidationError({"attributes": "Custom attributes must be a JSON object."})
     duplicates = Contact.objects.annotate(lemail=Lower("email")).filter(lemail=candidate.email.lower())

@@ -5,6 +5,7 @@ so `make run` works on a bare machine. `DATABASE_URL` and `CELERY_BROKER_URL` sw
 to PostgreSQL and Redis with real workers.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "plays",
     "demo",
     "notifications",  # issue 21: the bell (above plays: it reads tasks, moves and imports)
+    "axes",  # login throttling (issue 19): last, so its admin and lockout templates do not shadow ours
 ]
 
 MIDDLEWARE = [
@@ -61,6 +63,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with the lockout page (429)
+    # DJANGO_MAX_REQUEST_BYTES for the whole body, files included, checked before it is read (413).
+    "lifecycle_crm.request_limits.RequestSizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "lifecycle_crm.urls"
@@ -121,6 +126,20 @@ if CACHE_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from
+# one address, that pair is locked out for the cool-off time (or until an admin deletes the
+# attempts in admin → Axes, or runs `manage.py axes_reset_username NAME`). API keys are not
+# passwords and do not go through here. The axes backend goes first so a locked-out login is
+# refused before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("DJANGO_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("DJANGO_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("DJANGO_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -310,6 +329,11 @@ SPECTACULAR_SETTINGS = {
         "KindEnum": "contacts.models.TouchpointKind",  # kept its name when loyalty added a second "kind"
         "PointsEntryKindEnum": "loyalty.models.EntryKind",
     },
+    # Webhook bodies as components and `x-webhooks` (OpenAPI 3.0 has no `webhooks` section).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webhooks.api.payloads.webhook_payload_components",
+    ],
 }
 
 LOGGING = {

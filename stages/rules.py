@@ -420,7 +420,7 @@ def validate_conditions(conditions: Any) -> list[dict[str, Any]]:
             errors.append(f"{where}: unknown metric {name!r}. Known metrics: {', '.join(METRICS)}.")
             continue
         op = condition.get("op")
-        if op not in metric.ops:
+        if not isinstance(op, str) or op not in metric.ops:  # a list or object here is not hashable
             errors.append(f"{where}: operator {op!r} is not allowed for {name!r} (use one of {' '.join(metric.ops)}).")
         if "value" not in condition:
             errors.append(f"{where}: a value is required.")

@@ -97,7 +97,10 @@ def contact_move_stage(
     if not target.is_active:
         raise ValidationError({"stage": f"The stage {target.name!r} is not active."})
     # Lock the row: a concurrent rule evaluation's conditional UPDATE then waits and skips it.
-    locked = Contact.objects.select_for_update().select_related("stage").get(pk=contact.pk)
+    # The contact row alone, no join: PostgreSQL re-checks a locked row that changed meanwhile
+    # against the join, and a stage moved by a concurrent evaluation no longer matched the
+    # joined stage row, so the contact vanished (DoesNotExist, a 500). Its stage is read after.
+    locked = Contact.objects.select_for_update(of=("self",)).get(pk=contact.pk)
     if locked.stage_id == target.pk:
         raise ValidationError({"stage": f"The contact is already in {target.name!r}."})
     now = timezone.now()

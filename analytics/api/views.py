@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import types
 import typing
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -57,16 +58,26 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-def _field_for(hint: Any, *, for_input: bool, name: str, path: str) -> serializers.Field:
-    """A serializer field for a dataclass type hint (inputs are optional query parameters)."""
+def _field_for(
+    hint: Any, *, for_input: bool, name: str, path: str, bounds: Mapping[str, Any] | None = None
+) -> serializers.Field:
+    """A serializer field for a dataclass type hint (inputs are optional query parameters).
+
+    `bounds` is the query field's metadata (`minimum`/`maximum`), so the schema states the
+    range the report accepts and a generated client or fuzzer stays inside it."""
     hint, nullable = _unwrap_optional(hint)
     common: dict[str, Any] = {"required": False} if for_input else {"allow_null": nullable}
     origin = typing.get_origin(hint)
+    if origin is typing.Literal and for_input:
+        return serializers.ChoiceField(choices=[str(v) for v in typing.get_args(hint)], **common)
     if hint is bool:
         return serializers.BooleanField(**common)
     if hint is int:
         if for_input:
-            return serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, **common)
+            bounds = bounds or {}
+            return serializers.IntegerField(
+                min_value=bounds.get("minimum", -(2**31)), max_value=bounds.get("maximum", 2**31 - 1), **common
+            )
         return serializers.IntegerField(**common)
     if hint is float:
         return serializers.FloatField(**common)
@@ -142,7 +153,7 @@ class ReportSpec:
             if f.name == "filters":
                 attrs.update({name: make() for name, make in FILTER_FIELDS.items()})
             else:
-                attrs[f.name] = _field_for(hints[f.name], for_input=True, name=f.name, path="")
+                attrs[f.name] = _field_for(hints[f.name], for_input=True, name=f.name, path="", bounds=f.metadata)
         return type(f"{_camel(self.name)}ReportParams", (serializers.Serializer,), attrs)
 
     def response_serializer(self) -> Any:

@@ -51,7 +51,7 @@ class CampaignPerformanceQuery:
     """`filters.campaign_id` selects one campaign; other contact filters restrict the reached contacts."""
 
     filters: ReportFilters = field(default_factory=ReportFilters)
-    window_days: int = DEFAULT_WINDOW_DAYS
+    window_days: int = field(default=DEFAULT_WINDOW_DAYS, metadata={"minimum": 1, "maximum": 3660})
 
     def validate(self) -> None:
         self.filters.validate()

@@ -39,7 +39,7 @@ DEFAULT_INACTIVE_DAYS = 180
 class ChurnQuery:
     filters: ReportFilters = field(default_factory=ReportFilters)
     as_of: dt.date | None = None
-    inactive_days: int | None = None
+    inactive_days: int | None = field(default=None, metadata={"minimum": 1, "maximum": 3660})
 
     def validate(self) -> None:
         self.filters.validate()

@@ -48,7 +48,7 @@ class CohortRetentionQuery:
 
     filters: ReportFilters = field(default_factory=ReportFilters)
     as_of: dt.date | None = None
-    months: int = DEFAULT_MONTHS
+    months: int = field(default=DEFAULT_MONTHS, metadata={"minimum": 0, "maximum": 120})
 
     def validate(self) -> None:
         self.filters.validate()

@@ -43,7 +43,7 @@ class FunnelQuery:
     filters: ReportFilters = field(default_factory=ReportFilters)
     as_of: dt.date | None = None
     ordered: bool = True
-    conversion_window_days: int | None = None
+    conversion_window_days: int | None = field(default=None, metadata={"minimum": 1, "maximum": 3660})
 
     def validate(self) -> None:
         self.filters.validate()

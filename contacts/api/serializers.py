@@ -12,6 +12,8 @@ from rest_framework import serializers
 
 from campaigns.models import Campaign
 from contacts.models import Channel, ConsentEvent, Contact, Touchpoint, TouchpointKind
+from lifecycle_crm.api.schema import ATTRIBUTES_SCHEMA
+from lifecycle_crm.validation import validate_attributes, validate_moment
 from stages.api.serializers import StageTransitionSerializer
 from stages.models import Stage
 
@@ -86,6 +88,11 @@ class TagNamesField(serializers.ListField):
         return sorted(tag.name for tag in instance.tags.all())
 
 
+@extend_schema_field(ATTRIBUTES_SCHEMA)
+class AttributesField(serializers.DictField):
+    """The contact's custom attributes: a JSON object checked by lifecycle_crm.validation."""
+
+
 class ContactSerializer(serializers.Serializer):
     """A contact. On create, `stage` (a slug) may place it; afterwards the stage changes only by a move."""
 
@@ -106,7 +113,7 @@ class ContactSerializer(serializers.Serializer):
     acquisition_campaign = serializers.PrimaryKeyRelatedField(
         queryset=Campaign.objects.all(), required=False, allow_null=True
     )
-    acquired_at = serializers.DateTimeField(required=False)
+    acquired_at = serializers.DateTimeField(required=False, validators=[validate_moment])
     tags = TagNamesField(
         child=serializers.CharField(max_length=64), required=False, max_length=100, help_text="Tag names."
     )
@@ -123,7 +130,7 @@ class ContactSerializer(serializers.Serializer):
     consent_text = serializers.CharField(
         required=False, write_only=True, max_length=10000, help_text="The consent text the person was shown."
     )
-    attributes = serializers.DictField(required=False, help_text="Custom attributes (a JSON object).")
+    attributes = AttributesField(required=False, validators=[validate_attributes])
     stage = serializers.SlugRelatedField(
         slug_field="slug",
         queryset=Stage.objects.filter(is_active=True),
@@ -230,7 +237,9 @@ class TouchpointInputSerializer(serializers.Serializer):
     contact_email = serializers.CharField(required=False, allow_null=True, max_length=254)
     kind = serializers.ChoiceField(choices=TouchpointKind.choices)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, help_text="Default: other.")
-    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601; a bare date means its noon UTC.")
+    occurred_at = serializers.DateTimeField(
+        required=False, validators=[validate_moment], help_text="ISO 8601; a bare date means its noon UTC."
+    )
     amount = serializers.DecimalField(
         max_digits=12, decimal_places=2, required=False, allow_null=True, help_text="Purchases and refunds only."
     )

@@ -41,6 +41,7 @@ from lifecycle_crm.api.exceptions import batch_errors
 from lifecycle_crm.api.filters import SelectorFilterBackend
 from lifecycle_crm.api.pagination import KeysetPagination
 from lifecycle_crm.api.schema import BAD_REQUEST, FORBIDDEN, READ_ERRORS, WRITE_ERRORS
+from lifecycle_crm.filter_fields import IdFilter
 from stages.models import TransitionSource
 from stages.selectors import contact_stage_history
 from stages.services import contact_move_stage
@@ -287,12 +288,12 @@ class ContactMoveApi(APIView):
 class TouchpointFilterSet(django_filters.FilterSet):
     """Filters of the touchpoint list."""
 
-    contact = django_filters.NumberFilter(field_name="contact_id", min_value=1, max_value=2**63 - 1)
+    contact = IdFilter(field_name="contact_id")
     kind = django_filters.MultipleChoiceFilter(choices=TouchpointKind.choices, distinct=False)
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, distinct=False)
     source = django_filters.ChoiceFilter(choices=TouchpointSource.choices)
     external_id = django_filters.CharFilter(max_length=100)
-    campaign = django_filters.NumberFilter(field_name="campaign_id", min_value=1, max_value=2**63 - 1)
+    campaign = IdFilter(field_name="campaign_id")
     occurred = django_filters.DateFromToRangeFilter(field_name="occurred_at")
 
     class Meta:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from stages.api.schema import CONDITIONS_SCHEMA
 from stages.models import RuleApplication, Stage, StageRule, StageTransition
 from stages.selectors import transitions_with_exit
 from stages.services import stage_rule_conditions_clean
@@ -25,6 +26,11 @@ class StageSerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "name", "position", "category", "colour", "description", "is_active"]
 
 
+@extend_schema_field(CONDITIONS_SCHEMA)
+class ConditionsField(serializers.JSONField):
+    """A rule's conditions: parsed as JSON here, checked against the metric registry by the service."""
+
+
 class StageRuleSerializer(serializers.ModelSerializer):
     """A stage rule; `conditions` are checked against the metric registry (stages.rules)."""
 
@@ -32,9 +38,7 @@ class StageRuleSerializer(serializers.ModelSerializer):
     from_stages = serializers.SlugRelatedField(
         slug_field="slug", queryset=Stage.objects.all(), many=True, required=False, help_text="Empty: any stage."
     )
-    conditions = serializers.JSONField(
-        help_text='A list of {"metric", "op", "value", "params"} from the metric registry.'
-    )
+    conditions = ConditionsField()
     priority = serializers.IntegerField(min_value=-32768, max_value=32767, required=False)
 
     class Meta:

@@ -15,6 +15,7 @@ from contacts.models import Contact
 from lifecycle_crm.api.pagination import KeysetPagination, SmallPagination
 from lifecycle_crm.api.schema import READ_ERRORS, WRITE_ERRORS
 from lifecycle_crm.api.viewsets import CrudViewSet, crud_schema
+from lifecycle_crm.filter_fields import IdFilter
 from stages.api.serializers import (
     RuleApplicationSerializer,
     RuleSetDryRunSerializer,
@@ -60,7 +61,7 @@ class StageRuleViewSet(CrudViewSet):
 
 
 class TransitionFilterSet(django_filters.FilterSet):
-    contact = django_filters.NumberFilter(field_name="contact_id", min_value=1, max_value=2**63 - 1)
+    contact = IdFilter(field_name="contact_id")
     to_stage = django_filters.CharFilter(field_name="to_stage__slug", max_length=50)
     from_stage = django_filters.CharFilter(field_name="from_stage__slug", max_length=50)
     source = django_filters.ChoiceFilter(choices=TransitionSource.choices)

@@ -12,9 +12,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts.web_access import MARKETING, roles_required
 from analytics import clv, clv_model_page
 from analytics.selectors import clv_live_fit_latest
-from lifecycle_crm.web_access import MARKETING, roles_required
 
 
 @roles_required(MARKETING)

@@ -16,8 +16,8 @@ from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from analytics.daily_facts import DayFigures, StateFigures, daily_facts_enabled, daily_facts_sum, state_facts_sum
-from analytics.reports.base import day_start
-from contacts.models import Contact, Touchpoint, TouchpointKind
+from analytics.reports.base import ReportFilters, contact_scope_queryset, day_start
+from contacts.models import Channel, Contact, Touchpoint, TouchpointKind
 from metrics.models import ContactMetrics
 from stages.models import Stage, StageCategory, StageSnapshot, StageTransition
 
@@ -156,8 +156,6 @@ def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -
             return None
         return int(raw)
 
-    from contacts.models import Channel
-
     channel = params.get("channel") or ""
     if channel and channel not in Channel.values:
         errors["channel"] = "Choose a channel from the list."
@@ -176,7 +174,6 @@ def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -
 
 def report_filters(query: OverviewQuery):
     """The same filters as `analytics.reports.base.ReportFilters`, so cards and charts select the same contacts."""
-    from analytics.reports.base import ReportFilters
 
     return ReportFilters(
         period_start=query.start.date(),
@@ -190,7 +187,6 @@ def report_filters(query: OverviewQuery):
 
 def overview_contacts(*, query: OverviewQuery, user: Any) -> QuerySet[Contact] | None:
     """The ids of the contacts the filters select (None = all), shared with the reports' scope."""
-    from analytics.reports.base import contact_scope_queryset
 
     return contact_scope_queryset(report_filters(query))
 
@@ -228,8 +224,6 @@ class _CardScope:
 
 
 def _card_scope(query: OverviewQuery) -> _CardScope:
-    from analytics.reports.base import contact_scope_queryset
-
     rest = contact_scope_queryset(replace(report_filters(query), channel=None, owner_id=None))
     return _CardScope(channel=query.channel, owner_id=query.owner_id, rest=rest)
 

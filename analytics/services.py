@@ -19,18 +19,23 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics import clv
+from analytics.charts import CHARTS, chart_run
 from analytics.clv import backtest as clv_backtest
 from analytics.clv.scoring import LiveFit, fit_live, score_customers
 from analytics.clv.selection import AUTO, ModelChoice, choose_model
-from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit
+from analytics.kpis import DEFAULT_PERIOD, overview_query_from_params
+from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit, ReportSnapshot
+from analytics.reports.base import ReportFilters, report_snapshots_recording
+from analytics.reports.registry import REPORTS
 from analytics.selectors import purchase_days_as_of
-from contacts.models import Touchpoint, TouchpointKind
+from contacts.models import Channel, Touchpoint, TouchpointKind
 from metrics.models import RfmSegment
 
 logger = logging.getLogger(__name__)
@@ -702,20 +707,9 @@ class ReportSnapshotRefreshResult:
 def report_default_queries(*, channels: list[str | None]) -> list[tuple[Any, Any]]:
     """(entry point, query) for each report module's default query (what the API asks with no parameters),
     unfiltered and per acquisition channel; reports refusing a channel filter get the unfiltered one only."""
-    import importlib
-    import pkgutil
-
-    from django.core.exceptions import ValidationError
-
-    import analytics.reports
-    from analytics.reports.base import ReportFilters
-
     calls = []
-    for info in sorted(pkgutil.iter_modules(analytics.reports.__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        module = importlib.import_module(f"analytics.reports.{info.name}")
-        run = getattr(module, f"{info.name}_report", None)
+    for name, module in sorted(REPORTS.items()):
+        run = getattr(module, f"{name}_report", None)
         query_class = next(
             (
                 obj
@@ -747,11 +741,6 @@ def report_snapshots_refresh(*, periods: tuple[str, ...] | None = None) -> Repor
     queries are recorded by running its own chart builders, so the stored keys are exactly
     the queries the page asks. Each report is computed by its own set-based statement.
     """
-    from analytics.kpis import DEFAULT_PERIOD, overview_query_from_params
-    from analytics.models import ReportSnapshot
-    from analytics.reports.base import report_snapshots_recording
-    from analytics.views import CHARTS, chart_run
-    from contacts.models import Channel
 
     if periods is None:
         periods = tuple(_setting("CRM_REPORT_SNAPSHOT_PERIODS", None) or (DEFAULT_PERIOD,))

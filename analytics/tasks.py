@@ -3,12 +3,16 @@
 import datetime as dt
 
 from celery import shared_task
+from django.conf import settings
+
+from analytics.charts import overview_warm
+from analytics.daily_facts import daily_facts_compact
+from analytics.services import customer_value_recompute, report_snapshots_refresh
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3600)
 def customer_value_recompute_task(as_of_iso: str) -> dict:
     """Refit the CLV models and rewrite CLV/RFM metrics as of a date (ISO). Idempotent: a rerun rewrites the same."""
-    from analytics.services import customer_value_recompute
 
     return customer_value_recompute(as_of=dt.date.fromisoformat(as_of_iso)).as_dict()
 
@@ -16,7 +20,6 @@ def customer_value_recompute_task(as_of_iso: str) -> dict:
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3 * 3600)
 def report_snapshots_refresh_task() -> dict:
     """Store the default report queries' results for today (nightly, after the recompute). Idempotent: upserts."""
-    from analytics.services import report_snapshots_refresh
 
     return report_snapshots_refresh().as_dict()
 
@@ -31,9 +34,6 @@ def overview_warm_task() -> list[str]:
     warm costs only the KPI queries. Idempotent; a late run is dropped (`expires`), not queued up.
     Returns the cache keys written (cards first, then one per chart).
     """
-    from django.conf import settings
-
-    from analytics.views import overview_warm
 
     return overview_warm(periods=tuple(getattr(settings, "CRM_REPORT_SNAPSHOT_PERIODS", None) or ("30d",)))
 
@@ -41,6 +41,5 @@ def overview_warm_task() -> list[str]:
 @shared_task(acks_late=True, time_limit=600, expires=300)
 def daily_facts_compact_task() -> int:
     """Fold the rollups' appended deltas into them (analytics.daily_facts). Idempotent; returns the rows folded."""
-    from analytics.daily_facts import daily_facts_compact
 
     return daily_facts_compact()

@@ -25,6 +25,7 @@ from contacts.touchpoint_services import touchpoint_create
 from lifecycle_crm.admin_utils import LargeTableAdminMixin, validate_by_dry_run
 from metrics.models import ContactMetrics
 from stages.models import StageTransition, TransitionSource
+from stages.tasks import lifecycle_enqueue_evaluation
 
 INLINE_LIMIT = 20
 
@@ -316,8 +317,6 @@ class TouchpointAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
 def _reevaluate_after_commit(contact_ids: list[int]) -> None:
     """A deleted purchase can change a stage: re-evaluate the contacts once the delete is committed."""
-    from stages.services import lifecycle_enqueue_evaluation
-
     transaction.on_commit(lambda: lifecycle_enqueue_evaluation(contact_ids=contact_ids))
 
 

@@ -19,6 +19,7 @@ from accounts.roles import Role, user_role
 from contacts.models import Contact, Tag
 from contacts.services import _tags_by_name
 from stages.models import Stage
+from stages.services import contact_move_stage
 
 MAX_BULK = 500
 
@@ -58,7 +59,6 @@ def contacts_add_tag(*, contacts: QuerySet[Contact], tag_name: str) -> int:
 
 def contacts_move_stage(*, contacts: QuerySet[Contact], stage: Stage, reason: str, user: Any) -> int:
     """Move these contacts to a stage with a reason (each a logged manual transition); returns how many moved."""
-    from stages.services import contact_move_stage
 
     if not (reason or "").strip():
         raise ValidationError({"reason": "Say why the contacts are moved; the reason is kept in their history."})

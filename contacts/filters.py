@@ -20,6 +20,7 @@ from django.db.models import DecimalField, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Lower
 from django.http import QueryDict
 
+from campaigns.models import Segment
 from contacts.models import Channel, Contact, Tag
 from stages.models import Stage
 
@@ -207,8 +208,6 @@ class ContactFilterSet(django_filters.FilterSet):
         return self._with_tags(queryset, list(value)) if value else queryset
 
     def filter_segment(self, queryset: QuerySet, name: str, value: int | None) -> QuerySet:
-        from campaigns.models import Segment
-
         if value is None:
             return queryset
         segment = Segment.objects.filter(pk=value).first()

@@ -24,7 +24,8 @@ from contacts.models import (
     TouchpointSource,
 )
 from contacts.services import contact_upsert
-from contacts.touchpoint_services import BatchValidationError, touchpoint_bulk_create
+from contacts.touchpoint_services import touchpoint_bulk_create
+from lifecycle_crm.errors import BatchValidationError
 
 
 @dataclass

@@ -22,8 +22,11 @@ from django.db.models import Case, CharField, Count, F, Q, Value, When
 from django.db.models.functions import Concat, Length, Lower, Replace, StrIndex, Substr, Trim
 from django.utils import timezone
 
+from campaigns.models import CampaignMember
 from contacts.models import Contact, ContactMerge, Touchpoint
 from stages.models import StageCategory, StageTransition
+from stages.signals import stage_changed
+from stages.tasks import lifecycle_enqueue_evaluation
 
 
 class DuplicateReason(models.TextChoices):
@@ -191,7 +194,6 @@ def contact_merge(*, survivor: Contact, other: Contact, user: Any = None) -> Con
 
 def _move_related(*, survivor: Contact, other: Contact) -> dict[str, int]:
     """Re-point every row that references `other` at the survivor; returns counts by kind."""
-    from campaigns.models import CampaignMember
 
     moved = {
         "touchpoints": Touchpoint.objects.filter(contact=other).update(contact=survivor),
@@ -280,9 +282,6 @@ def _take_stage(*, survivor: Contact, stage, other: Contact, user: Any) -> Stage
 
 
 def _after_merge(survivor_id: int, transition_id: int | None) -> None:
-    from stages.services import lifecycle_enqueue_evaluation
-    from stages.signals import stage_changed
-
     if transition_id is not None:
         stage_changed.send(sender=StageTransition, transition_ids=[transition_id])
     lifecycle_enqueue_evaluation(contact_ids=[survivor_id])

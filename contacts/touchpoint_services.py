@@ -3,8 +3,8 @@
 A batch resolves its contacts and campaigns with one query per key type and stores its new rows
 with one INSERT, skipping rows whose `(source, external_id)` is already stored (on PostgreSQL the
 INSERT skips them itself with ON CONFLICT DO NOTHING; elsewhere they are looked up first). After
-commit it publishes one Celery task (touchpoints_created_fan_out in a worker), which enqueues the
-lifecycle evaluation of the touched contacts and announces the new rows to plays and webhooks.
+commit it publishes one Celery task (touchpoints_created_task), which announces the new rows in a
+worker: the receivers of stages, plays and webhooks enqueue their own work.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from campaigns.models import Campaign
 from contacts import signals
 from contacts.models import (
     Contact,
@@ -26,6 +27,7 @@ from contacts.models import (
     TouchpointSource,
 )
 from contacts.touchpoint_rows import _SOURCES, touchpoint_row_clean
+from lifecycle_crm.errors import BatchValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +61,6 @@ class TouchpointResult:
             touchpoint._state.db = connection.alias
             self._touchpoint = touchpoint
         return self._touchpoint
-
-
-class BatchValidationError(ValidationError):
-    """A batch had invalid items; `errors_by_index` maps item index → {field: [messages]}. Nothing was written."""
-
-    def __init__(self, errors_by_index: dict[int, dict[str, list[str]]]):
-        self.errors_by_index = errors_by_index
-        super().__init__(f"{len(errors_by_index)} item(s) are invalid; nothing was written.")
 
 
 def _resolve_contacts(cleaned: list[dict[str, Any]]) -> dict[tuple[str, Any], int]:
@@ -129,8 +123,6 @@ def _contacts_matching(key: str, values: set[Any]) -> list[tuple[int, Any]]:
 
 
 def _resolve_campaigns(cleaned: list[dict[str, Any]]) -> tuple[dict[str, int], set[int]]:
-    from campaigns.models import Campaign
-
     codes = {row["utm_campaign"] for row in cleaned if row.get("utm_campaign")}
     ids = {row["campaign_id"] for row in cleaned if row.get("campaign_id")}
     by_code = dict(Campaign.objects.filter(utm_campaign__in=codes).values_list("utm_campaign", "pk")) if codes else {}
@@ -200,7 +192,9 @@ def touchpoint_bulk_create(
     created_ids = [r.pk for r in results if r.created]
     if created_ids and enqueue:
         touched = sorted({r.contact_id for r in results if r.created})
-        transaction.on_commit(lambda: _after_touchpoints_created(created_ids, touched))
+        transaction.on_commit(
+            lambda: signals.touchpoints_stored.send(sender=Touchpoint, touchpoint_ids=created_ids, contact_ids=touched)
+        )
     return results
 
 
@@ -368,40 +362,3 @@ def touchpoint_create(
         return touchpoint_bulk_create(rows=[data], source=source, logged_by=logged_by)[0]
     except BatchValidationError as exc:
         raise ValidationError(exc.errors_by_index[0]) from None
-
-
-def _after_touchpoints_created(touchpoint_ids: list[int], contact_ids: list[int]) -> None:
-    """After commit: one publish per write, the follow-up work fans out in a worker (touchpoints_created_fan_out).
-
-    Publishing the evaluation, the plays trigger and the webhook event from the request
-    cost two or three broker round trips (~17% of a single POST's CPU). If the broker is
-    unreachable the touchpoints are already stored: the failure is logged and the nightly
-    recompute catches the stages up (plays and webhooks miss these rows, as before).
-    """
-    from contacts.tasks import touchpoints_created_task
-
-    try:
-        # argsrepr: Celery would otherwise build a safe repr of up to 2,000 ids for the message headers.
-        touchpoints_created_task.apply_async(
-            (touchpoint_ids, contact_ids),
-            argsrepr=f"({len(touchpoint_ids)} touchpoint ids, {len(contact_ids)} contact ids)",
-        )
-    except Exception:  # kombu raises transport-specific errors when the broker is down
-        logger.exception(
-            "Could not enqueue the follow-up of %d new touchpoint(s) (stage evaluation, plays, webhooks);"
-            " the nightly run will catch up the stages",
-            len(touchpoint_ids),
-        )
-
-
-def touchpoints_created_fan_out(*, touchpoint_ids: Sequence[int], contact_ids: Sequence[int]) -> None:
-    """In a worker: enqueue the real-time evaluation of the touched contacts, then announce the new touchpoints.
-
-    Each consumer keeps its own task (retries, time limits): the evaluation task, and what
-    the `touchpoints_created` receivers enqueue (plays, webhooks when subscribed). Both
-    enqueue steps log a broker failure instead of raising, so nothing here is retried twice.
-    """
-    from stages.services import lifecycle_enqueue_evaluation
-
-    lifecycle_enqueue_evaluation(contact_ids=list(contact_ids))
-    signals.touchpoints_created.send(sender=Touchpoint, touchpoint_ids=list(touchpoint_ids))

@@ -25,6 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, user_role
+from accounts.web_access import EVERYONE, MARKETING, SALES, roles_required
 from campaigns.models import Segment
 from contacts import bulk
 from contacts.filters import ORDERING_KEYS, ContactFilterSet
@@ -50,7 +51,6 @@ from contacts.selectors import (
     contact_touchpoint_list,
 )
 from contacts.touchpoint_services import touchpoint_create
-from lifecycle_crm.web_access import EVERYONE, MARKETING, SALES, roles_required
 from metrics.models import RfmSegment
 from plays.selectors import contact_play_log
 from stages.models import Stage, StageCategory

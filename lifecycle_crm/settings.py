@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "analytics",
     "webhooks",
     "plays",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -255,12 +256,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "lifecycle_crm.api.authentication.ApiKeyAuthentication",
+        "accounts.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "lifecycle_crm.api.permissions.RolePermission",
+        "accounts.api.permissions.RolePermission",
     ],
     "DEFAULT_PARSER_CLASSES": ["lifecycle_crm.api.parsers.CappedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -268,7 +269,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "lifecycle_crm.api.exceptions.api_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["lifecycle_crm.api.throttling.PrincipalRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.PrincipalRateThrottle"],
     # Requests per API key / per logged-in user, counted in the cache (set CACHE_URL to Redis
     # so every gunicorn worker shares the counters). An empty value switches a limit off.
     "DEFAULT_THROTTLE_RATES": {

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from accounts.roles import Role, user_role
 from contacts.models import Contact, TouchpointKind, TouchpointSource
+from contacts.services import contact_update
+from contacts.touchpoint_services import touchpoint_create
 from plays import rendering
 from plays.actions import webhook_contact_events
 from plays.models import (
@@ -145,7 +147,6 @@ def task_complete(*, task: Task, user: Any, outcome: str) -> Task:
     task.outcome = outcome
     task.completed_at = now
     task.save(update_fields=["status", "outcome", "completed_at"])
-    from contacts.touchpoint_services import touchpoint_create
 
     touchpoint_create(
         data={
@@ -180,8 +181,6 @@ def contact_unsubscribe(*, contact_id: int) -> Contact:
 
     Idempotent: a second click changes nothing and logs nothing more.
     """
-    from contacts.services import contact_update
-    from contacts.touchpoint_services import touchpoint_create
 
     contact = Contact.objects.select_for_update().get(pk=contact_id)
     if contact.unsubscribed_at is not None and not contact.marketing_consent:

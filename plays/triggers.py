@@ -22,6 +22,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 from django.utils import timezone
 
 from contacts.models import Touchpoint, TouchpointKind, TouchpointSource
+from metrics.models import ContactMetrics
 from plays.models import SCANNED_TRIGGERS, Play, PlayRun, PlayStatus, RunStatus, TriggerType
 from stages.models import StageTransition, TransitionSource
 
@@ -185,8 +186,6 @@ def _due_query(*, play: Play, since: dt.datetime, now: dt.datetime) -> QuerySet:
             .annotate(_contact=F("contact_id"), _key=Value(f"anniversary:{years}y"))
         )
     if play.trigger_type == TriggerType.P_ALIVE_BELOW:
-        from metrics.models import ContactMetrics
-
         # One occurrence per "slipping away after the last purchase": a new purchase starts a new one.
         last = Coalesce(Cast(TruncDate("last_purchase_at"), CharField()), Value("never"))
         return ContactMetrics.objects.filter(

@@ -69,6 +69,7 @@ from stages.engine_facts import _aggregate, _aggregate_sql, _metrics_sql, _write
 from stages.engine_rules import RuleSpec, _compile_rules, _CompiledRules, _rules_and_stages
 from stages.models import Stage, StageTransition, TransitionSource
 from stages.rules import SqlPart
+from stages.signals import stage_changed
 
 logger = logging.getLogger(__name__)
 MAX_CONFLICT_RETRIES = 3
@@ -314,8 +315,6 @@ def _evaluate_chunk(
 
 
 def _announce(transition_ids: list[int]) -> None:
-    from stages.signals import stage_changed
-
     stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
 
 

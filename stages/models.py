@@ -1,9 +1,12 @@
 """Lifecycle stages, the rules that place contacts in them, and the history of every move."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from stages.rules import validate_conditions
 
 
 class StageCategory(models.TextChoices):
@@ -74,9 +77,6 @@ class StageRule(models.Model):
 
     def clean(self) -> None:
         """Validate the conditions against the metric registry (stages.rules) and the win-back flag."""
-        from django.core.exceptions import ValidationError
-
-        from stages.rules import validate_conditions
 
         errors: dict[str, list[str]] = {}
         try:

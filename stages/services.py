@@ -12,14 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from contacts.models import Contact
 from stages.engine import EvaluationResult, lifecycle_evaluate
 from stages.engine_base import DEFAULT_CHUNK_SIZE, evaluation_times
 from stages.models import Stage, StageCategory, StageRule, StageSnapshot, StageTransition, TransitionSource
 from stages.rules import validate_conditions
+from stages.signals import stage_changed
 
 logger = logging.getLogger(__name__)
 
@@ -35,24 +38,6 @@ MANUAL_MOVE_SOURCES = {
 }
 
 
-def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int]) -> None:
-    """Ask a worker to re-evaluate these contacts' stages; call it after commit.
-
-    If the broker is unreachable the touchpoints are already stored, so nothing is lost:
-    the failure is logged and the nightly recompute catches these contacts up.
-    """
-    from stages.tasks import evaluate_contacts_task
-
-    if not contact_ids:
-        return
-    try:
-        evaluate_contacts_task.delay(list(contact_ids))
-    except Exception:  # kombu raises transport-specific errors when the broker is down
-        logger.exception(
-            "Could not enqueue evaluation of %d contact(s); the nightly run will catch up", len(contact_ids)
-        )
-
-
 # --- manual moves ------------------------------------------------------------------------------
 
 
@@ -66,7 +51,6 @@ def contact_move_stage(
     push it back; they may move it on only for events after this move. Leaving an exit
     stage for a customer stage by hand is recorded as a win-back.
     """
-    from contacts.models import Contact
 
     reason = (reason or "").strip() if isinstance(reason, str) or reason is None else ""
     if not reason:
@@ -109,8 +93,6 @@ def contact_move_stage(
 
 
 def _announce(transition_ids: list[int]) -> None:
-    from stages.signals import stage_changed
-
     stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
 
 
@@ -289,6 +271,4 @@ def stage_snapshot_write(*, date: dt.date) -> int:
 
 
 def _table(app: str, model: str) -> str:
-    from django.apps import apps
-
     return apps.get_model(app, model)._meta.db_table

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from celery import chord, group, shared_task
 from django.conf import settings
 from django.utils import timezone
+
+from stages.engine import EvaluationResult, lifecycle_evaluate
+from stages.engine_base import DEFAULT_CHUNK_SIZE, chunk_ranges
+from stages.services import RecomputeResult, lifecycle_finish
 
 logger = logging.getLogger(__name__)
 
@@ -28,24 +33,18 @@ def _datetime(value: str | None) -> dt.datetime | None:
 
 
 def chunk_size_setting() -> int:
-    from stages.engine_base import DEFAULT_CHUNK_SIZE
-
     return int(getattr(settings, "CRM_LIFECYCLE_CHUNK_SIZE", DEFAULT_CHUNK_SIZE))
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=300)
 def evaluate_contacts_task(contact_ids: list[int]) -> int:
     """Re-evaluate the stages of these contacts now (real-time path). Idempotent."""
-    from stages.engine import lifecycle_evaluate
-
     return lifecycle_evaluate(contact_ids=contact_ids).moved
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=1800)
 def evaluate_range_task(lo: int, hi: int, as_of: str | None = None, reference: str | None = None) -> dict[str, Any]:
     """Evaluate one nightly chunk (contact ids lo..hi inclusive) in one transaction. Idempotent."""
-    from stages.engine import lifecycle_evaluate
-
     result = lifecycle_evaluate(id_range=(lo, hi), as_of=_date(as_of), reference=_datetime(reference))
     return {"contacts": result.contacts, "moved": result.moved, "chunks": result.chunks}
 
@@ -53,9 +52,6 @@ def evaluate_range_task(lo: int, hi: int, as_of: str | None = None, reference: s
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3600)
 def finish_recompute_task(chunk_results: list[dict[str, Any]], as_of: str | None = None) -> dict[str, Any]:
     """After every chunk: write the day's stage snapshot and refresh customer value (analytics)."""
-    from stages.engine import EvaluationResult
-    from stages.services import RecomputeResult, lifecycle_finish
-
     evaluation = EvaluationResult(
         contacts=sum(r.get("contacts", 0) for r in chunk_results),
         moved=sum(r.get("moved", 0) for r in chunk_results),
@@ -74,8 +70,6 @@ def nightly_recompute_task(as_of: str | None = None, chunk_size: int | None = No
     runs once all of them are done. Every chunk uses the same reference time, so a run
     that spans midnight still evaluates everyone as of the same moment.
     """
-    from stages.engine_base import chunk_ranges
-
     ranges = chunk_ranges(chunk_size=chunk_size or chunk_size_setting())
     reference = None if as_of else timezone.now().isoformat()
     finish = finish_recompute_task.s(as_of=as_of)
@@ -85,3 +79,19 @@ def nightly_recompute_task(as_of: str | None = None, chunk_size: int | None = No
         chord(group(evaluate_range_task.s(lo, hi, as_of, reference) for lo, hi in ranges))(finish)
     logger.info("Nightly lifecycle recompute: %d chunk(s) enqueued", len(ranges))
     return {"chunks": len(ranges), "as_of": as_of, "reference": reference}
+
+
+def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int]) -> None:
+    """Ask a worker to re-evaluate these contacts' stages; call it after commit.
+
+    If the broker is unreachable the touchpoints are already stored, so nothing is lost:
+    the failure is logged and the nightly recompute catches these contacts up.
+    """
+    if not contact_ids:
+        return
+    try:
+        evaluate_contacts_task.delay(list(contact_ids))
+    except Exception:  # kombu raises transport-specific errors when the broker is down
+        logger.exception(
+            "Could not enqueue evaluation of %d contact(s); the nightly run will catch up", len(contact_ids)
+        )

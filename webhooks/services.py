@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.models import Contact, Touchpoint
+from stages.models import StageTransition
 from webhooks.delivery import ACTIVE_EVENTS_CACHE_KEY, _iso
 from webhooks.models import (
     SUBSCRIBABLE_EVENTS,
@@ -25,6 +27,7 @@ from webhooks.models import (
     WebhookEvent,
     WebhookSubscription,
 )
+from webhooks.signals import deliveries_due
 from webhooks.targets import webhook_url_clean
 
 logger = logging.getLogger(__name__)
@@ -121,8 +124,6 @@ def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
 
 
 def _contacts_data(contact_ids: Sequence[int]) -> list[dict[str, Any]]:
-    from contacts.models import Contact
-
     rows = Contact.objects.filter(pk__in=contact_ids).select_related("stage").order_by("id")
     return [
         {
@@ -141,8 +142,6 @@ def _contacts_data(contact_ids: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def _touchpoints_data(touchpoint_ids: Sequence[int]) -> list[dict[str, Any]]:
-    from contacts.models import Touchpoint
-
     rows = Touchpoint.objects.filter(pk__in=touchpoint_ids).select_related("contact").order_by("id")
     return [
         {
@@ -164,8 +163,6 @@ def _touchpoints_data(touchpoint_ids: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def _transitions_data(transition_ids: Sequence[int]) -> list[dict[str, Any]]:
-    from stages.models import StageTransition
-
     rows = (
         StageTransition.objects.filter(pk__in=transition_ids)
         .select_related("contact", "from_stage", "to_stage")
@@ -245,13 +242,9 @@ def webhook_ping(*, subscription: WebhookSubscription) -> WebhookDelivery:
 
 
 def _enqueue(delivery_ids: list[int]) -> None:
-    from webhooks.tasks import webhook_deliver_task
-
-    for delivery_id in delivery_ids:
-        try:
-            webhook_deliver_task.delay(delivery_id)
-        except Exception:  # broker down: the delivery stays `pending` in the log rather than failing the request
-            logger.exception("Could not enqueue webhook delivery %s; it stays pending", delivery_id)
+    # webhooks.receivers enqueues the delivery tasks (this module never imports webhooks.tasks,
+    # whose tasks import it).
+    deliveries_due.send(sender=WebhookDelivery, delivery_ids=list(delivery_ids))
 
 
 def webhook_requeue_stale(*, older_than: dt.timedelta = dt.timedelta(minutes=10), limit: int = 1000) -> int:

@@ -2,12 +2,13 @@
 
 from celery import shared_task
 
+from webhooks.delivery import webhook_backoff, webhook_deliver
+from webhooks.services import webhook_event_publish, webhook_requeue_stale
+
 
 @shared_task(bind=True, acks_late=True, max_retries=None, time_limit=120)
 def webhook_deliver_task(self, delivery_id: int) -> str | None:
     """Attempt one delivery; on failure retry with exponential backoff until WEBHOOKS_MAX_ATTEMPTS is reached."""
-    from webhooks.delivery import webhook_backoff, webhook_deliver
-
     delivery, retry = webhook_deliver(delivery_id=delivery_id)
     # In-process mode (no broker: tasks run eagerly) there is no worker to come back later,
     # so the attempts follow each other at once; with a worker, Celery waits out the backoff.
@@ -21,14 +22,10 @@ def webhook_deliver_task(self, delivery_id: int) -> str | None:
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=300)
 def webhook_publish_task(event: str, object_ids: list[int]) -> int:
     """Fan an event out into deliveries (one per subscriber per 100 objects). Idempotent per call site."""
-    from webhooks.services import webhook_event_publish
-
     return len(webhook_event_publish(event=event, object_ids=object_ids))
 
 
 @shared_task(acks_late=True, time_limit=120)
 def webhook_requeue_stale_task() -> int:
     """Beat: enqueue again deliveries left pending or whose retry was lost."""
-    from webhooks.services import webhook_requeue_stale
-
     return webhook_requeue_stale()

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 import logging
-import pkgutil
 import types
 import typing
 from decimal import Decimal
@@ -28,10 +26,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.permissions import ALL_ROLES
 from analytics.clv_model_page import clv_backtest_as_dict
-from analytics.selectors import clv_backtest_latest
+from analytics.reports.base import ReportFilters
+from analytics.reports.registry import REPORTS
+from analytics.selectors import clv_backtest_latest, clv_model_fit_as_dict, clv_model_fit_latest
 from contacts.models import Channel
-from lifecycle_crm.api.permissions import ALL_ROLES
 from lifecycle_crm.api.schema import READ_ERRORS, ErrorSerializer
 
 logger = logging.getLogger(__name__)
@@ -157,20 +157,9 @@ def _camel(name: str) -> str:
 
 def discover_reports() -> list[ReportSpec]:
     """Every module of analytics.reports that has a `*Query` dataclass and a `<module>_report` function."""
-    try:
-        package = importlib.import_module("analytics.reports")
-    except ImportError:
-        return []
     specs = []
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        try:
-            module = importlib.import_module(f"analytics.reports.{info.name}")
-        except Exception:  # a report being written must not take the whole API down
-            logger.exception("Report module analytics.reports.%s failed to import; no endpoint for it", info.name)
-            continue
-        run = getattr(module, f"{info.name}_report", None)
+    for name, module in sorted(REPORTS.items()):
+        run = getattr(module, f"{name}_report", None)
         query_class = next(
             (
                 obj
@@ -184,7 +173,7 @@ def discover_reports() -> list[ReportSpec]:
         result_hint = typing.get_type_hints(run).get("return")
         specs.append(
             ReportSpec(
-                name=info.name,
+                name=name,
                 query_class=query_class,
                 result_class=result_hint,
                 run=run,
@@ -202,8 +191,6 @@ class ReportApi(APIView):
     read_roles = ALL_ROLES
 
     def get(self, request: Request) -> Response:
-        from analytics.reports.base import ReportFilters
-
         params = self.params_serializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         values = dict(params.validated_data)
@@ -323,8 +310,6 @@ class ClvModelApi(APIView):
         operation_id="analytics_clv_model",
     )
     def get(self, request: Request) -> Response:
-        from analytics.selectors import clv_model_fit_as_dict, clv_model_fit_latest
-
         fit = clv_model_fit_latest()
         if fit is None:
             raise NotFound(

@@ -29,7 +29,10 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from contacts.models import Channel, Contact
+from analytics.models import ReportSnapshot
+from campaigns.models import CampaignMember
+from contacts.filters import ContactFilterSet, filters_to_querydict
+from contacts.models import Channel, Contact, Touchpoint
 
 MAX_PERIOD_DAYS = 366 * 20
 
@@ -124,15 +127,10 @@ def contact_scope_queryset(filters: ReportFilters) -> QuerySet[Contact] | None:
     if filters.owner_id is not None:
         queryset = queryset.filter(owner_id=filters.owner_id)
     if filters.campaign_id is not None:
-        from campaigns.models import CampaignMember
-        from contacts.models import Touchpoint
-
         touched = Touchpoint.objects.filter(contact_id=OuterRef("pk"), campaign_id=filters.campaign_id)
         enrolled = CampaignMember.objects.filter(contact_id=OuterRef("pk"), campaign_id=filters.campaign_id)
         queryset = queryset.filter(Q(Exists(touched)) | Q(Exists(enrolled)))
     if filters.segment_id is not None:
-        from contacts.filters import ContactFilterSet, filters_to_querydict
-
         filterset = ContactFilterSet(filters_to_querydict({"segment": filters.segment_id}), queryset=queryset)
         if not filterset.is_valid():
             raise ValidationError({"segment": [str(m) for m in filterset.errors.get("segment", ["Invalid."])]})
@@ -410,7 +408,6 @@ def served_from_snapshot(*, closed_periods: bool = False) -> Callable[[Callable[
             as_of = report_snapshot_as_of(query, closed_periods=closed_periods)
             if mode == "record":
                 return _record(report, compute, query, key=key, query_json=query_json, as_of=as_of)
-            from analytics.models import ReportSnapshot
 
             hit = list(
                 ReportSnapshot.objects.filter(report=report, query_key=key, as_of=as_of).values_list(
@@ -436,7 +433,6 @@ def served_from_snapshot(*, closed_periods: bool = False) -> Callable[[Callable[
 
 def _record(report: str, compute: Callable[[Any], Any], query: Any, *, key: str, query_json: Any, as_of: dt.date):
     """Compute live and store (insert or replace) the snapshot for this report and query in one statement."""
-    from analytics.models import ReportSnapshot
 
     started = time.perf_counter()
     result = compute(query)

@@ -1,12 +1,10 @@
-"""Serializers of campaigns and segments."""
+"""Serializers of campaigns and segments: shapes and field types; campaigns.services checks the rest."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from campaigns.models import Campaign, Segment
-from contacts.filters import ContactFilterSet
 from stages.models import Stage
 
 
@@ -19,14 +17,6 @@ class SegmentSerializer(serializers.ModelSerializer):
         model = Segment
         fields = ["id", "name", "description", "filters", "created_by", "created_at", "updated_at"]
         read_only_fields = ["created_by", "created_at", "updated_at"]
-
-    def validate_filters(self, value):
-        if self.instance is not None and isinstance(value, dict) and value.get("segment") == self.instance.pk:
-            raise serializers.ValidationError("A segment cannot refer to itself.")
-        try:
-            return ContactFilterSet.validate_saved(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from None
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -55,21 +45,4 @@ class CampaignSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_by", "created_at", "updated_at"]
-        validators: list = []  # the checks below answer with field names
-
-    def validate_utm_campaign(self, value):
-        value = (value or "").strip() or None
-        if value:
-            taken = Campaign.objects.filter(utm_campaign=value)
-            if self.instance is not None:
-                taken = taken.exclude(pk=self.instance.pk)
-            if taken.exists():
-                raise serializers.ValidationError("Another campaign uses this UTM code.")
-        return value
-
-    def validate(self, attrs):
-        starts = attrs.get("starts_on", getattr(self.instance, "starts_on", None))
-        ends = attrs.get("ends_on", getattr(self.instance, "ends_on", None))
-        if starts and ends and ends < starts:
-            raise serializers.ValidationError({"ends_on": "The campaign ends before it starts."})
-        return attrs
+        validators: list = []  # campaigns.services.campaign_save checks them and answers with field names

@@ -9,10 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.authentication import request_actor
+from accounts.api.permissions import ALL_ROLES, CONTACT_WRITERS
 from contacts.merge import contact_merge
 from contacts.selectors import contact_can_write, contact_get
-from lifecycle_crm.api.authentication import request_actor
-from lifecycle_crm.api.permissions import ALL_ROLES, CONTACT_WRITERS
 from lifecycle_crm.api.schema import WRITE_ERRORS
 
 

@@ -16,6 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.authentication import ApiKeyUser, request_actor
+from accounts.api.permissions import ADMIN, ALL_ROLES, CONTACT_WRITERS
 from accounts.roles import Role, user_role
 from contacts import selectors, services, touchpoint_services
 from contacts.api.serializers import (
@@ -31,13 +33,12 @@ from contacts.api.serializers import (
 )
 from contacts.filters import ContactFilterSet
 from contacts.models import Channel, Contact, Touchpoint, TouchpointKind, TouchpointSource
-from lifecycle_crm.api.authentication import ApiKeyUser, request_actor
 from lifecycle_crm.api.exceptions import batch_errors
 from lifecycle_crm.api.filters import SelectorFilterBackend
 from lifecycle_crm.api.pagination import KeysetPagination
-from lifecycle_crm.api.permissions import ADMIN, ALL_ROLES, CONTACT_WRITERS
 from lifecycle_crm.api.schema import BAD_REQUEST, FORBIDDEN, READ_ERRORS, WRITE_ERRORS
 from stages.models import TransitionSource
+from stages.services import contact_move_stage
 
 
 def api_source(request: Request) -> str:
@@ -226,8 +227,6 @@ class ContactMoveApi(APIView):
         responses={201: ContactMoveResultSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, pk: Any) -> Response:
-        from stages.services import contact_move_stage
-
         contact = _writable_contact(request, pk)
         payload = ContactMoveSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django import template
 from django.conf import settings
+from django.utils import timezone
 from django.utils.html import format_html
 
 register = template.Library()
@@ -127,7 +128,6 @@ def age(value) -> str:
     """How long ago, in the largest whole unit ("3 days", "5 weeks"); cheaper than `timesince` for long lists."""
     if value is None:
         return ""
-    from django.utils import timezone
 
     seconds = max(0, int((timezone.now() - value).total_seconds()))
     for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("week", 604_800), ("day", 86_400), ("hour", 3_600)):

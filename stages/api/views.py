@@ -6,40 +6,17 @@ import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 
+from accounts.api.permissions import ADMIN, ALL_ROLES, CONFIG_WRITERS
 from lifecycle_crm.api.pagination import KeysetPagination, SmallPagination
-from lifecycle_crm.api.permissions import ADMIN, ALL_ROLES, CONFIG_WRITERS
-from lifecycle_crm.api.schema import READ_ERRORS, WRITE_ERRORS
+from lifecycle_crm.api.schema import READ_ERRORS
+from lifecycle_crm.api.viewsets import CrudViewSet, crud_schema
 from stages.api.serializers import StageRuleSerializer, StageSerializer, StageTransitionSerializer
 from stages.models import Stage, StageRule, StageTransition, TransitionSource
 from stages.services import stage_rule_save
 
 
-def _crud_schema(serializer, noun: str):
-    return extend_schema_view(
-        list=extend_schema(summary=f"List {noun}s", responses={200: serializer(many=True), **READ_ERRORS}),
-        retrieve=extend_schema(summary=f"A {noun}", responses={200: serializer, **READ_ERRORS}),
-        create=extend_schema(summary=f"Create a {noun}", responses={201: serializer, **WRITE_ERRORS}),
-        partial_update=extend_schema(summary=f"Change a {noun}", responses={200: serializer, **WRITE_ERRORS}),
-        destroy=extend_schema(summary=f"Delete a {noun}", responses={204: None, **WRITE_ERRORS}),
-    )
-
-
-class _CrudViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
-    """PATCH only for changes: a PUT that forgets a field should not reset it."""
-
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    lookup_value_regex = r"[0-9]{1,18}"
-
-
-@_crud_schema(StageSerializer, "stage")
-class StageViewSet(_CrudViewSet):
+@crud_schema(StageSerializer, "stage")
+class StageViewSet(CrudViewSet):
     """Lifecycle stages in path order. Deleting a stage that contacts or history still use answers 409."""
 
     queryset = Stage.objects.order_by("position", "id")
@@ -49,8 +26,8 @@ class StageViewSet(_CrudViewSet):
     write_roles = ADMIN
 
 
-@_crud_schema(StageRuleSerializer, "stage rule")
-class StageRuleViewSet(_CrudViewSet):
+@crud_schema(StageRuleSerializer, "stage rule")
+class StageRuleViewSet(CrudViewSet):
     """Rules that place contacts in stages; saved through stages.services.stage_rule_save."""
 
     queryset = StageRule.objects.select_related("stage").prefetch_related("from_stages").order_by("id")

@@ -34,7 +34,8 @@ from analytics.reports import channel_performance, cohort_retention
 from analytics.reports.base import report_snapshots_bypassed
 from analytics.services import customer_value_recompute
 from contacts import bulk
-from contacts.importing import import_run, import_start, import_upload
+from contacts.import_runs import import_run
+from contacts.importing import import_start, import_upload
 from contacts.merge import contact_merge
 from contacts.models import Contact, Touchpoint
 from contacts.services import contact_create, contact_delete, contact_update

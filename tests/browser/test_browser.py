@@ -53,7 +53,7 @@ def _kpi_block_heights(page) -> tuple[float, float]:
 
 
 def test_marketer_logs_in_and_sees_every_overview_chart_drawn(browser_page, demo):
-    from analytics.views import CHARTS
+    from analytics.charts import CHARTS
 
     page = browser_page
     screenshot_login = page.goto(page.base_url + "/accounts/login/")

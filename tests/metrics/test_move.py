@@ -66,3 +66,20 @@ def test_the_engine_imports_nothing_from_analytics():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n == "analytics" or n.startswith("analytics.")]
     assert offenders == []
+
+
+@pytest.mark.django_db
+def test_the_nightly_finish_runs_the_steps_analytics_registers_after_the_snapshot(monkeypatch):
+    from stages import services as stage_services
+    from stages.engine import EvaluationResult
+
+    assert list(stage_services.FINISH_STEPS)[:2] == ["customer_value", "daily_facts"]  # AnalyticsConfig.ready
+    seen = []
+    steps = {"first": lambda *, as_of: seen.append(("first", as_of)) or 1, "second": lambda *, as_of: 2}
+    monkeypatch.setattr(stage_services, "FINISH_STEPS", steps)
+    result = stage_services.lifecycle_finish(
+        as_of=dt.date(2026, 1, 31), result=stage_services.RecomputeResult(evaluation=EvaluationResult())
+    )
+    assert seen == [("first", dt.date(2026, 1, 31))]
+    assert result.steps == {"first": 1, "second": 2}
+    assert result.snapshot_rows == StageSnapshot.objects.filter(date=dt.date(2026, 1, 31)).count() > 0

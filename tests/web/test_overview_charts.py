@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.views import CHARTS, CHARTS_BY_KEY, FAILED_TEXT
+from analytics.charts import CHARTS, CHARTS_BY_KEY, FAILED_TEXT
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -134,10 +134,10 @@ def test_each_chart_is_cached_on_its_own_key_and_refresh_recomputes_it(marketer_
 def test_a_chart_from_the_nightly_snapshot_says_when_it_was_computed_and_refresh_computes_it_live(marketer_client):
     from django.core.cache import cache
 
+    from analytics.charts import chart_run
     from analytics.kpis import overview_query_from_params
     from analytics.models import ReportSnapshot
     from analytics.reports.base import report_snapshots_recording
-    from analytics.views import chart_run
 
     ContactFactory()
     query, _ = overview_query_from_params({"period": "90d"})

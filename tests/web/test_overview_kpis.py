@@ -10,9 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-import analytics.views
+import analytics.charts
+from analytics.charts import KPIS_FAILED_TEXT
 from analytics.kpis import KPI_LABELS, kpi_overview, overview_query_from_params
-from analytics.views import KPIS_FAILED_TEXT
 from stages.models import Stage
 from tests.factories import CampaignFactory, ContactFactory, SegmentFactory
 
@@ -64,7 +64,7 @@ def test_cold_page_runs_no_kpi_query_and_shows_a_placeholder_of_the_cards(market
     for stage in Stage.objects.filter(is_active=True):
         assert stage.name in body
     assert "data-kpis-fragment" not in body
-    assert body.count("Loading…") == 1 + len(analytics.views.CHARTS)
+    assert body.count("Loading…") == 1 + len(analytics.charts.CHARTS)
     assert "key figures page</a>" in body  # the no-JavaScript way to the cards
 
 
@@ -154,7 +154,7 @@ def test_a_failure_shows_its_message_and_try_again_in_the_box_and_is_not_cached(
     def broken(**kwargs):
         raise RuntimeError("the cards blew up")
 
-    monkeypatch.setattr(analytics.views, "kpi_overview", broken)
+    monkeypatch.setattr(analytics.charts, "kpi_overview", broken)
     failed = marketer_client.get(_kpis_url(), {"period": "90d"}, **FRAGMENT)
     assert failed.status_code == 500
     body = failed.content.decode()
@@ -201,7 +201,7 @@ def test_both_parts_are_cached_for_the_dashboard_lifetime(marketer_client, setti
             written.append((key.split(":")[2], timeout))
             cache.set(key, value, timeout)
 
-    monkeypatch.setattr(analytics.views, "cache", RecordingCache())
+    monkeypatch.setattr(analytics.charts, "cache", RecordingCache())
     marketer_client.get(_kpis_url(), {"period": "30d"}, **FRAGMENT)
     assert written == [("kpis-base", 123), ("kpis", 123)]
 

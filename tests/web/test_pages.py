@@ -185,7 +185,7 @@ def test_overview_figures_are_cached_briefly_and_refresh_recomputes_them(markete
 
 
 def test_warming_fills_the_cache_the_page_then_reads(marketer_client):
-    from analytics.views import CHARTS, overview_warm
+    from analytics.charts import CHARTS, overview_warm
 
     ContactFactory()
     rep = UserFactory()
@@ -216,8 +216,8 @@ def test_warming_fills_the_cache_the_page_then_reads(marketer_client):
 def test_beat_keeps_the_default_overview_warm(marketer_client, settings):
     from django.conf import settings as live_settings
 
+    from analytics.charts import CHARTS
     from analytics.tasks import overview_warm_task
-    from analytics.views import CHARTS
 
     assert live_settings.CELERY_BEAT_SCHEDULE["overview-warm"]["task"] == "analytics.tasks.overview_warm_task"
     assert live_settings.CELERY_BEAT_SCHEDULE["overview-warm"]["schedule"] < live_settings.CRM_DASHBOARD_CACHE_SECONDS

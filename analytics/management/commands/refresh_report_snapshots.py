@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from analytics.kpis import PERIODS
+from analytics.services import report_snapshots_refresh
 
 
 class Command(BaseCommand):
@@ -25,8 +26,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from analytics.services import report_snapshots_refresh
-
         periods = tuple(options["period"]) if options["period"] else None
         result = report_snapshots_refresh(periods=periods)
         self.stdout.write(json.dumps(result.as_dict(), indent=2))

@@ -42,8 +42,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.roles import MARKETERS_GROUP, SALES_REPS_GROUP
+from analytics.models import CLVModelFit
 from campaigns.models import Campaign, CampaignMember, CampaignStatus, Segment
-from contacts.demo.catalogue import (
+from contacts.models import Contact, Tag, Touchpoint
+from demo.catalogue import (
     CAMPAIGNS,
     DEMO_USERS,
     HISTORY_DAYS,
@@ -52,10 +54,11 @@ from contacts.demo.catalogue import (
     SNAPSHOT_STEP_DAYS,
     TAGS,
 )
-from contacts.demo.draw import _campaign_windows, _draw_journey, _draw_people
-from contacts.demo.insert import _insert_contacts, _insert_members, _insert_tags, _insert_touchpoints
-from contacts.models import Contact, Tag, Touchpoint
-from stages.models import StageTransition
+from demo.draw import _campaign_windows, _draw_journey, _draw_people
+from demo.insert import _insert_contacts, _insert_members, _insert_tags, _insert_touchpoints
+from metrics.models import ContactMetrics
+from stages.models import Stage, StageSnapshot, StageTransition
+from stages.services import lifecycle_replay, stage_snapshot_write
 
 
 class DemoDataExists(Exception):
@@ -148,9 +151,6 @@ def demo_seed(
 
 def _reset(*, log: Callable[[str], None]) -> None:
     """Delete the CRM data (not users, stages or rules), history first so no foreign key blocks a delete."""
-    from analytics.models import CLVModelFit
-    from metrics.models import ContactMetrics
-    from stages.models import StageSnapshot
 
     with transaction.atomic():  # also a savepoint inside demo_seed's transaction
         for model in (StageTransition, Touchpoint, CampaignMember, ContactMetrics, Contact, Campaign, Segment, Tag):
@@ -184,8 +184,6 @@ def _demo_users(*, password: str | None, result: DemoResult) -> dict[str, Any]:
 
 
 def _create_campaigns(*, start: dt.datetime, end: dt.datetime, creator: Any) -> list[Campaign]:
-    from stages.models import Stage
-
     stages = {stage.slug: stage for stage in Stage.objects.all()}
     rows = []
     for plan in CAMPAIGNS:
@@ -226,7 +224,6 @@ def _place_contacts(*, as_of: dt.date, log: Callable[[str], None]) -> Any:
     between with their real effective times. Then weekly stage snapshots are rebuilt from
     that history, so the "contacts per stage over time" chart has two years of points.
     """
-    from stages.services import lifecycle_replay, stage_snapshot_write
 
     start = as_of - dt.timedelta(days=HISTORY_DAYS)
 

@@ -1,6 +1,6 @@
 """The demo's fixed catalogue: names, companies, channels, engagement mix, campaigns, segments, tags, users.
 
-Only data: the draws (contacts.demo.draw) pick from it with the seeded generator.
+Only data: the draws (demo.draw) pick from it with the seeded generator.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`python manage.py seed_demo --contacts N --seed S`: two years of demo journeys (see contacts.demo.seed)."""
+"""`python manage.py seed_demo --contacts N --seed S`: two years of demo journeys (see demo.seed)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contacts.demo.seed import DemoDataExists, demo_seed
 from contacts.models import Contact
+from demo.seed import DemoDataExists, demo_seed
 
 
 def _date(value: str) -> dt.date:

@@ -1,4 +1,4 @@
-"""Drawing the demo's people and their journeys from one seeded generator (see contacts.demo.seed).
+"""Drawing the demo's people and their journeys from one seeded generator (see demo.seed).
 
 Arrival, engagement and consideration, then buy-till-you-die purchases (BG/NBD rates and dropout,
 gamma-gamma spend), refunds, surveys, reviews and referrals; pure Python over NumPy, no database.
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from campaigns.models import Campaign
-from contacts.demo.catalogue import ACQUISITION, CAMPAIGNS, EMAIL_KINDS, ENGAGEMENT, HISTORY_DAYS, PAID_CHANNELS, C, K
 from contacts.models import TouchpointSource
+from demo.catalogue import ACQUISITION, CAMPAIGNS, EMAIL_KINDS, ENGAGEMENT, HISTORY_DAYS, PAID_CHANNELS, C, K
 
 
 @dataclass

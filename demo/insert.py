@@ -15,7 +15,9 @@ from django.db import connections, router
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignMember
-from contacts.demo.catalogue import (
+from contacts.models import Contact, Tag, Touchpoint
+from contacts.services import stage_initial
+from demo.catalogue import (
     BATCH_SIZE,
     COMPANY_FIRST,
     COMPANY_SECOND,
@@ -27,9 +29,7 @@ from contacts.demo.catalogue import (
     C,
     K,
 )
-from contacts.demo.draw import _at, _Person
-from contacts.models import Contact, Tag, Touchpoint
-from contacts.services import stage_initial
+from demo.draw import _at, _Person
 from stages.models import StageTransition, TransitionSource
 
 

@@ -25,7 +25,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from lifecycle_crm.api.authentication import ApiKeyUser
+from accounts.api.authentication import ApiKeyUser
 
 # One Redis client per cache backend instance (Django keeps one per thread); a client is thread-safe anyway.
 _redis_clients: weakref.WeakKeyDictionary[RedisCache, Any] = weakref.WeakKeyDictionary()

@@ -5,7 +5,7 @@ import datetime as dt
 from celery import shared_task
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3600)
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=840)
 def customer_value_recompute_task(as_of_iso: str) -> dict:
     """Refit the CLV models and rewrite CLV/RFM metrics as of a date (ISO). Idempotent: a rerun rewrites the same."""
     from analytics.services import customer_value_recompute
@@ -13,7 +13,9 @@ def customer_value_recompute_task(as_of_iso: str) -> dict:
     return customer_value_recompute(as_of=dt.date.fromisoformat(as_of_iso)).as_dict()
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3 * 3600)
+# Not acks_late: it may run longer than the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT),
+# which would hand a running task out twice; a worker killed during it leaves yesterday's snapshots.
+@shared_task(acks_late=False, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3 * 3600)
 def report_snapshots_refresh_task() -> dict:
     """Store the default report queries' results for today (nightly, after the recompute). Idempotent: upserts."""
     from analytics.services import report_snapshots_refresh

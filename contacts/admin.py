@@ -302,22 +302,24 @@ class TouchpointAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             messages.info(request, "A touchpoint with this external id was already stored; nothing new was added.")
         _adopt(obj, result.touchpoint)
 
+    @transaction.atomic
     def delete_model(self, request: HttpRequest, obj: Touchpoint) -> None:
         contact_id = obj.contact_id
         super().delete_model(request, obj)
-        _reevaluate_after_commit([contact_id])
+        _reevaluate([contact_id])
 
+    @transaction.atomic
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
         contact_ids = sorted(set(queryset.values_list("contact_id", flat=True)))
         super().delete_queryset(request, queryset)
-        _reevaluate_after_commit(contact_ids)
+        _reevaluate(contact_ids)
 
 
-def _reevaluate_after_commit(contact_ids: list[int]) -> None:
-    """A deleted purchase can change a stage: re-evaluate the contacts once the delete is committed."""
+def _reevaluate(contact_ids: list[int]) -> None:
+    """A deleted purchase can change a stage: re-evaluate the contacts (an outbox row committed with the delete)."""
     from stages.services import lifecycle_enqueue_evaluation
 
-    transaction.on_commit(lambda: lifecycle_enqueue_evaluation(contact_ids=contact_ids))
+    lifecycle_enqueue_evaluation(contact_ids=contact_ids)
 
 
 @admin.register(Tag)

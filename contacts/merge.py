@@ -185,7 +185,8 @@ def contact_merge(*, survivor: Contact, other: Contact, user: Any = None) -> Con
             moved=moved | {"stage_before": stage_before.slug, "stage_after": survivor.stage.slug},
             user=user if getattr(user, "is_authenticated", False) else None,
         )
-        transaction.on_commit(lambda: _after_merge(survivor.pk, transition.pk if transition else None))
+        # In the transaction: the announcement and the evaluation are outbox rows committed with the merge.
+        _after_merge(survivor.pk, transition.pk if transition else None)
     return log
 
 

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 
-@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+@shared_task(acks_late=True, time_limit=840, soft_time_limit=800)
 def import_run_task(job_id: int) -> str:
     """Run a queued CSV import (contacts.importing.import_run). Idempotent: a running or finished job is left alone."""
     from contacts.importing import import_run

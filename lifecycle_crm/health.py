@@ -1,7 +1,9 @@
-"""`/healthz`: is the database reachable, and is the Celery broker reachable?
+"""`/healthz` (liveness: can this web process serve? — the database answers) and the broker check.
 
-Answers JSON with each check, 200 when all are healthy and 503 otherwise, so a load
-balancer or docker-compose health check can act on it without authenticating.
+Load balancers use `/healthz`: it answers 200 whenever the database does, even with the
+broker down, because writes keep working then (their tasks wait in the outbox). Taking web
+nodes out for a Redis outage would turn a delay into downtime. `/healthz/ready` (outbox.views)
+adds the broker and the outbox backlog for monitoring. No login; never cached.
 """
 
 import time
@@ -24,6 +26,16 @@ def _check_database() -> dict:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+def check_database() -> dict:
+    """Liveness: a `SELECT 1` on the default database."""
+    return _check_database()
+
+
+def check_broker() -> dict:
+    """Readiness detail: can a connection to the broker be opened (one quick try)?"""
+    return _check_broker()
+
+
 def _check_broker() -> dict:
     if not settings.CELERY_BROKER_URL:
         return {"ok": True, "mode": "eager (no broker configured; tasks run in-process)"}
@@ -42,6 +54,7 @@ def _check_broker() -> dict:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _check_database(), "broker": _check_broker()}
+    """Liveness for load balancers: 200 when the database answers, 503 when it does not; the broker is not asked."""
+    checks = {"database": _check_database()}
     healthy = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)

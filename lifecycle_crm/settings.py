@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
+    "outbox",
     "stages",
     "contacts",
     "campaigns",
@@ -157,7 +158,7 @@ SECURE_HSTS_SECONDS = 31536000 if _HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _HTTPS
 SECURE_HSTS_PRELOAD = _HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^healthz/ready$"]
 X_FRAME_OPTIONS = "DENY"
 
 # Email: console in development; any SMTP server from the environment in production.
@@ -183,11 +184,55 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BROKER_CONNECTION_TIMEOUT = 3
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
+# A message a worker took but never acknowledged (the worker was killed) goes back to the queue
+# after the visibility timeout. Redis' default is an hour, which held a killed nightly chunk back
+# that long; it must stay above the longest time limit of an acks_late task
+# (CRM_TASK_TIME_LIMIT_MAX, checked by a test) or a running task would be handed out twice.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 900)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # A dead or unreachable Redis answers with an error in seconds instead of a hang.
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": 10,
+}
+# The result backend is only read by the nightly chord (worker side); nothing in a request
+# waits for a result. Short timeouts and one retry keep a Redis outage from stalling anything
+# that does touch it (each write used to retry the backend for ~20 s).
+CELERY_TASK_IGNORE_RESULT = False  # the nightly chord needs its chunks' results
+CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 6 * 3600)
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = CELERY_BROKER_CONNECTION_TIMEOUT
+CELERY_REDIS_SOCKET_TIMEOUT = 10
+CELERY_REDIS_RETRY_ON_TIMEOUT = False
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"timeout": 5.0, "max_retries": 1}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker started before Redis waits for it
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+# The longest time limit an acks_late task may declare (below the visibility timeout).
+CRM_TASK_TIME_LIMIT_MAX = min(840, CELERY_VISIBILITY_TIMEOUT - 60)
+# Outbox (outbox app): writes store their tasks as rows; a relay publishes them after commit and
+# from beat. Retry backoff per row (capped, so delivery resumes within seconds of Redis' return),
+# the relay's claim lease, how long a failed after-commit publish pauses further ones in a web
+# process, and how long published rows are kept.
+OUTBOX_RELAY_INTERVAL_SECONDS = env_float("OUTBOX_RELAY_INTERVAL_SECONDS", 2.0)
+OUTBOX_RETRY_BASE_SECONDS = env_float("OUTBOX_RETRY_BASE_SECONDS", 1.0)
+OUTBOX_RETRY_MAX_SECONDS = env_float("OUTBOX_RETRY_MAX_SECONDS", 10.0)
+OUTBOX_CLAIM_LEASE_SECONDS = env_float("OUTBOX_CLAIM_LEASE_SECONDS", 60.0)
+OUTBOX_KICK_PAUSE_SECONDS = env_float("OUTBOX_KICK_PAUSE_SECONDS", 5.0)
+OUTBOX_KEEP_PUBLISHED_HOURS = env_float("OUTBOX_KEEP_PUBLISHED_HOURS", 24.0)
+OUTBOX_READY_MAX_LAG_SECONDS = env_float("OUTBOX_READY_MAX_LAG_SECONDS", 60.0)
 CRM_NIGHTLY_HOUR = env_int("CRM_NIGHTLY_HOUR", 2)
 CRM_NIGHTLY_MINUTE = env_int("CRM_NIGHTLY_MINUTE", 15)
 CELERY_BEAT_SCHEDULE = {
+    "outbox-relay": {
+        "task": "outbox.tasks.outbox_relay_task",
+        "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
+        # A relay that waited longer than this in the queue is superseded by a newer one.
+        "options": {"expires": max(10.0, OUTBOX_RELAY_INTERVAL_SECONDS * 5)},
+    },
+    "outbox-prune": {"task": "outbox.tasks.outbox_prune_task", "schedule": 3600},
     "nightly-lifecycle-recompute": {
         "task": "stages.tasks.nightly_recompute_task",
         "schedule": crontab(hour=CRM_NIGHTLY_HOUR, minute=CRM_NIGHTLY_MINUTE),

@@ -1,30 +1,21 @@
-"""Receivers that turn domain events into play work. They only enqueue tasks (no logic here)."""
+"""Receivers that turn domain events into play work. They only enqueue tasks (no logic here).
 
-import logging
+The signals are sent inside the write's transaction, so each receiver stores its task as an
+outbox row committed with the data (outbox.services): nothing is lost while the broker is down.
+"""
 
 from django.dispatch import receiver
 
 from contacts.signals import touchpoints_created
+from outbox.services import outbox_enqueue
 from stages.signals import stage_changed
-
-logger = logging.getLogger(__name__)
 
 
 @receiver(stage_changed, dispatch_uid="plays.stage_changed")
 def on_stage_changed(sender, transition_ids, **kwargs) -> None:
-    from plays.tasks import handle_transitions_task
-
-    try:
-        handle_transitions_task.delay(list(transition_ids))
-    except Exception:  # the broker is down: the transitions are stored, but these plays miss them
-        logger.exception("Could not enqueue plays for %d transition(s)", len(transition_ids))
+    outbox_enqueue(task="plays.tasks.handle_transitions_task", args=[list(transition_ids)])
 
 
 @receiver(touchpoints_created, dispatch_uid="plays.touchpoints_created")
 def on_touchpoints_created(sender, touchpoint_ids, **kwargs) -> None:
-    from plays.tasks import handle_touchpoints_task
-
-    try:
-        handle_touchpoints_task.delay(list(touchpoint_ids))
-    except Exception:
-        logger.exception("Could not enqueue plays for %d touchpoint(s)", len(touchpoint_ids))
+    outbox_enqueue(task="plays.tasks.handle_touchpoints_task", args=[list(touchpoint_ids)])

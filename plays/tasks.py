@@ -74,7 +74,7 @@ def execute_runs_task(run_ids: list[int]) -> int:
     return play_runs_execute(run_ids=run_ids).claimed
 
 
-@shared_task(acks_late=True, time_limit=1800)
+@shared_task(acks_late=True, time_limit=840)
 def scan_plays_task() -> dict:
     """The periodic scan: time-based triggers of every active play, then dispatch of every due run."""
     from plays.models import SCANNED_TRIGGERS, Play, PlayStatus

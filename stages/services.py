@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from outbox.services import outbox_enqueue
 from stages.engine import DEFAULT_CHUNK_SIZE, EvaluationResult, evaluation_times, lifecycle_evaluate
 from stages.models import Stage, StageCategory, StageRule, StageTransition, TransitionSource
 from stages.rules import validate_conditions
@@ -33,21 +34,14 @@ MANUAL_MOVE_SOURCES = {
 
 
 def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int]) -> None:
-    """Ask a worker to re-evaluate these contacts' stages; call it after commit.
+    """Ask a worker to re-evaluate these contacts' stages; call it inside the write's transaction.
 
-    If the broker is unreachable the touchpoints are already stored, so nothing is lost:
-    the failure is logged and the nightly recompute catches these contacts up.
+    The request is an outbox row committed with the data, so a broker outage neither fails
+    the write nor loses the evaluation: the relay publishes it once Redis is back.
     """
-    from stages.tasks import evaluate_contacts_task
-
     if not contact_ids:
         return
-    try:
-        evaluate_contacts_task.delay(list(contact_ids))
-    except Exception:  # kombu raises transport-specific errors when the broker is down
-        logger.exception(
-            "Could not enqueue evaluation of %d contact(s); the nightly run will catch up", len(contact_ids)
-        )
+    outbox_enqueue(task="stages.tasks.evaluate_contacts_task", args=[sorted(set(contact_ids))])
 
 
 # --- manual moves ------------------------------------------------------------------------------
@@ -101,7 +95,7 @@ def contact_move_stage(
     )
     contact.stage, contact.stage_id, contact.stage_entered_at = target, target.pk, now
     contact.stage_source = TransitionSource.MANUAL
-    transaction.on_commit(lambda: _announce([transition.pk]))
+    _announce([transition.pk])  # in the transaction: receivers write outbox rows with the move
     return transition
 
 

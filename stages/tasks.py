@@ -41,7 +41,7 @@ def evaluate_contacts_task(contact_ids: list[int]) -> int:
     return lifecycle_evaluate(contact_ids=contact_ids).moved
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=1800)
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=840)
 def evaluate_range_task(lo: int, hi: int, as_of: str | None = None, reference: str | None = None) -> dict[str, Any]:
     """Evaluate one nightly chunk (contact ids lo..hi inclusive) in one transaction. Idempotent."""
     from stages.engine import lifecycle_evaluate
@@ -50,7 +50,7 @@ def evaluate_range_task(lo: int, hi: int, as_of: str | None = None, reference: s
     return {"contacts": result.contacts, "moved": result.moved, "chunks": result.chunks}
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=3600)
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3, time_limit=840)
 def finish_recompute_task(chunk_results: list[dict[str, Any]], as_of: str | None = None) -> dict[str, Any]:
     """After every chunk: write the day's stage snapshot and refresh customer value (analytics)."""
     from stages.engine import EvaluationResult

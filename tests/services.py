@@ -131,3 +131,28 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """Point this process's Celery app at `url` with tasks not eager (publishing for real), then restore it.
+
+    For tests of the publishing path: an unreachable URL (`redis://127.0.0.1:1/0`) is a broker
+    that is down; the producer pool is rebuilt for the new URL and again afterwards.
+    """
+    from lifecycle_crm.celery import app
+    from outbox.services import outbox_kick_resume
+
+    # broker_write_url: Celery prefers $CELERY_BROKER_URL over conf.broker_url, but not over this.
+    saved = {key: app.conf.get(key) for key in ("broker_write_url", "result_backend", "task_always_eager")}
+    app.conf.update(broker_write_url=url, result_backend=url, task_always_eager=False)
+    app._pool = None
+    app.amqp._producer_pool = None
+    outbox_kick_resume()
+    try:
+        yield
+    finally:
+        app.conf.update(**saved)
+        app._pool = None
+        app.amqp._producer_pool = None
+        outbox_kick_resume()

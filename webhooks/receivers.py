@@ -1,31 +1,28 @@
-"""Signal receivers: turn domain events into a publish task, only when someone subscribed to that event."""
+"""Signal receivers: turn domain events into a publish task, only when someone subscribed to that event.
+
+The signals are sent inside the write's transaction: the task is an outbox row committed with
+the data (outbox.services), so an event is never lost to a broker outage (docs/API.md: at least once).
+"""
 
 from __future__ import annotations
-
-import logging
 
 from django.conf import settings
 from django.dispatch import receiver
 
 from contacts.signals import contacts_created, touchpoints_created
+from outbox.services import outbox_enqueue
 from stages.signals import stage_changed
 from webhooks.models import WebhookEvent
-
-logger = logging.getLogger(__name__)
 
 
 def _publish(event: str, ids: list[int] | None) -> None:
     if not ids or not getattr(settings, "WEBHOOKS_DELIVERY_ENABLED", True):
         return
     from webhooks.services import webhook_active_events
-    from webhooks.tasks import webhook_publish_task
 
     if event not in webhook_active_events():
         return
-    try:
-        webhook_publish_task.delay(event, list(ids))
-    except Exception:  # a broker outage must not fail the write that already committed
-        logger.exception("Could not enqueue webhook event %s for %d object(s)", event, len(ids))
+    outbox_enqueue(task="webhooks.tasks.webhook_publish_task", args=[event, list(ids)])
 
 
 @receiver(contacts_created, dispatch_uid="webhooks.contacts_created")

@@ -5,6 +5,7 @@ import time
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from contacts.services import touchpoint_bulk_create, touchpoint_create
 from stages.models import StageTransition
@@ -15,13 +16,13 @@ from tests.services import postgres_only, real_celery_worker
 @pytest.mark.django_db
 def test_touchpoint_create_enqueues_evaluation_after_commit(django_capture_on_commit_callbacks):
     contact = ContactFactory()
-    with mock.patch("stages.tasks.evaluate_contacts_task.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            touchpoint_create(data={"contact": contact.pk, "kind": "quote_request"})
-        delay.assert_not_called()  # nothing is enqueued before the transaction commits
-        for callback in callbacks:
-            callback()
-    delay.assert_called_once_with([contact.pk])
+    with (
+        mock.patch("stages.tasks.evaluate_contacts_task.apply_async") as run,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        touchpoint_create(data={"contact": contact.pk, "kind": "quote_request"})
+        run.assert_not_called()  # nothing is enqueued before the transaction commits
+    assert [c.kwargs["args"] for c in run.call_args_list] == [[[contact.pk]]]
 
 
 @pytest.mark.django_db
@@ -43,29 +44,36 @@ def test_bulk_ingestion_enqueues_each_touched_contact_once(django_capture_on_com
         {"contact": first.pk, "kind": "demo", "external_id": "e-2"},
         {"contact_email": second.email, "kind": "webinar", "external_id": "e-3"},
     ]
-    with mock.patch("stages.tasks.evaluate_contacts_task.delay") as delay:
+    with mock.patch("stages.tasks.evaluate_contacts_task.apply_async") as run:
         with django_capture_on_commit_callbacks(execute=True):
             touchpoint_bulk_create(rows=rows, source="api")
         with django_capture_on_commit_callbacks(execute=True):
             touchpoint_bulk_create(rows=rows, source="api")  # a retried push creates nothing new
-    assert delay.call_args_list == [mock.call(sorted([first.pk, second.pk]))]
+    assert [c.kwargs["args"] for c in run.call_args_list] == [[sorted([first.pk, second.pk])]]
 
 
 @pytest.mark.django_db
-def test_broker_down_keeps_touchpoint_and_nightly_catches_up(django_capture_on_commit_callbacks, caplog):
-    from stages.engine import lifecycle_evaluate
+def test_broker_down_keeps_the_evaluation_in_the_outbox_until_it_returns(django_capture_on_commit_callbacks):
+    """Finding 3: the follow-up of a touchpoint stored while Redis is down waits in the outbox (it was lost)."""
+    from outbox.models import OutboxEvent
+    from outbox.services import outbox_relay
+    from tests.services import celery_broker
 
     contact = ContactFactory()
-    down = mock.patch("stages.tasks.evaluate_contacts_task.delay", side_effect=ConnectionError("broker down"))
-    with down, django_capture_on_commit_callbacks(execute=True):
+    with celery_broker("redis://127.0.0.1:1/0"), django_capture_on_commit_callbacks(execute=True):
         touchpoint_create(data={"contact": contact.pk, "kind": "purchase", "amount": "10"})
     assert contact.touchpoints.count() == 1
-    assert "nightly run will catch up" in caplog.text
     contact.refresh_from_db()
     assert contact.stage.slug == "awareness"
-    lifecycle_evaluate()  # the nightly run
+    pending = OutboxEvent.objects.filter(published_at__isnull=True)
+    assert pending.count() == 1
+    # The broker is back (tasks in-process here): the relay publishes what waited.
+    pending.update(available_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_relay().published >= 1
     contact.refresh_from_db()
     assert contact.stage.slug == "purchase"
+    assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()
 
 
 @pytest.mark.django_db

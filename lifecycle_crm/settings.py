@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the views' exceptions first: a lost database connection answers 503 + Retry-After.
+    "lifecycle_crm.db_unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "lifecycle_crm.urls"

@@ -14,7 +14,9 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 DISPATCH_CHUNK = 200
-ETA_HORIZON = dt.timedelta(minutes=15)  # delays up to this are scheduled with an ETA, longer ones by the scan
+# Delays up to this are scheduled with an ETA, longer ones by the scan. A worker holds an ETA
+# message unacknowledged until it is due, so this stays well below CELERY_VISIBILITY_TIMEOUT.
+ETA_HORIZON = dt.timedelta(minutes=10)
 
 
 def runs_dispatch(*, run_ids: Sequence[int]) -> int:
@@ -38,7 +40,7 @@ def runs_dispatch(*, run_ids: Sequence[int]) -> int:
         elif due_at <= eta_horizon:
             later[due_at].append(pk)
         # Longer delays wait in the table (due_at) for the periodic scan: a Redis broker redelivers
-        # ETA messages held past its visibility timeout (1 h), so days-long ETAs would multiply.
+        # ETA messages held past its visibility timeout (CELERY_VISIBILITY_TIMEOUT), so longer ETAs would multiply.
     try:
         for start in range(0, len(due), DISPATCH_CHUNK):
             execute_runs_task.delay(due[start : start + DISPATCH_CHUNK])

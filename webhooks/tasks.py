@@ -3,9 +3,9 @@
 from celery import shared_task
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None, time_limit=120)
+@shared_task(bind=True, acks_late=True, time_limit=120)
 def webhook_deliver_task(self, delivery_id: int) -> str | None:
-    """Attempt one delivery; on failure retry with exponential backoff until WEBHOOKS_MAX_ATTEMPTS is reached."""
+    """Attempt one delivery; on failure queue the next with exponential backoff until WEBHOOKS_MAX_ATTEMPTS."""
     from webhooks.services import webhook_backoff, webhook_deliver
 
     delivery, retry = webhook_deliver(delivery_id=delivery_id)
@@ -14,7 +14,15 @@ def webhook_deliver_task(self, delivery_id: int) -> str | None:
     while retry and self.request.is_eager:
         delivery, retry = webhook_deliver(delivery_id=delivery_id)
     if retry:
-        raise self.retry(countdown=webhook_backoff(attempt=delivery.attempts))
+        # The next attempt waits in the outbox, not as a countdown message a worker holds: a
+        # backoff longer than the broker's visibility timeout would be handed out twice.
+        from outbox.services import outbox_enqueue
+
+        outbox_enqueue(
+            task="webhooks.tasks.webhook_deliver_task",
+            args=[delivery_id],
+            delay_seconds=webhook_backoff(attempt=delivery.attempts),
+        )
     return delivery.status if delivery else None
 
 

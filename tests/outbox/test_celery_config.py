@@ -61,3 +61,14 @@ def test_publishing_never_touches_the_result_backend():
         result = outbox_relay(retry=False)
     assert result.failed == 1
     call.assert_not_called()
+
+
+def test_eta_messages_are_never_held_past_the_visibility_timeout():
+    """A worker holds an ETA message unacknowledged until it is due; past the timeout it would be duplicated."""
+    from plays.tasks import ETA_HORIZON
+
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    assert ETA_HORIZON.total_seconds() < visibility
+    # Abandoned messages are looked for often enough that the timeout, not the sweep, bounds the delay.
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 60

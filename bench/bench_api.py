@@ -15,6 +15,11 @@ database is flushed.
 
     .venv/bin/python bench/bench_api.py --small                  # 20,000 contacts, short phases
     .venv/bin/python bench/bench_api.py --contacts 1000000 [--duration 30] [--database-url postgres://…]
+    .venv/bin/python bench/bench_api.py --contacts 1000000 --broker-down   # the same with the broker dead
+
+`--broker-down` makes the Celery broker a private redis-server on a free port, started for the
+server's boot and warm-up and killed before the measured phases (the cache stays on --redis-url):
+writes then store their tasks in the outbox and must answer as fast as with the broker up.
 
 Uses ports 8120-8129 and Redis db 2 by default (--port, --redis-url). Prints a table, then one line
 `RESULT {json}` that bench/run.py collects.
@@ -212,7 +217,32 @@ def _free(port: int) -> bool:
     return True
 
 
-def start_server(*, port: int, database_url: str, redis_url: str, workers: int, threads: int) -> subprocess.Popen:
+def start_private_redis() -> tuple[subprocess.Popen, str]:
+    """A redis-server of the benchmark's own on a free port (the broker --broker-down kills)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis(host=HOST, port=port, socket_connect_timeout=1).ping():
+                return process, f"redis://{HOST}:{port}/0"
+        except redis.RedisError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the private redis-server did not start")
+
+
+def start_server(
+    *, port: int, database_url: str, redis_url: str, workers: int, threads: int, broker_url: str | None = None
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "lifecycle_crm.settings",
@@ -223,7 +253,7 @@ def start_server(*, port: int, database_url: str, redis_url: str, workers: int, 
         "DATABASE_URL": database_url,
         "DATABASE_CONN_MAX_AGE": "600",
         "CACHE_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
+        "CELERY_BROKER_URL": broker_url or redis_url,
         "CELERY_RESULT_BACKEND": "",
         "API_THROTTLE_KEY_READ": "1000000/min",
         "API_THROTTLE_KEY_WRITE": "1000000/min",
@@ -282,6 +312,11 @@ def main() -> int:
         default="bulk,single,list,detail",
         help="comma-separated phases to run, in this order (default all): bulk,single,list,detail",
     )
+    parser.add_argument(
+        "--broker-down",
+        action="store_true",
+        help="the Celery broker is a private redis-server killed before the measured phases",
+    )
     parser.add_argument("--post-rps", type=float, default=100.0)
     parser.add_argument("--read-rps", type=float, default=100.0, help="contact detail requests per second")
     parser.add_argument("--list-rps", type=float, default=50.0, help="contact list pages per second")
@@ -316,14 +351,20 @@ def main() -> int:
         raise SystemExit(f"port {args.port} is taken")
 
     run = f"{int(time.time())}"
+    from django.utils import timezone
+
+    run_started = timezone.now()
+    private_broker, broker_url = start_private_redis() if args.broker_down else (None, None)
     server = start_server(
         port=args.port,
         database_url=args.database_url,
         redis_url=args.redis_url,
         workers=args.workers,
         threads=args.threads,
+        broker_url=broker_url,
     )
     results: dict = {"contacts": contacts, "workers": args.workers, "threads": args.threads}
+    results["broker"] = "down" if args.broker_down else "up"
     results["postgresql"] = {"shared_buffers": shared_buffers, "max_wal_size": max_wal_size}
     try:
         rng = random.Random(11)
@@ -331,6 +372,10 @@ def main() -> int:
         async def scenario() -> None:
             # Warm every worker (imports, first queries) before measuring.
             await open_loop(args.port, key, rate=50, duration=1, make=lambda i: ("GET", "/api/v1/contacts/", None))
+            if private_broker is not None:
+                private_broker.kill()  # the broker dies; the server keeps running
+                private_broker.wait()
+                print("broker: killed (writes keep their tasks in the outbox)")
             if "bulk" in phases:
                 bulk = await bulk_ingest(args.port, key, batches=batches, contacts=contacts, parallel=4, run=run)
                 results["bulk"] = bulk
@@ -375,9 +420,15 @@ def main() -> int:
         asyncio.run(scenario())
     finally:
         stop_server(server)
+        if private_broker is not None and private_broker.poll() is None:
+            private_broker.kill()
         from contacts.models import Touchpoint
+        from outbox.models import OutboxEvent
 
         deleted, _ = Touchpoint.objects.filter(source="api", external_id__startswith=EXTERNAL_PREFIX).delete()
+        pending = OutboxEvent.objects.filter(created_at__gte=run_started, published_at__isnull=True).count()
+        results["outbox_pending_at_end"] = pending
+        OutboxEvent.objects.filter(created_at__gte=run_started).delete()
         redis.Redis.from_url(args.redis_url).flushdb()
         print(f"cleanup: {deleted:,} benchmark rows deleted, {args.redis_url} flushed")
 
@@ -392,8 +443,11 @@ def main() -> int:
         "detail_p50_ms": ("contact_detail", "p50_ms"),
         "detail_p95_ms": ("contact_detail", "p95_ms"),
     }
-    summary = {"contacts": contacts} | {name: results[a][b] for name, (a, b) in picks.items() if a in results}
+    summary = {"contacts": contacts, "broker": results["broker"]} | {
+        name: results[a][b] for name, (a, b) in picks.items() if a in results
+    }
     summary["shared_buffers"], summary["max_wal_size"] = shared_buffers, max_wal_size
+    summary["outbox_pending_at_end"] = results["outbox_pending_at_end"]
     summary["errors"] = sum(sum(r.get("errors", {}).values()) for r in results.values() if isinstance(r, dict))
     print(f"{'measure':<28}{'value':>12}")
     for name, value in summary.items():

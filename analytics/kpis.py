@@ -16,10 +16,10 @@ from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from analytics.daily_facts import DayFigures, StateFigures, daily_facts_enabled, daily_facts_sum, state_facts_sum
-from analytics.models import ContactMetrics, StageSnapshot
 from analytics.reports.base import day_start
 from contacts.models import Contact, Touchpoint, TouchpointKind
-from stages.models import Stage, StageCategory, StageTransition
+from metrics.models import ContactMetrics
+from stages.models import Stage, StageCategory, StageSnapshot, StageTransition
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 DEFAULT_PERIOD = "30d"

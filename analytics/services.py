@@ -25,8 +25,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics import clv
-from analytics.models import CLVModelFit, RfmSegment
+from analytics.models import CLVModelFit
 from contacts.models import Touchpoint, TouchpointKind
+from metrics.models import RfmSegment
 
 logger = logging.getLogger(__name__)
 

@@ -83,7 +83,7 @@ def parallel_recompute(url: str, workers: int, chunk_size: int) -> tuple[float, 
     from django.db import connections
     from django.utils import timezone
 
-    from stages.engine import chunk_ranges
+    from stages.engine_base import chunk_ranges
 
     ranges = chunk_ranges(chunk_size=chunk_size)
     reference = timezone.now().isoformat()
@@ -105,8 +105,8 @@ def orm_loop_seconds(sample: list[int]) -> float:
     from django.db.models import Count, Max, Min, Q, Sum
     from django.utils import timezone
 
-    from analytics.models import ContactMetrics
     from contacts.models import Contact, Touchpoint
+    from metrics.models import ContactMetrics
     from stages.models import Stage, StageTransition
 
     class Rollback(Exception):
@@ -234,7 +234,8 @@ def main() -> None:
     dataset = ensure_dataset(contacts=contacts, seed=args.seed, database_url=args.database_url)
     from django.db import connection
 
-    from stages.engine import DEFAULT_CHUNK_SIZE, lifecycle_evaluate
+    from stages.engine import lifecycle_evaluate
+    from stages.engine_base import DEFAULT_CHUNK_SIZE
 
     url = os.environ["DATABASE_URL"]
     chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE

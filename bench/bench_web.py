@@ -91,7 +91,7 @@ def _read_only_connection() -> None:
 
 def _ensure_engine_ran(verbose: bool) -> None:
     """Pages show history and metrics only after the lifecycle engine has run once; run it if needed (timed apart)."""
-    from analytics.models import ContactMetrics
+    from metrics.models import ContactMetrics
 
     if ContactMetrics.objects.exists():
         return

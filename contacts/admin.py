@@ -19,10 +19,11 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from analytics.models import ContactMetrics
 from contacts.models import Contact, Tag, Touchpoint, TouchpointSource
-from contacts.services import CONTACT_FIELDS, contact_create, contact_update, touchpoint_create
+from contacts.services import CONTACT_FIELDS, contact_create, contact_update
+from contacts.touchpoint_services import touchpoint_create
 from lifecycle_crm.admin_utils import LargeTableAdminMixin, validate_by_dry_run
+from metrics.models import ContactMetrics
 from stages.models import StageTransition, TransitionSource
 
 INLINE_LIMIT = 20
@@ -256,7 +257,7 @@ class TouchpointAdminForm(ServiceBackedForm):
         )
 
     def service_data(self) -> dict[str, Any]:
-        """The touchpoint as contacts.services.touchpoint_create takes it (ids for the contact and campaign)."""
+        """The touchpoint as touchpoint_services.touchpoint_create takes it (ids for the contact and campaign)."""
         data = {name: self.cleaned_data.get(name) for name in self.Meta.fields}
         data["contact"] = data["contact"].pk if data["contact"] else None
         data["campaign"] = data["campaign"].pk if data["campaign"] else None

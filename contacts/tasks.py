@@ -14,6 +14,6 @@ def import_run_task(job_id: int) -> str:
 @shared_task(acks_late=True, time_limit=60)
 def touchpoints_created_task(touchpoint_ids: list[int], contact_ids: list[int]) -> None:
     """The one task a touchpoint write publishes: fans out to evaluation, plays and webhooks (idempotent consumers)."""
-    from contacts.services import touchpoints_created_fan_out
+    from contacts.touchpoint_services import touchpoints_created_fan_out
 
     touchpoints_created_fan_out(touchpoint_ids=touchpoint_ids, contact_ids=contact_ids)

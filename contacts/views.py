@@ -25,7 +25,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, user_role
-from analytics.models import RfmSegment
 from campaigns.models import Segment
 from contacts import bulk
 from contacts.filters import ORDERING_KEYS, ContactFilterSet
@@ -40,15 +39,8 @@ from contacts.forms import (
     SaveSegmentForm,
     owner_choices_queryset,
 )
-from contacts.importing import (
-    FIELDS,
-    ImportFileError,
-    field_choices,
-    import_preview,
-    import_start,
-    import_upload,
-    mapping_validate,
-)
+from contacts.import_rows import FIELDS, ImportFileError, field_choices
+from contacts.importing import import_preview, import_start, import_upload, mapping_validate
 from contacts.merge import contact_merge, duplicate_groups
 from contacts.models import Channel, Contact, ImportJob, ImportStatus, TouchpointKind
 from contacts.selectors import (
@@ -57,8 +49,9 @@ from contacts.selectors import (
     contact_list,
     contact_touchpoint_list,
 )
-from contacts.services import touchpoint_create
+from contacts.touchpoint_services import touchpoint_create
 from lifecycle_crm.web_access import EVERYONE, MARKETING, SALES, roles_required
+from metrics.models import RfmSegment
 from plays.selectors import contact_play_log
 from stages.models import Stage, StageCategory
 

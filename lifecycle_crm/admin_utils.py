@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, transaction
+from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 # Below this many estimated rows an exact count is cheap enough and always right.
@@ -95,3 +96,16 @@ def admin_changelist_url(model: Any) -> str:
     from django.urls import reverse
 
     return reverse(f"{admin.site.name}:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+class ComputedAdmin(admin.ModelAdmin):
+    """Rows a recompute writes: viewable and deletable (to force a clean recompute), never added or edited by hand.
+
+    An edit would be overwritten by the next run and would silently disagree with the touchpoints.
+    """
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "outbox",
     "stages",
     "contacts",
+    "metrics",
     "campaigns",
     "analytics",
     "webhooks",

@@ -20,10 +20,10 @@ ETA_HORIZON = dt.timedelta(minutes=10)
 
 
 def runs_dispatch(*, run_ids: Sequence[int]) -> int:
-    """Hand runs to workers: due ones now in chunks, ones due within 15 minutes with an ETA, the rest to the scan.
+    """Hand runs to workers: due ones now in chunks, ones due within 10 minutes with an ETA, the rest to the scan.
 
-    A broker failure is logged, not raised: the runs are stored and the next scan
-    dispatches whatever is due.
+    Runs in a worker (never in a request). A broker failure is logged, not raised: the runs
+    are stored and the next scan dispatches whatever is due, so they need no outbox.
     """
     from plays.models import PlayRun
 
@@ -71,7 +71,7 @@ def handle_touchpoints_task(touchpoint_ids: list[int]) -> int:
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=600)
 def execute_runs_task(run_ids: list[int]) -> int:
     """Execute these runs (claims them first, so duplicates and retries are harmless)."""
-    from plays.services import play_runs_execute
+    from plays.execution import play_runs_execute
 
     return play_runs_execute(run_ids=run_ids).claimed
 

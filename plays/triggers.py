@@ -185,7 +185,7 @@ def _due_query(*, play: Play, since: dt.datetime, now: dt.datetime) -> QuerySet:
             .annotate(_contact=F("contact_id"), _key=Value(f"anniversary:{years}y"))
         )
     if play.trigger_type == TriggerType.P_ALIVE_BELOW:
-        from analytics.models import ContactMetrics
+        from metrics.models import ContactMetrics
 
         # One occurrence per "slipping away after the last purchase": a new purchase starts a new one.
         last = Coalesce(Cast(TruncDate("last_purchase_at"), CharField()), Value("never"))

@@ -10,9 +10,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from lifecycle_crm.admin_utils import LargeTableAdminMixin
-from stages.engine import RuleSpec, lifecycle_evaluate, rules_active
-from stages.models import Stage, StageRule, StageTransition
+from lifecycle_crm.admin_utils import ComputedAdmin, LargeTableAdminMixin
+from stages.engine import lifecycle_evaluate
+from stages.engine_rules import RuleSpec, rules_active
+from stages.models import Stage, StageRule, StageSnapshot, StageTransition
 from stages.rules import METRICS
 from stages.services import stage_rule_conditions_clean
 
@@ -172,3 +173,12 @@ class StageTransitionAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(StageSnapshot)
+class StageSnapshotAdmin(ComputedAdmin):
+    list_display = ("date", "stage", "contacts")
+    list_select_related = ("stage",)
+    list_filter = ("stage",)
+    date_hierarchy = "date"
+    raw_id_fields = ("stage",)

@@ -6,7 +6,7 @@ Per chunk of contact ids, in one transaction:
    event-time columns (when a rising condition became true), which cost about a third of
    the aggregate. It is a separate statement so PostgreSQL may plan it in parallel (an
    UPDATE never is) and so the statements below read it without aggregating twice.
-2. The base columns of analytics.ContactMetrics are written from it (an UPDATE joined to
+2. The base columns of metrics.ContactMetrics are written from it (an UPDATE joined to
    lc_agg for changed rows, an INSERT of missing rows) — never `bulk_update` (PERFORMANCE.md).
 2b. One scan of the chunk's contacts gives its size and the candidates: contacts for which
    some rule's test holds (a superset of the movers). Only they are aggregated again, with
@@ -19,7 +19,7 @@ Per chunk of contact ids, in one transaction:
    inserted for exactly the rows updated. Two workers evaluating the same contact can
    therefore never both write a transition; the loser re-evaluates those contacts once
    the winner has committed, so no touchpoint's effect is lost.
-5. The purchase months of analytics.ContactPurchaseMonth (the cohort-retention rollup) are
+5. The purchase months of metrics.ContactPurchaseMonth (the cohort-retention rollup) are
    rewritten for the contacts whose metrics row was written in step 2 (every contact of a
    real-time chunk): one statement on PostgreSQL that changes only the rows that differ.
 
@@ -45,6 +45,10 @@ exit stages are entered by their rules from customer stages (or from a lower exi
 stage); a contact in an exit stage leaves it only by a win-back rule (marked
 is_win_back); a contact placed by hand (`stage_source = "manual"`) is moved by a rule
 only on events after that placement. Skipping stages is one transition.
+
+Modules: stages.engine_base (chunks, time bounds, SQL assembly), stages.engine_rules (the
+rules, the policy and their compilation), stages.engine_facts (the aggregate and the facts
+written from it, steps 1, 2 and 5), and this one (the passes and moves, steps 2b-4).
 """
 
 from __future__ import annotations
@@ -57,52 +61,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from stages.models import RuleMatch, Stage, StageCategory, StageRule, StageTransition, TransitionSource
-from stages.rules import CompileContext, SqlPart, compile_condition, validate_conditions
+from stages.engine_base import DEFAULT_CHUNK_SIZE, Chunk, _chunks, _Sql, _table, evaluation_times
+from stages.engine_facts import _aggregate, _aggregate_sql, _metrics_sql, _write_metrics, _write_purchase_months
+from stages.engine_rules import RuleSpec, _compile_rules, _CompiledRules, _rules_and_stages
+from stages.models import Stage, StageTransition, TransitionSource
+from stages.rules import SqlPart
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_CHUNK_SIZE = 50000  # one process: big enough for a parallel aggregate (1M steady: 15.5 s vs 23 s at 20k)
 MAX_CONFLICT_RETRIES = 3
 SINGLE_STATEMENT_MAX = 200  # ids evaluated in one statement on PostgreSQL (real time)
 CANDIDATE_IDS_MAX = 5000  # more candidates than this re-aggregate their whole chunk (a first placement)
 MAX_PASSES = 4  # prospect -> customer -> exit is the longest chain of moves one evaluation can need
-MANUAL_SOURCE = "manual"
-
-
-# --- inputs and results ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """A rule as the engine needs it; built from StageRule rows or from an unsaved admin form (preview)."""
-
-    id: int | None
-    name: str
-    stage_id: int
-    match: str
-    conditions: list[dict[str, Any]]
-    from_stage_ids: frozenset[int]
-    priority: int = 0
-    is_win_back: bool = False
-
-    @classmethod
-    def from_rule(cls, rule: StageRule, from_stage_ids: Sequence[int] | None = None) -> RuleSpec:
-        ids = from_stage_ids if from_stage_ids is not None else [s.pk for s in rule.from_stages.all()]
-        return cls(
-            id=rule.pk,
-            name=rule.name,
-            stage_id=rule.stage_id,
-            match=rule.match,
-            conditions=validate_conditions(rule.conditions),
-            from_stage_ids=frozenset(ids),
-            priority=rule.priority,
-            is_win_back=rule.is_win_back,
-        )
 
 
 @dataclass
@@ -139,495 +111,6 @@ class EvaluationResult:
             "seconds": round(self.seconds, 3),
             "dry_run": self.dry_run,
         }
-
-
-# --- time ----------------------------------------------------------------------------------------
-
-
-def evaluation_times(*, as_of: dt.date | None, reference: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
-    """(reference, cutoff): "now" for day-based metrics, and the latest touchpoint time that counts.
-
-    With `as_of` the evaluation happens at the end of that day and later touchpoints are
-    ignored. Without it, "now", and every stored touchpoint counts (the contact services
-    accept occurred_at up to a day ahead, e.g. a client clock running fast; such a touch
-    must not wait for the nightly run).
-    """
-    if as_of is not None:
-        end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min)
-        end = timezone.make_aware(end, timezone.get_default_timezone())
-        end -= dt.timedelta(microseconds=1)
-        return end, end
-    now = reference or timezone.now()
-    return now, now + dt.timedelta(days=1)
-
-
-# --- rules and policy ----------------------------------------------------------------------------
-
-
-def rules_active() -> list[RuleSpec]:
-    """The active rules whose target stage is active, validated (an invalid stored rule is skipped, logged)."""
-    specs = []
-    rules = StageRule.objects.filter(is_active=True, stage__is_active=True).prefetch_related("from_stages")
-    for rule in rules:
-        try:
-            specs.append(RuleSpec.from_rule(rule))
-        except Exception as exc:  # ValidationError from a rule edited outside the validated paths
-            logger.error("Skipping invalid stage rule %s (%s): %s", rule.pk, rule.name, exc)
-    return specs
-
-
-_CACHE: dict[str, Any] = {}
-
-
-def _configuration_signature() -> tuple:
-    """A cheap fingerprint of the rules and stages (one query); the cached set is reused while it holds.
-
-    Rules bump `updated_at` on every save (admin, service); stage rows are few, so their
-    engine-relevant columns are folded into sums. Real-time evaluations thus skip loading
-    and validating the rule set on every call.
-    """
-    rule = StageRule._meta.db_table
-    through = StageRule.from_stages.through._meta.db_table
-    stage = Stage._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT COUNT(*) FROM {rule}), (SELECT MAX(updated_at) FROM {rule}),"
-            f" (SELECT SUM(LENGTH(CAST(conditions AS TEXT)) + priority * 31 + stage_id * 131"
-            f" + CASE WHEN is_active THEN 1 ELSE 0 END + CASE WHEN is_win_back THEN 2 ELSE 0 END) FROM {rule}),"
-            f" (SELECT COUNT(*) FROM {through}), (SELECT SUM(stagerule_id * 7919 + stage_id) FROM {through}),"
-            f" (SELECT COUNT(*) FROM {stage}), (SELECT SUM(id * 7919 + position) FROM {stage}),"
-            f" (SELECT SUM(CASE WHEN is_active THEN id ELSE 0 END) FROM {stage}),"
-            f" (SELECT SUM(id * LENGTH(category)) FROM {stage})"
-        )
-        return (connection.alias, connection.settings_dict["NAME"], *cursor.fetchone())
-
-
-def _rules_and_stages() -> tuple[dict[int, Stage], list[RuleSpec]]:
-    signature = _configuration_signature()
-    if _CACHE.get("signature") != signature:
-        _CACHE.update(
-            signature=signature,
-            stages={stage.pk: stage for stage in Stage.objects.all()},
-            rules=rules_active(),
-        )
-    return _CACHE["stages"], _CACHE["rules"]
-
-
-def rule_allowed_from(rule: RuleSpec, stages: dict[int, Stage]) -> list[int]:
-    """The current stages from which the movement policy lets this rule move a contact."""
-    target = stages.get(rule.stage_id)
-    if target is None or not target.is_active:
-        return []
-    allowed = []
-    for stage in stages.values():
-        if stage.pk == target.pk or (rule.from_stage_ids and stage.pk not in rule.from_stage_ids):
-            continue
-        if rule.is_win_back:
-            ok = stage.category == StageCategory.EXIT and target.category != StageCategory.EXIT
-        elif target.category == StageCategory.EXIT:
-            ok = stage.category == StageCategory.CUSTOMER or (
-                stage.category == StageCategory.EXIT and target.position > stage.position
-            )
-        else:
-            ok = stage.category != StageCategory.EXIT and target.position > stage.position
-        if ok:
-            allowed.append(stage.pk)
-    return sorted(allowed)
-
-
-def _policy_order(rules: list[RuleSpec], stages: dict[int, Stage]) -> list[RuleSpec]:
-    # Win-backs first (they only apply to exit stages), then the furthest target, then priority.
-    return sorted(
-        (r for r in rules if r.stage_id in stages),
-        key=lambda r: (not r.is_win_back, -stages[r.stage_id].position, -r.priority, r.id or 0),
-    )
-
-
-# --- SQL building ----------------------------------------------------------------------------------
-
-
-class _Sql:
-    """Collects SQL text and parameters in order."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.params: list[Any] = []
-
-    def add(self, sql: str, params: Sequence[Any] = ()) -> _Sql:
-        self.parts.append(sql)
-        self.params.extend(params)
-        return self
-
-    def part(self, part: SqlPart) -> _Sql:
-        return self.add(part.sql, part.params)
-
-    @property
-    def sql(self) -> str:
-        return "".join(self.parts)
-
-
-def _greatest(vendor: str, items: list[SqlPart]) -> SqlPart:
-    """GREATEST ignoring NULLs (PostgreSQL's semantics) on both vendors."""
-    if len(items) == 1:
-        return items[0]
-    params = tuple(p for item in items for p in item.params)
-    if vendor == "postgresql":
-        return SqlPart(f"GREATEST({', '.join(i.sql for i in items)})", params)
-    # SQLite's multi-argument MAX returns NULL if any argument is NULL.
-    inner = ", ".join(f"COALESCE({i.sql}, '0000-01-01')" for i in items)
-    return SqlPart(f"NULLIF(MAX({inner}), '0000-01-01')", params)
-
-
-def _least(vendor: str, items: list[SqlPart]) -> SqlPart:
-    if len(items) == 1:
-        return items[0]
-    params = tuple(p for item in items for p in item.params)
-    if vendor == "postgresql":
-        return SqlPart(f"LEAST({', '.join(i.sql for i in items)})", params)
-    inner = ", ".join(f"COALESCE({i.sql}, '9999-12-31')" for i in items)
-    return SqlPart(f"NULLIF(MIN({inner}), '9999-12-31')", params)
-
-
-@dataclass
-class _CompiledRules:
-    aggregates: list[tuple[str, SqlPart]]
-    needs_survey: bool
-    needs_metrics_row: bool
-    move_select: SqlPart  # SELECT … producing lc_move's columns, with {chunk} placeholder for c.id
-    rules: list[RuleSpec]
-    event_columns: frozenset[str] = frozenset()
-    # SELECT of (contacts in the chunk, ids some rule's test holds for), {chunk} placeholder:
-    # a superset of the movers that needs no event-time columns (see _evaluate_chunk).
-    candidate_select: SqlPart = field(default_factory=lambda: SqlPart(""))
-
-
-def _compile_rules(
-    rules: list[RuleSpec], stages: dict[int, Stage], *, reference: dt.datetime, vendor: str
-) -> _CompiledRules:
-    ctx = CompileContext(reference=reference, vendor=vendor, adapt=connection.ops.adapt_datetimefield_value)
-    ref = SqlPart("%s", (ctx.ts(reference),))
-    ordered = [r for r in _policy_order(rules, stages) if rule_allowed_from(r, stages)]
-    whens = _Sql()
-    candidates: list[SqlPart] = []
-    events = _Sql()
-    to_stage, rule_ids, win_back = _Sql(), _Sql(), _Sql()
-    for index, rule in enumerate(ordered, start=1):
-        compiled = [compile_condition(c, ctx) for c in rule.conditions]
-        tests = [c.test for c in compiled]
-        joiner = " AND " if rule.match == RuleMatch.ALL else " OR "
-        test = SqlPart("(" + joiner.join(f"({t.sql})" for t in tests) + ")", tuple(p for t in tests for p in t.params))
-        if rule.match == RuleMatch.ALL:
-            known = [c.event for c in compiled if c.event is not None]
-            event = _greatest(vendor, known) if known else None
-        else:
-            # The earliest event among the conditions that hold; a condition without an event
-            # time (e.g. "fewer than") counts as happening at the evaluation time.
-            options = [
-                SqlPart(
-                    f"CASE WHEN {c.test.sql} THEN {(c.event or ref).sql} END", c.test.params + (c.event or ref).params
-                )
-                for c in compiled
-            ]
-            event = _least(vendor, options)
-        event = SqlPart(f"COALESCE({event.sql}, {ref.sql})", event.params + ref.params) if event else ref
-        allowed = rule_allowed_from(rule, stages)
-        where = _Sql().add(f"c.stage_id IN ({', '.join(['%s'] * len(allowed))}) AND ", allowed).part(test)
-        candidates.append(SqlPart(f"({where.sql})", tuple(where.params)))
-        # A manual placement is respected: only events after it may move the contact on.
-        where.add(f" AND (c.stage_source <> '{MANUAL_SOURCE}' OR ").part(event).add(" > c.stage_entered_at)")
-        whens.add(f" WHEN {where.sql} THEN {index}", where.params)
-        events.add(f", {event.sql} AS e_{index}", event.params)
-        to_stage.add(f" WHEN {index} THEN %s", (rule.stage_id,))
-        rule_ids.add(f" WHEN {index} THEN %s", (rule.id,))
-        win_back.add(f" WHEN {index} THEN %s", (rule.is_win_back,))
-    if not ordered:
-        return _CompiledRules(ctx.aggregates, ctx.needs_survey, ctx.needs_metrics_row, SqlPart(""), ordered)
-    any_test = SqlPart(" OR ".join(c.sql for c in candidates), tuple(p for c in candidates for p in c.params))
-
-    effective = _Sql().add("CASE x.rule_idx")
-    for index in range(1, len(ordered) + 1):
-        effective.add(f" WHEN {index} THEN x.e_{index}")
-    effective.add(" END")
-    # The transition is effective when its event happened, but never before the contact
-    # entered the stage it leaves (history stays ordered).
-    eff = _greatest(vendor, [SqlPart(effective.sql, tuple(effective.params)), SqlPart("x.from_entered_at")])
-    metrics_join = ""
-    if ctx.needs_metrics_row:
-        from analytics.models import ContactMetrics
-
-        metrics_join = f" LEFT JOIN {ContactMetrics._meta.db_table} m ON m.contact_id = c.id"
-    source = f" FROM {_table('contacts', 'Contact')} c LEFT JOIN lc_agg a ON a.contact_id = c.id{metrics_join}"
-    select = (
-        _Sql()
-        .add(
-            "SELECT x.contact_id, x.from_stage_id, x.from_entered_at, x.rule_idx,"
-            f" CASE x.rule_idx{to_stage.sql} END AS to_stage_id,",
-            to_stage.params,
-        )
-        .add(f" CASE x.rule_idx{rule_ids.sql} END AS rule_id,", rule_ids.params)
-        .add(f" CASE x.rule_idx{win_back.sql} END AS is_win_back,", win_back.params)
-        .part(eff)
-        .add(" AS effective_at FROM (SELECT c.id AS contact_id, c.stage_id AS from_stage_id,")
-        .add(" c.stage_entered_at AS from_entered_at, CASE")
-        .add(whens.sql, whens.params)
-        .add(" END AS rule_idx")
-        .add(events.sql, events.params)
-        .add(source)
-        .add(" WHERE {chunk}) x WHERE x.rule_idx IS NOT NULL")
-    )
-    join = source + " WHERE {chunk}"
-    if vendor == "postgresql":
-        # One scan gives both the chunk's size and its candidates.
-        candidate = SqlPart(f"SELECT COUNT(*), ARRAY_AGG(c.id) FILTER (WHERE {any_test.sql}){join}", any_test.params)
-    else:
-        candidate = SqlPart(f"SELECT c.id{join} AND ({any_test.sql})", any_test.params)
-    return _CompiledRules(
-        ctx.aggregates,
-        ctx.needs_survey,
-        ctx.needs_metrics_row,
-        SqlPart(select.sql, tuple(select.params)),
-        ordered,
-        event_columns=frozenset(ctx.event_columns),
-        candidate_select=candidate,
-    )
-
-
-def _table(app: str, model: str) -> str:
-    from django.apps import apps
-
-    return apps.get_model(app, model)._meta.db_table
-
-
-# --- chunks ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Either an inclusive id range (the full run) or an explicit id list (real time, --contact)."""
-
-    lo: int | None = None
-    hi: int | None = None
-    ids: tuple[int, ...] = ()
-
-    def predicate(self, column: str) -> SqlPart:
-        if self.ids:
-            return SqlPart(f"{column} IN ({', '.join(['%s'] * len(self.ids))})", self.ids)
-        return SqlPart(f"{column} BETWEEN %s AND %s", (self.lo, self.hi))
-
-    def size_hint(self) -> int:
-        return len(self.ids) if self.ids else (self.hi or 0) - (self.lo or 0) + 1
-
-
-def chunk_ranges(*, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tuple[int, int]]:
-    """Contact-id ranges of about `chunk_size` contacts each, from one window query (ids may be sparse)."""
-    table = _table("contacts", "Contact")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT MIN(id), MAX(id) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s AS bucket"
-            f" FROM {table}) b GROUP BY bucket ORDER BY 1",
-            [chunk_size],
-        )
-        return [(int(lo), int(hi)) for lo, hi in cursor.fetchall()]
-
-
-def _chunks(contact_ids: Sequence[int] | None, chunk_size: int) -> Iterator[Chunk]:
-    if contact_ids is None:
-        for lo, hi in chunk_ranges(chunk_size=chunk_size):
-            yield Chunk(lo=lo, hi=hi)
-        return
-    ids = sorted({int(i) for i in contact_ids})
-    for start in range(0, len(ids), chunk_size):
-        yield Chunk(ids=tuple(ids[start : start + chunk_size]))
-
-
-# --- one chunk ----------------------------------------------------------------------------------
-
-
-def _aggregate_sql(chunk: Chunk, compiled: _CompiledRules, cutoff: Any, *, events: bool = True) -> _Sql:
-    """The per-contact GROUP BY over the chunk's touchpoints up to the cut-off (the rows of lc_agg).
-
-    `events=False` leaves out the event-time columns (they cost about a third of the
-    aggregate and only the contacts that move need them).
-    """
-    touchpoints = _table("contacts", "Touchpoint")
-    sql = _Sql().add(
-        "SELECT t.contact_id,"
-        " COUNT(*) AS touch_count,"
-        " COUNT(*) FILTER (WHERE t.kind = 'purchase') AS purchase_count,"
-        " COALESCE(SUM(t.amount) FILTER (WHERE t.kind = 'purchase'), 0) AS purchase_amount,"
-        " COALESCE(SUM(t.amount) FILTER (WHERE t.kind = 'refund'), 0) AS refund_amount,"
-        " MIN(t.occurred_at) FILTER (WHERE t.kind = 'purchase') AS first_purchase_at,"
-        " MAX(t.occurred_at) FILTER (WHERE t.kind = 'purchase') AS last_purchase_at,"
-        " MAX(t.occurred_at) AS last_touch_at"
-    )
-    if compiled.needs_survey:
-        sql.add(", MAX(t.occurred_at) FILTER (WHERE t.kind = 'survey_response') AS last_survey_at")
-    for name, part in compiled.aggregates:
-        if events or name not in compiled.event_columns:
-            sql.add(f", {part.sql} AS {name}", part.params)
-    # Only columns of the covering index (contact_id, occurred_at) INCLUDE (kind, amount)
-    # are read, so PostgreSQL can answer this with an index-only scan.
-    sql.add(f" FROM {touchpoints} t WHERE t.occurred_at <= %s AND ", [cutoff]).part(chunk.predicate("t.contact_id"))
-    sql.add(" GROUP BY t.contact_id")
-    return sql
-
-
-def _aggregate(cursor: Any, chunk: Chunk, compiled: _CompiledRules, cutoff: Any, *, events: bool = True) -> None:
-    sql = _aggregate_sql(chunk, compiled, cutoff, events=events)
-    cursor.execute(f"CREATE TEMPORARY TABLE lc_agg AS {sql.sql}", sql.params)
-
-
-_METRIC_COLUMNS = ("purchase_count", "revenue", "refunds", "first_purchase_at", "last_purchase_at", "last_touch_at")
-
-
-def _write_metrics(cursor: Any, chunk: Chunk, now: Any) -> list[int]:
-    """Write the base columns of analytics.ContactMetrics for the chunk from lc_agg, changed rows only.
-
-    Three set-based statements instead of one INSERT … ON CONFLICT: an UPDATE joined to
-    lc_agg for contacts with touchpoints (a hash join; 0.2 s per 100,000 contacts against
-    0.5 s for the upsert, which probes the unique index row by row), a reset for contacts
-    whose touchpoints are all gone, and an INSERT for contacts that have no metrics row yet.
-    Returns the ids of the contacts whose row was written: their purchases may have changed.
-    """
-    from analytics.models import ContactMetrics
-
-    table = ContactMetrics._meta.db_table
-    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    margin = str(settings.CRM_MARGIN)
-    values = {
-        "purchase_count": "a.purchase_count",
-        "revenue": "ROUND(a.purchase_amount - a.refund_amount, 2)",
-        "refunds": "ROUND(a.refund_amount, 2)",
-        "first_purchase_at": "a.first_purchase_at",
-        "last_purchase_at": "a.last_purchase_at",
-        "last_touch_at": "a.last_touch_at",
-        "touch_count": "a.touch_count",
-        "historic_clv": "ROUND((a.purchase_amount - a.refund_amount) * CAST(%s AS NUMERIC), 2)",
-    }
-    # Each value appears twice (SET and the change test); only historic_clv's has a parameter.
-    set_params = [margin]
-    target = chunk.predicate(f"{table}.contact_id")
-    cursor.execute(
-        f"UPDATE {table} SET "
-        + ", ".join(f"{col} = {expr}" for col, expr in values.items())
-        + f", computed_at = %s FROM lc_agg a WHERE {table}.contact_id = a.contact_id AND {target.sql} AND ("
-        + " OR ".join(f"{table}.{col} {distinct} {expr}" for col, expr in values.items())
-        + f") RETURNING {table}.contact_id",
-        [*set_params, now, *target.params, *set_params],
-    )
-    written = [row[0] for row in cursor.fetchall()]
-    cursor.execute(
-        f"UPDATE {table} SET purchase_count = 0, revenue = 0, refunds = 0, first_purchase_at = NULL,"
-        " last_purchase_at = NULL, last_touch_at = NULL, touch_count = 0, historic_clv = 0, computed_at = %s"
-        f" WHERE {target.sql} AND {table}.touch_count <> 0"
-        f" AND NOT EXISTS (SELECT 1 FROM lc_agg a WHERE a.contact_id = {table}.contact_id)"
-        f" RETURNING {table}.contact_id",
-        [now, *target.params],
-    )
-    written += [row[0] for row in cursor.fetchall()]
-    # The range bound inside NOT EXISTS keeps PostgreSQL on the primary key instead of a scan
-    # of the whole metrics table.
-    inner = chunk.predicate("m.contact_id")
-    missing = _metrics_insert_head(now).part(chunk.predicate("c.id"))
-    missing.add(f" AND NOT EXISTS (SELECT 1 FROM {table} m WHERE m.contact_id = c.id AND ")
-    missing.part(inner).add(") ON CONFLICT (contact_id) DO NOTHING RETURNING contact_id")
-    cursor.execute(missing.sql, missing.params)
-    written += [row[0] for row in cursor.fetchall()]
-    return written
-
-
-def _write_purchase_months(cursor: Any, chunk: Chunk, cutoff: Any) -> None:
-    """Rewrite the chunk's rows of analytics.ContactPurchaseMonth (the cohort-retention rollup).
-
-    The wanted rows are the chunk's purchases up to the cut-off grouped by (contact, local
-    month), each with the contact's first month as its cohort. On PostgreSQL one statement
-    compares them with the stored rows and deletes the months that no longer have a purchase,
-    updates the rows whose figures changed and inserts the new months (the three parts touch
-    disjoint rows, so one snapshot serves them all), so a steady nightly run rewrites nothing.
-    SQLite (development and tests) has no data-modifying CTEs: it deletes the chunk's rows
-    and inserts the wanted ones, two statements.
-    """
-    from analytics.models import ContactPurchaseMonth
-    from analytics.reports.base import month_index_sql
-
-    table = ContactPurchaseMonth._meta.db_table
-    month, month_params = month_index_sql("t.occurred_at")
-    want = _Sql().add(
-        "SELECT contact_id, month, MIN(month) OVER (PARTITION BY contact_id) AS cohort, purchases, revenue FROM ("
-        f" SELECT t.contact_id, {month} AS month, COUNT(*) AS purchases, COALESCE(SUM(t.amount), 0) AS revenue"
-        f" FROM {_table('contacts', 'Touchpoint')} t WHERE t.kind = 'purchase' AND t.occurred_at <= %s AND ",
-        [*month_params, cutoff],
-    )
-    want.part(chunk.predicate("t.contact_id")).add(f" GROUP BY t.contact_id, {month}) x", month_params)
-    insert = f"INSERT INTO {table} (contact_id, month, cohort, purchases, revenue)"
-    stored = chunk.predicate(f"{table}.contact_id")
-    if connection.vendor != "postgresql":
-        cursor.execute(f"DELETE FROM {table} WHERE {stored.sql}", stored.params)
-        cursor.execute(f"{insert} {want.sql}", want.params)
-        return
-    sql = _Sql().add(f"WITH w AS MATERIALIZED ({want.sql}),", want.params)
-    sql.add(f" gone AS (DELETE FROM {table} WHERE ").part(stored)
-    sql.add(
-        f" AND NOT EXISTS (SELECT 1 FROM w WHERE w.contact_id = {table}.contact_id AND w.month = {table}.month)),"
-        f" changed AS (UPDATE {table} SET cohort = w.cohort, purchases = w.purchases, revenue = w.revenue FROM w"
-        f" WHERE w.contact_id = {table}.contact_id AND w.month = {table}.month"
-        f" AND ({table}.cohort, {table}.purchases, {table}.revenue)"
-        " IS DISTINCT FROM (w.cohort, w.purchases, w.revenue))"
-        f" {insert} SELECT w.contact_id, w.month, w.cohort, w.purchases, w.revenue FROM w"
-        f" WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE r.contact_id = w.contact_id AND r.month = w.month)"
-        # Concurrent evaluations of a contact are already ordered by its metrics row (written, and
-        # so locked, first in the same transaction); the upsert is a second guard on the unique key.
-        " ON CONFLICT (contact_id, month) DO UPDATE SET cohort = excluded.cohort,"
-        " purchases = excluded.purchases, revenue = excluded.revenue"
-    )
-    cursor.execute(sql.sql, sql.params)
-
-
-def purchase_months_backfill(*, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
-    """Write every contact's purchase months (a new installation's rollup, or after a time-zone change)."""
-    cutoff = connection.ops.adapt_datetimefield_value(evaluation_times(as_of=None)[1])  # what an evaluation counts
-    for lo, hi in chunk_ranges(chunk_size=chunk_size):
-        with transaction.atomic(), connection.cursor() as cursor:
-            _write_purchase_months(cursor, Chunk(lo=lo, hi=hi), cutoff)
-
-
-def _metrics_insert_head(now: Any) -> _Sql:
-    """`INSERT INTO metrics … SELECT <base columns from lc_agg> FROM contacts c LEFT JOIN lc_agg a … WHERE ` (a chunk
-    predicate on c.id follows). Historic CLV is revenue net of refunds times the margin: written with the
-    revenue, so it is as fresh (the nightly customer-value run writes the same value)."""
-    from analytics.models import ContactMetrics
-
-    return _Sql().add(
-        f"INSERT INTO {ContactMetrics._meta.db_table} (contact_id, purchase_count, revenue, refunds,"
-        " first_purchase_at, last_purchase_at, last_touch_at, touch_count, rfm_segment, historic_clv, computed_at)"
-        " SELECT c.id, COALESCE(a.purchase_count, 0),"
-        " ROUND(COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0), 2),"
-        " ROUND(COALESCE(a.refund_amount, 0), 2), a.first_purchase_at, a.last_purchase_at, a.last_touch_at,"
-        " COALESCE(a.touch_count, 0), '',"
-        " ROUND((COALESCE(a.purchase_amount, 0) - COALESCE(a.refund_amount, 0)) * CAST(%s AS NUMERIC), 2), %s"
-        f" FROM {_table('contacts', 'Contact')} c LEFT JOIN lc_agg a ON a.contact_id = c.id WHERE ",
-        [str(settings.CRM_MARGIN), now],
-    )
-
-
-def _metrics_sql(chunk: Chunk, now: Any) -> _Sql:
-    """INSERT … SELECT … ON CONFLICT DO UPDATE of ContactMetrics' base columns from lc_agg, changed rows only."""
-    from analytics.models import ContactMetrics
-
-    table = ContactMetrics._meta.db_table
-    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    columns = (*_METRIC_COLUMNS, "touch_count", "historic_clv")
-    changed = " OR ".join(f"{table}.{col} {distinct} excluded.{col}" for col in columns)
-    sql = (
-        _metrics_insert_head(now)
-        .part(chunk.predicate("c.id"))
-        .add(
-            " ON CONFLICT (contact_id) DO UPDATE SET "
-            + ", ".join(f"{col} = excluded.{col}" for col in (*columns, "computed_at"))
-            + f" WHERE {changed}"
-        )
-    )
-    return sql
 
 
 def _with_chunk(part: SqlPart, chunk: Chunk) -> tuple[str, list[Any]]:
@@ -825,8 +308,8 @@ def _evaluate_chunk(
             )
             result.contacts = cursor.fetchone()[0]
         if result.transition_ids:
-            ids = list(result.transition_ids)
-            transaction.on_commit(lambda: _announce(ids))
+            # In the chunk's transaction: the receivers' tasks are outbox rows committed with the moves.
+            _announce(list(result.transition_ids))
     return result, conflicted
 
 

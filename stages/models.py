@@ -156,3 +156,20 @@ class StageTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id}: {self.from_stage_id} → {self.to_stage_id} @ {self.effective_at:%Y-%m-%d}"
+
+
+class StageSnapshot(models.Model):
+    """Contacts per stage at the end of a day, written by the nightly run; feeds stage-over-time charts."""
+
+    date = models.DateField()
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="snapshots")
+    contacts = models.IntegerField()
+
+    class Meta:
+        # The table keeps the name it had in analytics: raw SQL and data stay valid.
+        db_table = "analytics_stagesnapshot"
+        ordering = ["date", "stage__position"]
+        constraints = [models.UniqueConstraint(fields=["date", "stage"], name="snapshot_date_stage_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.stage_id}: {self.contacts}"

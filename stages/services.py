@@ -6,7 +6,6 @@ The evaluation itself lives in stages.engine (one set-based path for one contact
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -18,11 +17,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from outbox.services import outbox_enqueue
-from stages.engine import DEFAULT_CHUNK_SIZE, EvaluationResult, evaluation_times, lifecycle_evaluate
-from stages.models import Stage, StageCategory, StageRule, StageTransition, TransitionSource
+from stages.engine import EvaluationResult, lifecycle_evaluate
+from stages.engine_base import DEFAULT_CHUNK_SIZE, evaluation_times
+from stages.models import Stage, StageCategory, StageRule, StageSnapshot, StageTransition, TransitionSource
 from stages.rules import validate_conditions
 
 logger = logging.getLogger(__name__)
+
+# Work registered by the apps above the engine, run by lifecycle_finish (see lifecycle_finish_step_register).
+FINISH_STEPS: dict[str, Callable[..., Any]] = {}
 
 MANUAL_MOVE_SOURCES = {
     TransitionSource.MANUAL,
@@ -151,8 +154,7 @@ class RecomputeResult:
     evaluation: EvaluationResult
     snapshot_date: dt.date | None = None
     snapshot_rows: int = 0
-    customer_value: Any = None
-    customer_value_skipped: str = ""
+    steps: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -164,7 +166,7 @@ class RecomputeResult:
             "evaluation": self.evaluation.as_dict(),
             "snapshot_date": self.snapshot_date.isoformat() if self.snapshot_date else None,
             "snapshot_rows": self.snapshot_rows,
-            "customer_value_skipped": self.customer_value_skipped,
+            "steps": sorted(self.steps),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -222,39 +224,38 @@ def lifecycle_replay(
     return lifecycle_recompute(as_of=end if end < timezone.localdate() else None, chunk_size=chunk_size)
 
 
+def lifecycle_finish_step_register(*, name: str, step: Callable[..., Any]) -> None:
+    """Register work to run after every full evaluation (nightly finish, `recompute_lifecycle`, seed).
+
+    The engine knows nothing of the apps above it: analytics registers its customer-value
+    recompute and its rollups' fold from its AppConfig.ready, so the engine never imports
+    analytics. `step(as_of=date)` runs in registration order; its return value is kept in
+    `RecomputeResult.steps[name]`.
+    """
+    FINISH_STEPS[name] = step
+
+
 def lifecycle_finish(*, as_of: dt.date | None, result: RecomputeResult) -> RecomputeResult:
-    """After all chunks: the daily stage snapshot, analytics' customer-value recompute, the rollups' fold."""
+    """After all chunks: the daily stage snapshot, then the registered finish steps (customer value, rollups)."""
     started = time.perf_counter()
     result.snapshot_date = as_of or timezone.localdate()
     result.snapshot_rows = stage_snapshot_write(date=result.snapshot_date)
     result.timings["snapshot"] = time.perf_counter() - started
-    started = time.perf_counter()
-    try:
-        analytics_services = importlib.import_module("analytics.services")
-        recompute = analytics_services.customer_value_recompute
-    except (ImportError, AttributeError):
-        result.customer_value_skipped = "analytics.services.customer_value_recompute does not exist yet"
-        logger.info("Skipping the customer-value recompute: %s", result.customer_value_skipped)
-    else:
-        result.customer_value = recompute(as_of=result.snapshot_date)
-    result.timings["customer_value"] = time.perf_counter() - started
-    # A run over everyone appends deltas to the overview's rollups by the hundred thousand
-    # (moves, metrics); fold them now rather than leave every overview to sum them until beat does.
-    started = time.perf_counter()
-    importlib.import_module("analytics.daily_facts").daily_facts_compact()
-    result.timings["daily_facts"] = time.perf_counter() - started
+    for name, step in FINISH_STEPS.items():
+        started = time.perf_counter()
+        result.steps[name] = step(as_of=result.snapshot_date)
+        result.timings[name] = time.perf_counter() - started
     return result
 
 
 def stage_snapshot_write(*, date: dt.date) -> int:
-    """Write analytics.StageSnapshot rows (contacts per stage) for `date`; idempotent per date.
+    """Write StageSnapshot rows (contacts per stage) for `date`; idempotent per date.
 
     For today (the nightly run) the counts are the contacts' current stages; for a past
     date they are rebuilt from the transition history (each contact's latest transition
     effective by the end of that day), so `--as-of` snapshots are true to that day.
     One INSERT … SELECT … ON CONFLICT DO UPDATE; every stage gets a row, zero included.
     """
-    from analytics.models import StageSnapshot
 
     snapshots = StageSnapshot._meta.db_table
     stages = Stage._meta.db_table

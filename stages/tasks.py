@@ -28,7 +28,7 @@ def _datetime(value: str | None) -> dt.datetime | None:
 
 
 def chunk_size_setting() -> int:
-    from stages.engine import DEFAULT_CHUNK_SIZE
+    from stages.engine_base import DEFAULT_CHUNK_SIZE
 
     return int(getattr(settings, "CRM_LIFECYCLE_CHUNK_SIZE", DEFAULT_CHUNK_SIZE))
 
@@ -74,7 +74,7 @@ def nightly_recompute_task(as_of: str | None = None, chunk_size: int | None = No
     runs once all of them are done. Every chunk uses the same reference time, so a run
     that spans midnight still evaluates everyone as of the same moment.
     """
-    from stages.engine import chunk_ranges
+    from stages.engine_base import chunk_ranges
 
     ranges = chunk_ranges(chunk_size=chunk_size or chunk_size_setting())
     reference = None if as_of else timezone.now().isoformat()

@@ -5,12 +5,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from webhooks.models import WebhookDelivery, WebhookSubscription
-from webhooks.services import (
-    _events_clean,
-    webhook_subscription_create,
-    webhook_subscription_update,
-    webhook_url_clean,
-)
+from webhooks.services import _events_clean, webhook_subscription_create, webhook_subscription_update
+from webhooks.targets import webhook_url_clean
 
 
 class WebhookSubscriptionForm(forms.ModelForm):

@@ -1,4 +1,4 @@
-"""Celery tasks of webhooks: thin wrappers over webhooks.services."""
+"""Celery tasks of webhooks: thin wrappers over webhooks.services and webhooks.delivery."""
 
 from celery import shared_task
 
@@ -6,7 +6,7 @@ from celery import shared_task
 @shared_task(bind=True, acks_late=True, time_limit=120)
 def webhook_deliver_task(self, delivery_id: int) -> str | None:
     """Attempt one delivery; on failure queue the next with exponential backoff until WEBHOOKS_MAX_ATTEMPTS."""
-    from webhooks.services import webhook_backoff, webhook_deliver
+    from webhooks.delivery import webhook_backoff, webhook_deliver
 
     delivery, retry = webhook_deliver(delivery_id=delivery_id)
     # In-process mode (no broker: tasks run eagerly) there is no worker to come back later,
@@ -26,12 +26,19 @@ def webhook_deliver_task(self, delivery_id: int) -> str | None:
     return delivery.status if delivery else None
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=300)
-def webhook_publish_task(event: str, object_ids: list[int]) -> int:
-    """Fan an event out into deliveries (one per subscriber per 100 objects). Idempotent per call site."""
+@shared_task(bind=True, acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=300)
+def webhook_publish_task(self, event: str, object_ids: list[int]) -> int:
+    """Fan an event out into deliveries (one per subscriber per 100 objects).
+
+    Idempotent per outbox event: its task id keys the deliveries, so a message handed out
+    twice (a relay that died after publishing, a redelivery) makes no second delivery.
+    """
+    from outbox.services import TASK_ID_PREFIX
     from webhooks.services import webhook_event_publish
 
-    return len(webhook_event_publish(event=event, object_ids=object_ids))
+    task_id = self.request.id or ""
+    key = task_id if task_id.startswith(TASK_ID_PREFIX) else None
+    return len(webhook_event_publish(event=event, object_ids=object_ids, key=key))
 
 
 @shared_task(acks_late=True, time_limit=120)

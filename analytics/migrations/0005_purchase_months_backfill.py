@@ -6,7 +6,7 @@ from django.db import migrations
 def backfill(apps, schema_editor):
     # The engine's own writer, so the rows are exactly what evaluations write. A new database has
     # no contacts here and runs no SQL; `manage.py rebuild_purchase_months` does the same later.
-    from stages.engine import purchase_months_backfill
+    from stages.engine_facts import purchase_months_backfill
 
     purchase_months_backfill()
 

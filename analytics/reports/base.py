@@ -24,7 +24,6 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -199,18 +198,6 @@ def month_index(day: dt.date) -> int:
 def month_start(index: int) -> dt.date:
     """The first day of the month with this index."""
     return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def month_index_sql(column: str) -> tuple[str, list[Any]]:
-    """SQL for the month index (year * 12 + month - 1) of a datetime column in the project's time zone.
-
-    Built from the backend's own EXTRACT SQL, so both vendors convert the time zone the way
-    the ORM's ExtractYear/ExtractMonth do.
-    """
-    tzname = timezone.get_current_timezone_name() if settings.USE_TZ else None
-    year, year_params = connection.ops.datetime_extract_sql("year", column, (), tzname)
-    month, month_params = connection.ops.datetime_extract_sql("month", column, (), tzname)
-    return f"CAST(({year}) * 12 + ({month}) - 1 AS INTEGER)", [*year_params, *month_params]
 
 
 def days_between_sql(start: str, end: str) -> str:

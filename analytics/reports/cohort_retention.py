@@ -26,7 +26,6 @@ from analytics.reports.base import (
     day_start,
     dt_param,
     month_index,
-    month_index_sql,
     ratio,
     run_sql,
     scope_clause,
@@ -34,6 +33,7 @@ from analytics.reports.base import (
     to_jsonable,
 )
 from contacts.models import TouchpointKind
+from metrics.sql import month_index_sql
 
 DEFAULT_MONTHS = 12
 

@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 
-from analytics.models import ContactMetrics
 from analytics.reports.base import (
     ReportFilters,
     SnapshotInfo,
@@ -18,6 +17,7 @@ from analytics.reports.base import (
     served_from_snapshot,
     to_jsonable,
 )
+from metrics.models import ContactMetrics
 
 ORDERINGS = {"predicted": "predicted_clv", "historic": "historic_clv"}
 

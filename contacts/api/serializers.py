@@ -1,4 +1,4 @@
-"""Serializers of the contacts API: shapes and field types only; every rule is enforced by contacts.services."""
+"""Serializers of the contacts API: shapes and field types only; every rule is enforced by the services."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import Role, user_role
-from contacts import selectors, services
+from contacts import selectors, services, touchpoint_services
 from contacts.api.serializers import (
     ContactMoveResultSerializer,
     ContactMoveSerializer,
@@ -194,7 +194,9 @@ class ContactViewSet(
             raise DrfValidationError({"non_field_errors": ["Send a touchpoint object."]})
         row = {k: v for k, v in request.data.items() if k not in ("contact_external_id", "contact_email")}
         row["contact"] = contact.pk
-        result = services.touchpoint_create(data=row, source=api_source(request), logged_by=request_actor(request))
+        result = touchpoint_services.touchpoint_create(
+            data=row, source=api_source(request), logged_by=request_actor(request)
+        )
         data = dict(TouchpointSerializer(result.touchpoint).data)
         data["created"] = result.created
         return Response(data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
@@ -339,8 +341,10 @@ class TouchpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         rows = body if many else [body]
         if not rows:
             raise DrfValidationError({"non_field_errors": ["The list is empty."]})
-        if len(rows) > services.MAX_BATCH:
-            raise DrfValidationError({"non_field_errors": [f"At most {services.MAX_BATCH} touchpoints per request."]})
+        if len(rows) > touchpoint_services.MAX_BATCH:
+            raise DrfValidationError(
+                {"non_field_errors": [f"At most {touchpoint_services.MAX_BATCH} touchpoints per request."]}
+            )
         denied = selectors.touchpoint_rows_not_writable(user=request.user, rows=rows)
         if denied:
             return Response(
@@ -353,10 +357,10 @@ class TouchpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                 status=status.HTTP_403_FORBIDDEN,
             )
         try:
-            results = services.touchpoint_bulk_create(
+            results = touchpoint_services.touchpoint_bulk_create(
                 rows=rows, source=api_source(request), logged_by=request_actor(request)
             )
-        except services.BatchValidationError as exc:
+        except touchpoint_services.BatchValidationError as exc:
             if many:
                 raise
             raise DrfValidationError(exc.errors_by_index[0]) from None

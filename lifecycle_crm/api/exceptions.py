@@ -21,7 +21,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from contacts.services import BatchValidationError
+from contacts.touchpoint_services import BatchValidationError
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from analytics import clv
-from analytics.models import CLVModelFit, ContactMetrics, RfmSegment
+from analytics.models import CLVModelFit
 from analytics.selectors import clv_model_fit_as_dict, clv_model_fit_latest
 from analytics.services import RFM_SEGMENT_GRID, customer_value_recompute, rfm_segment_for
 from analytics.tasks import customer_value_recompute_task
 from contacts.models import Contact, Touchpoint
-from contacts.services import touchpoint_bulk_create
+from contacts.touchpoint_services import touchpoint_bulk_create
+from metrics.models import ContactMetrics, RfmSegment
 from tests.analytics.cdnow import (
     CALIBRATION_END,
     PUBLISHED_BGNBD,

@@ -25,7 +25,6 @@ from analytics.models import (
     AcquisitionFactDelta,
     CohortFact,
     CohortFactDelta,
-    ContactMetrics,
     DailyFact,
     DailyFactDelta,
     StateFact,
@@ -38,7 +37,9 @@ from contacts import bulk
 from contacts.importing import import_run, import_start, import_upload
 from contacts.merge import contact_merge
 from contacts.models import Contact, Touchpoint
-from contacts.services import contact_create, contact_delete, contact_update, touchpoint_create
+from contacts.services import contact_create, contact_delete, contact_update
+from contacts.touchpoint_services import touchpoint_create
+from metrics.models import ContactMetrics
 from stages.models import Stage, StageTransition
 from stages.services import contact_move_stage, lifecycle_recompute
 from tests.analytics.test_kpis import _filter_combinations, random_crm  # noqa: F401 - the fixture
@@ -272,7 +273,7 @@ CHARTS = {
 @pytest.mark.parametrize("chart", CHARTS)
 def test_the_charts_from_their_rollups_equal_the_charts_from_the_rows(random_crm, monkeypatch, chart):  # noqa: F811
     """Every filter combination, with pending deltas and folded; campaign and segment views read the rows."""
-    from stages.engine import purchase_months_backfill
+    from stages.engine_facts import purchase_months_backfill
 
     module, summer, run, folded, deltas = CHARTS[chart]
     purchase_months_backfill()

@@ -15,11 +15,11 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from analytics.kpis import KPI_LABELS, kpi_base, kpi_overview, overview_query_from_params, report_filters
-from analytics.models import ContactMetrics, StageSnapshot
 from analytics.reports.base import contact_scope_queryset
 from campaigns.models import CampaignMember
 from contacts.models import Contact, Touchpoint
-from stages.models import Stage, StageCategory, StageTransition
+from metrics.models import ContactMetrics
+from stages.models import Stage, StageCategory, StageSnapshot, StageTransition
 from tests.factories import CampaignFactory, ContactFactory, SegmentFactory, TouchpointFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics.models import ContactPurchaseMonth
 from analytics.reports.cohort_retention import CohortRetentionQuery, cohort_retention_report
 from contacts.models import Touchpoint
-from stages.engine import lifecycle_evaluate, purchase_months_backfill
+from metrics.models import ContactPurchaseMonth
+from stages.engine import lifecycle_evaluate
+from stages.engine_facts import purchase_months_backfill
 from tests.analytics.report_data import at, contacts_create, touchpoints_create
 
 pytestmark = pytest.mark.django_db

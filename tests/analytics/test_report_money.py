@@ -12,11 +12,11 @@ from decimal import Decimal
 
 import pytest
 
-from analytics.models import ContactMetrics
 from analytics.reports.base import ReportFilters
 from analytics.reports.channel_performance import ChannelPerformanceQuery, channel_performance_report
 from analytics.reports.churn import ChurnQuery, churn_report
 from analytics.reports.cohort_retention import CohortRetentionQuery, cohort_retention_report
+from metrics.models import ContactMetrics
 from tests.analytics.report_data import at, contacts_create, metrics_write, touchpoints_create
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,6 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from analytics.models import ContactMetrics, StageSnapshot
 from analytics.reports.base import ReportFilters, report_snapshots_bypassed
 from analytics.reports.campaign_performance import CampaignPerformanceQuery, campaign_performance_report
 from analytics.reports.channel_performance import ChannelPerformanceQuery, channel_performance_report
@@ -28,7 +27,8 @@ from analytics.reports.stage_flow import StageFlowQuery, stage_flow_report
 from analytics.reports.top_customers import TopCustomersQuery, top_customers_report
 from campaigns.models import CampaignMember
 from contacts.models import Contact, Touchpoint
-from stages.models import Stage, StageTransition
+from metrics.models import ContactMetrics
+from stages.models import Stage, StageSnapshot, StageTransition
 from tests.analytics.report_data import (
     PATH,
     at,

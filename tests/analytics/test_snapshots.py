@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from analytics.kpis import overview_query_from_params, report_filters
-from analytics.models import ContactMetrics, ReportSnapshot, StageSnapshot
+from analytics.models import ReportSnapshot
 from analytics.reports.base import (
     ReportFilters,
     report_query_key,
@@ -37,7 +37,8 @@ from analytics.reports.top_customers import TopCustomersQuery, top_customers_rep
 from analytics.services import report_snapshots_refresh
 from analytics.tasks import report_snapshots_refresh_task
 from contacts.models import Channel
-from stages.models import Stage
+from metrics.models import ContactMetrics
+from stages.models import Stage, StageSnapshot
 from tests.analytics.test_reports import _world
 
 pytestmark = pytest.mark.django_db

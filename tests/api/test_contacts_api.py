@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from analytics.models import ContactMetrics
 from contacts.models import Contact
+from metrics.models import ContactMetrics
 from tests.api.conftest import client_for
 from tests.factories import ContactFactory, SegmentFactory, TagFactory, UserFactory, stage
 

@@ -1,11 +1,11 @@
-"""After a touchpoint write commits, one task is published; a worker fans it out to evaluation, plays, webhooks."""
+"""A touchpoint write stores one outbox event, published after commit; a worker fans it out."""
 
 from unittest import mock
 
 import pytest
 from django.core.cache import cache
 
-from contacts import services
+from contacts import touchpoint_services
 from contacts.models import Touchpoint
 from tests.factories import ContactFactory
 
@@ -25,7 +25,13 @@ def _subscribe(event: str):
     return WebhookSubscription.objects.create(name="shop", url="https://hooks.example.com/crm", events=[event])
 
 
-def test_a_batch_publishes_exactly_one_task_after_commit(django_capture_on_commit_callbacks):
+def _events() -> list[tuple[str, list]]:
+    from outbox.models import OutboxEvent
+
+    return [(e.task, e.payload["args"]) for e in OutboxEvent.objects.order_by("id")]
+
+
+def test_a_batch_stores_exactly_one_outbox_event_and_publishes_it_after_commit(django_capture_on_commit_callbacks):
     first, second = ContactFactory(), ContactFactory()
     _subscribe("touchpoint.created")
     rows = [
@@ -35,17 +41,20 @@ def test_a_batch_publishes_exactly_one_task_after_commit(django_capture_on_commi
     ]
     with (
         mock.patch("contacts.tasks.touchpoints_created_task.apply_async") as fan_out,
-        mock.patch("stages.tasks.evaluate_contacts_task.delay") as evaluate,
-        mock.patch("plays.tasks.handle_touchpoints_task.delay") as plays,
-        mock.patch("webhooks.tasks.webhook_publish_task.delay") as webhooks,
+        mock.patch("stages.tasks.evaluate_contacts_task.apply_async") as evaluate,
+        mock.patch("plays.tasks.handle_touchpoints_task.apply_async") as plays,
+        mock.patch("webhooks.tasks.webhook_publish_task.apply_async") as webhooks,
     ):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            results = services.touchpoint_bulk_create(rows=rows, source="api")
-        fan_out.assert_not_called()  # nothing before commit
+            results = touchpoint_services.touchpoint_bulk_create(rows=rows, source="api")
+        # Stored with the touchpoints, in their transaction; nothing published before commit.
+        expected = [[r.pk for r in results], sorted([first.pk, second.pk])]
+        assert _events() == [("contacts.tasks.touchpoints_created_task", expected)]
+        fan_out.assert_not_called()
         for callback in callbacks:
             callback()
     fan_out.assert_called_once()
-    assert fan_out.call_args.args[0] == ([r.pk for r in results], sorted([first.pk, second.pk]))
+    assert fan_out.call_args.kwargs["args"] == expected
     # The request itself publishes nothing else: the rest is the worker's job.
     evaluate.assert_not_called()
     plays.assert_not_called()
@@ -56,45 +65,40 @@ def test_the_fan_out_enqueues_evaluation_plays_and_subscribed_webhooks():
     from contacts.tasks import touchpoints_created_task
 
     _subscribe("touchpoint.created")
-    with (
-        mock.patch("stages.tasks.evaluate_contacts_task.delay") as evaluate,
-        mock.patch("plays.tasks.handle_touchpoints_task.delay") as plays,
-        mock.patch("webhooks.tasks.webhook_publish_task.delay") as webhooks,
-    ):
-        touchpoints_created_task.apply(args=[[11, 12], [5]]).get()
-    evaluate.assert_called_once_with([5])
-    plays.assert_called_once_with([11, 12])
-    webhooks.assert_called_once_with("touchpoint.created", [11, 12])
+    touchpoints_created_task.apply(args=[[11, 12], [5]]).get()
+    assert sorted(_events()) == [
+        ("plays.tasks.handle_touchpoints_task", [[11, 12]]),
+        ("stages.tasks.evaluate_contacts_task", [[5]]),
+        ("webhooks.tasks.webhook_publish_task", ["touchpoint.created", [11, 12]]),
+    ]
 
 
 def test_the_fan_out_skips_webhooks_nobody_subscribed_to():
     from contacts.tasks import touchpoints_created_task
 
-    with (
-        mock.patch("stages.tasks.evaluate_contacts_task.delay") as evaluate,
-        mock.patch("plays.tasks.handle_touchpoints_task.delay"),
-        mock.patch("webhooks.tasks.webhook_publish_task.delay") as webhooks,
-    ):
-        touchpoints_created_task.apply(args=[[11], [5]]).get()
-    evaluate.assert_called_once_with([5])
-    webhooks.assert_not_called()
+    touchpoints_created_task.apply(args=[[11], [5]]).get()
+    assert "webhooks.tasks.webhook_publish_task" not in [task for task, _ in _events()]
+    assert ("stages.tasks.evaluate_contacts_task", [[5]]) in _events()
 
 
-def test_broker_down_at_the_one_publish_keeps_the_touchpoints(django_capture_on_commit_callbacks, caplog):
+def test_broker_down_keeps_the_touchpoints_and_their_follow_up(django_capture_on_commit_callbacks):
+    """Finding 3: the one publish failed and the follow-up (evaluation, plays, webhooks) was lost."""
+    from outbox.models import OutboxEvent
+    from tests.services import celery_broker
+
     contact = ContactFactory()
-    down = mock.patch("contacts.tasks.touchpoints_created_task.apply_async", side_effect=ConnectionError("broker down"))
-    with down, django_capture_on_commit_callbacks(execute=True):
-        result = services.touchpoint_create(data={"contact": contact.pk, "kind": "purchase", "amount": "10"})
+    with celery_broker("redis://127.0.0.1:1/0"), django_capture_on_commit_callbacks(execute=True):
+        result = touchpoint_services.touchpoint_create(data={"contact": contact.pk, "kind": "purchase", "amount": "10"})
     assert Touchpoint.objects.filter(pk=result.pk).exists()
-    assert "nightly run will catch up" in caplog.text
-    contact.refresh_from_db()
-    assert contact.stage.slug == "awareness"  # not evaluated now; the nightly recompute will
+    event = OutboxEvent.objects.get(task="contacts.tasks.touchpoints_created_task")
+    assert event.published_at is None and event.attempts == 1 and event.last_error
+    assert event.payload["args"] == [[result.pk], [contact.pk]]
 
 
 def test_in_process_mode_still_moves_the_contact_at_once(django_capture_on_commit_callbacks):
     """Without a broker (tasks eager) the fan-out and the evaluation run in-process, as before."""
     contact = ContactFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        services.touchpoint_create(data={"contact": contact.pk, "kind": "trial_signup"})
+        touchpoint_services.touchpoint_create(data={"contact": contact.pk, "kind": "trial_signup"})
     contact.refresh_from_db()
     assert contact.stage.slug == "consideration"

@@ -9,14 +9,16 @@ from decimal import Decimal
 
 import pytest
 
-from contacts import services
+from contacts import touchpoint_services
 from contacts.models import Touchpoint
 from tests.factories import CampaignFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("size", [1, services.VALUES_INSERT_MAX, services.VALUES_INSERT_MAX + 1, 250])
+@pytest.mark.parametrize(
+    "size", [1, touchpoint_services.VALUES_INSERT_MAX, touchpoint_services.VALUES_INSERT_MAX + 1, 250]
+)
 def test_results_match_stored_rows_in_order(size, admin_user):
     contacts = [ContactFactory() for _ in range(5)]
     campaign = CampaignFactory()
@@ -39,7 +41,7 @@ def test_results_match_stored_rows_in_order(size, admin_user):
             row["score"] = i % 11
         rows.append(row)
     rows.append(dict(rows[-1]))  # a repeat of the last item within the batch
-    results = services.touchpoint_bulk_create(rows=rows, source="api", logged_by=admin_user, enqueue=False)
+    results = touchpoint_services.touchpoint_bulk_create(rows=rows, source="api", logged_by=admin_user, enqueue=False)
 
     assert len(results) == size + 1
     assert sum(r.created for r in results) == size + (0 if rows[-1]["external_id"] else 1)
@@ -55,13 +57,13 @@ def test_results_match_stored_rows_in_order(size, admin_user):
         assert result.contact_id == stored.contact_id
         assert result.touchpoint.pk == stored.pk and result.touchpoint.kind == stored.kind  # built lazily
 
-    again = services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
+    again = touchpoint_services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
     keyed = [(r.pk, a.pk) for r, a in zip(results, again, strict=True) if r.external_id]
     assert all(first == second for first, second in keyed)
     assert all(not a.created for a, r in zip(again, results, strict=True) if r.external_id)
 
 
-@pytest.mark.parametrize("size", [1, services.VALUES_INSERT_MAX + 10])
+@pytest.mark.parametrize("size", [1, touchpoint_services.VALUES_INSERT_MAX + 10])
 def test_text_and_times_are_stored_exactly(size):
     contact = ContactFactory()
     notes = ["line\nbreak\ttab", 'quote " and \\ and {a,b} and NULL', "Zoë 東京 🎉", "null", "", "\u2028"]
@@ -76,7 +78,7 @@ def test_text_and_times_are_stored_exactly(size):
         }
         for i in range(size)
     ]
-    results = services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
+    results = touchpoint_services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
     for row, result in zip(rows, results, strict=True):
         stored = Touchpoint.objects.get(pk=result.pk)
         assert stored.note == row["note"].strip() and stored.utm_source == "a,b"
@@ -84,10 +86,10 @@ def test_text_and_times_are_stored_exactly(size):
         assert stored.occurred_at == dt.datetime(2026, 3, 28, 23, 30, 0, 123456, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize("size", [4, services.VALUES_INSERT_MAX + 10])
+@pytest.mark.parametrize("size", [4, touchpoint_services.VALUES_INSERT_MAX + 10])
 def test_a_batch_mixing_stored_new_repeated_and_unkeyed_items(size):
     contacts = [ContactFactory() for _ in range(3)]
-    stored = services.touchpoint_bulk_create(
+    stored = touchpoint_services.touchpoint_bulk_create(
         rows=[{"contact": contacts[0].pk, "kind": "call", "external_id": f"k-{i}"} for i in range(0, size, 2)],
         source="api",
         enqueue=False,
@@ -100,7 +102,7 @@ def test_a_batch_mixing_stored_new_repeated_and_unkeyed_items(size):
             rows.append({"contact": contacts[1].pk, "kind": "site_visit"})  # no key: always new
     first_k1 = next(i for i, row in enumerate(rows) if row.get("external_id") == "k-1")
     rows.append(dict(rows[first_k1]))  # k-1 (new) again within the batch
-    results = services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
+    results = touchpoint_services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
     assert len(results) == len(rows)
     for row, result in zip(rows[:-1], results, strict=False):
         ext = row.get("external_id")
@@ -127,7 +129,7 @@ def test_a_fresh_batch_is_one_insert_without_a_look_up_on_postgresql():
     contact = ContactFactory()
     rows = [{"contact": contact.pk, "kind": "call", "external_id": f"f-{i}"} for i in range(50)]
     with CaptureQueriesContext(connection) as queries:
-        services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
+        touchpoint_services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
     touching = [q["sql"] for q in queries.captured_queries if "contacts_touchpoint" in q["sql"]]
     assert touching == []  # the INSERT runs on the raw cursor; no SELECT of stored keys before it
     assert Touchpoint.objects.filter(external_id__startswith="f-").count() == 50
@@ -135,7 +137,9 @@ def test_a_fresh_batch_is_one_insert_without_a_look_up_on_postgresql():
 
 def test_a_bare_date_means_its_noon_utc():
     contact = ContactFactory()
-    result = services.touchpoint_create(data={"contact": contact.pk, "kind": "call", "occurred_at": "2026-01-31"})
+    result = touchpoint_services.touchpoint_create(
+        data={"contact": contact.pk, "kind": "call", "occurred_at": "2026-01-31"}
+    )
     assert Touchpoint.objects.get(pk=result.pk).occurred_at == dt.datetime(2026, 1, 31, 12, 0, tzinfo=dt.UTC)
 
 
@@ -148,7 +152,7 @@ def test_contacts_are_found_by_every_key_and_email_spelling():
         {"contact": second.pk, "kind": "call"},
         {"contact": str(second.pk), "kind": "call"},
     ]
-    results = services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
+    results = touchpoint_services.touchpoint_bulk_create(rows=rows, source="api", enqueue=False)
     assert [r.contact_id for r in results] == [first.pk, first.pk, first.pk, second.pk, second.pk]
 
 
@@ -157,6 +161,6 @@ def test_contacts_are_found_by_every_key_and_email_spelling():
     [("contact", 2**63), ("contact", 0), ("contact_external_id", "nobody"), ("contact_email", "x@y.z")],
 )
 def test_unknown_contacts_are_named_per_item(key, value):
-    with pytest.raises(services.BatchValidationError) as exc:
-        services.touchpoint_bulk_create(rows=[{key: value, "kind": "call"}], source="api", enqueue=False)
+    with pytest.raises(touchpoint_services.BatchValidationError) as exc:
+        touchpoint_services.touchpoint_bulk_create(rows=[{key: value, "kind": "call"}], source="api", enqueue=False)
     assert exc.value.errors_by_index == {0: {key: [f"No contact matches {value!r}."]}}

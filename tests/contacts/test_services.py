@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from django.core.exceptions import ValidationError
 
-from contacts import services
+from contacts import services, touchpoint_services
 from contacts.models import Contact, Touchpoint
 from stages.models import StageTransition
 from tests.factories import CampaignFactory, ContactFactory
@@ -71,12 +71,12 @@ def test_contact_update_refuses_stage_changes_without_a_move():
 def test_touchpoint_create_is_idempotent_by_source_and_external_id():
     contact = ContactFactory()
     row = {"contact": contact.pk, "kind": "purchase", "amount": "19.90", "external_id": "order-1"}
-    first = services.touchpoint_create(data=row, source="api")
-    again = services.touchpoint_create(data=row, source="api")
+    first = touchpoint_services.touchpoint_create(data=row, source="api")
+    again = touchpoint_services.touchpoint_create(data=row, source="api")
     assert first.created and not again.created
     assert again.touchpoint.pk == first.touchpoint.pk
     assert Touchpoint.objects.count() == 1
-    other_source = services.touchpoint_create(data=row, source="import")
+    other_source = touchpoint_services.touchpoint_create(data=row, source="import")
     assert other_source.created
 
 
@@ -88,15 +88,15 @@ def test_bulk_batch_with_one_bad_item_writes_nothing_and_reports_per_item():
         {"contact_email": "nobody@example.com", "kind": "call"},
         {"contact": contact.pk, "kind": "survey_response", "score": 11},
     ]
-    with pytest.raises(services.BatchValidationError) as exc:
-        services.touchpoint_bulk_create(rows=rows, source="api")
+    with pytest.raises(touchpoint_services.BatchValidationError) as exc:
+        touchpoint_services.touchpoint_bulk_create(rows=rows, source="api")
     errors = exc.value.errors_by_index
     assert set(errors) == {1, 3}  # contact resolution runs only once every item is well-formed
     assert "amount" in errors[1] and "score" in errors[3]
     assert not Touchpoint.objects.exists()
     rows[1]["amount"], rows[3]["score"] = "10", 9
-    with pytest.raises(services.BatchValidationError) as exc:
-        services.touchpoint_bulk_create(rows=rows, source="api")
+    with pytest.raises(touchpoint_services.BatchValidationError) as exc:
+        touchpoint_services.touchpoint_bulk_create(rows=rows, source="api")
     assert set(exc.value.errors_by_index) == {2}
     assert "contact_email" in exc.value.errors_by_index[2]
     assert not Touchpoint.objects.exists()
@@ -104,7 +104,7 @@ def test_bulk_batch_with_one_bad_item_writes_nothing_and_reports_per_item():
 
 def test_bulk_resolves_contacts_by_external_id_and_email_case_insensitively():
     ann = ContactFactory(email="Ann@Example.com", external_id="crm-1")
-    results = services.touchpoint_bulk_create(
+    results = touchpoint_services.touchpoint_bulk_create(
         rows=[
             {"contact_external_id": "crm-1", "kind": "email_open"},
             {"contact_email": "ann@example.com", "kind": "email_click"},
@@ -118,7 +118,7 @@ def test_bulk_resolves_contacts_by_external_id_and_email_case_insensitively():
 def test_repeated_external_id_inside_one_batch_is_stored_once():
     contact = ContactFactory()
     row = {"contact": contact.pk, "kind": "site_visit", "external_id": "dup"}
-    results = services.touchpoint_bulk_create(rows=[row, dict(row)], source="api")
+    results = touchpoint_services.touchpoint_bulk_create(rows=[row, dict(row)], source="api")
     assert [r.created for r in results] == [True, False]
     assert results[0].touchpoint.pk == results[1].touchpoint.pk
     assert Touchpoint.objects.count() == 1
@@ -127,7 +127,7 @@ def test_repeated_external_id_inside_one_batch_is_stored_once():
 def test_utm_campaign_matching_a_campaign_code_attributes_the_touchpoint():
     campaign = CampaignFactory(utm_campaign="spring-sale")
     contact = ContactFactory()
-    result = services.touchpoint_create(
+    result = touchpoint_services.touchpoint_create(
         data={"contact": contact.pk, "kind": "ad_click", "utm_campaign": "spring-sale", "utm_source": "google"},
         source="api",
     )
@@ -137,12 +137,12 @@ def test_utm_campaign_matching_a_campaign_code_attributes_the_touchpoint():
 
 def test_batch_size_is_capped():
     with pytest.raises(ValidationError):
-        services.touchpoint_bulk_create(rows=[{}] * (services.MAX_BATCH + 1), source="api")
+        touchpoint_services.touchpoint_bulk_create(rows=[{}] * (touchpoint_services.MAX_BATCH + 1), source="api")
 
 
 def test_amount_is_rounded_to_cents_and_dates_accept_plain_days():
     contact = ContactFactory()
-    result = services.touchpoint_create(
+    result = touchpoint_services.touchpoint_create(
         data={"contact": contact.pk, "kind": "purchase", "amount": "10.005", "occurred_at": "2026-01-31"},
         source="api",
     )
@@ -154,7 +154,7 @@ def test_future_dates_and_garbage_dates_are_refused():
     contact = ContactFactory()
     for value in ("2999-01-01T00:00:00Z", "yesterday", 12):
         with pytest.raises(ValidationError) as exc:
-            services.touchpoint_create(data={"contact": contact.pk, "kind": "call", "occurred_at": value})
+            touchpoint_services.touchpoint_create(data={"contact": contact.pk, "kind": "call", "occurred_at": value})
         assert "occurred_at" in exc.value.message_dict
 
 
@@ -162,7 +162,7 @@ def test_evaluation_is_enqueued_after_commit_for_touched_contacts(django_capture
     contact = ContactFactory()
     with mock.patch("stages.services.lifecycle_enqueue_evaluation") as enqueue:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            services.touchpoint_create(data={"contact": contact.pk, "kind": "call"})
+            touchpoint_services.touchpoint_create(data={"contact": contact.pk, "kind": "call"})
         assert not enqueue.called  # nothing before commit
         for callback in callbacks:
             callback()
@@ -172,9 +172,9 @@ def test_evaluation_is_enqueued_after_commit_for_touched_contacts(django_capture
 def test_a_retried_push_enqueues_nothing(django_capture_on_commit_callbacks):
     contact = ContactFactory()
     row = {"contact": contact.pk, "kind": "call", "external_id": "c-1"}
-    services.touchpoint_create(data=row, source="api")
+    touchpoint_services.touchpoint_create(data=row, source="api")
     with django_capture_on_commit_callbacks() as callbacks:
-        services.touchpoint_create(data=row, source="api")
+        touchpoint_services.touchpoint_create(data=row, source="api")
     assert callbacks == []
 
 
@@ -184,5 +184,5 @@ def test_broker_down_still_keeps_the_touchpoint(django_capture_on_commit_callbac
         mock.patch("stages.tasks.evaluate_contacts_task.delay", side_effect=ConnectionError("broker down")),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        result = services.touchpoint_create(data={"contact": contact.pk, "kind": "call"})
+        result = touchpoint_services.touchpoint_create(data={"contact": contact.pk, "kind": "call"})
     assert Touchpoint.objects.filter(pk=result.touchpoint.pk).exists()

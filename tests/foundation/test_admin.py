@@ -21,10 +21,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 import tests.factories as factories
-from analytics.models import CLVModelFit, ContactMetrics, StageSnapshot
+from analytics.models import CLVModelFit
 from campaigns.models import CampaignMember
 from contacts.models import Contact, Touchpoint
-from stages.models import Stage, StageTransition
+from metrics.models import ContactMetrics
+from stages.models import Stage, StageSnapshot, StageTransition
 
 pytestmark = pytest.mark.django_db
 

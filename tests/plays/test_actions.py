@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 
 from campaigns.models import CampaignMember
-from contacts.services import touchpoint_create
+from contacts.touchpoint_services import touchpoint_create
 from plays.models import ActionLog, Task
 from plays.selectors import contact_play_log
 from stages.models import StageTransition

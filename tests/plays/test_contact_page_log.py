@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from contacts.services import touchpoint_create
+from contacts.touchpoint_services import touchpoint_create
 from tests.factories import ContactFactory
 from tests.plays.conftest import EMAIL, make_play
 

@@ -8,9 +8,9 @@ import time_machine
 from django.core import mail
 from django.db import connection
 
-from contacts.services import touchpoint_create
+from contacts.touchpoint_services import touchpoint_create
+from plays.execution import play_runs_execute
 from plays.models import ActionLog, PlayRun, RunStatus
-from plays.services import play_runs_execute
 from plays.triggers import play_scan, runs_create_for_touchpoints, runs_create_for_transitions
 from stages.models import Stage, StageTransition
 from tests.factories import ContactFactory, TagFactory, TouchpointFactory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core import mail
 
-from contacts.services import touchpoint_create
+from contacts.touchpoint_services import touchpoint_create
 from outbox.models import OutboxEvent
 from outbox.services import outbox_relay
 from plays.models import PlayRun

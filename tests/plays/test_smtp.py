@@ -9,7 +9,7 @@ from aiosmtpd.controller import Controller
 from django.core import mail
 
 from contacts.models import Touchpoint
-from contacts.services import touchpoint_create
+from contacts.touchpoint_services import touchpoint_create
 from plays.models import ActionLog
 from tests.factories import ContactFactory
 from tests.plays.conftest import EMAIL, make_play

@@ -7,9 +7,9 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from analytics.models import ContactMetrics
 from contacts.models import Touchpoint
-from contacts.services import touchpoint_create
+from contacts.touchpoint_services import touchpoint_create
+from metrics.models import ContactMetrics
 from plays.models import ActionLog, PlayRun, PlayStatus, RunStatus, Task
 from plays.services import play_set_status
 from plays.tasks import scan_plays_task
@@ -222,7 +222,7 @@ def test_pausing_a_play_stops_its_delayed_runs(consenting, run_on_commit):
         play_set_status(play=play, status=PlayStatus.PAUSED)
     with time_machine.travel(T0 + dt.timedelta(hours=2), tick=False):
         scan_plays_task()
-        from plays.services import play_runs_execute
+        from plays.execution import play_runs_execute
 
         play_runs_execute(run_ids=list(play.runs.values_list("pk", flat=True)))
     run = play.runs.get()

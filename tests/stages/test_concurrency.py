@@ -84,7 +84,7 @@ def test_two_concurrent_evaluations_write_one_transition():
 def test_two_concurrent_evaluations_of_new_purchases_both_commit_the_purchase_months():
     """Both evaluations insert the same new (contact, month) rows: the second must not fail on the unique key."""
     require_postgres()
-    from analytics.models import ContactPurchaseMonth
+    from metrics.models import ContactPurchaseMonth
 
     contacts = [ContactFactory() for _ in range(40)]
     for contact in contacts:

@@ -9,10 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from analytics.models import ContactMetrics, StageSnapshot
 from contacts.models import Contact
+from metrics.models import ContactMetrics
 from stages.engine import lifecycle_evaluate
-from stages.models import StageTransition
+from stages.models import StageSnapshot, StageTransition
 from stages.services import contact_move_stage, lifecycle_recompute
 from tests.factories import ContactFactory, TouchpointFactory, stage
 

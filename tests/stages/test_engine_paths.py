@@ -14,8 +14,8 @@ import pytest
 import time_machine
 from django.db import transaction
 
-from analytics.models import ContactMetrics
 from contacts.models import Contact, Touchpoint
+from metrics.models import ContactMetrics
 from stages import engine
 from stages.engine import lifecycle_evaluate
 from stages.models import StageTransition

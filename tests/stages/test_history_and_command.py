@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from analytics.models import ContactMetrics
+from metrics.models import ContactMetrics
 from stages import engine
 from stages.engine import lifecycle_evaluate
 from stages.models import StageTransition

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from contacts.services import touchpoint_bulk_create, touchpoint_create
+from contacts.touchpoint_services import touchpoint_bulk_create, touchpoint_create
 from stages.models import StageTransition
 from tests.factories import ContactFactory, stage
 from tests.services import postgres_only, real_celery_worker
@@ -93,7 +93,7 @@ def test_evaluate_task_is_idempotent():
 def test_nightly_task_fans_out_chunks_and_snapshots():
     from django.utils import timezone
 
-    from analytics.models import StageSnapshot
+    from stages.models import StageSnapshot
     from stages.tasks import nightly_recompute_task
     from tests.factories import TouchpointFactory
 

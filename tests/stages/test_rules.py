@@ -6,7 +6,8 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from stages.engine import RuleSpec, lifecycle_evaluate
+from stages.engine import lifecycle_evaluate
+from stages.engine_rules import RuleSpec
 from stages.models import StageRule
 from stages.rules import validate_conditions
 from stages.services import stage_rule_save
@@ -129,7 +130,7 @@ def test_hostile_values_never_reach_sql_text():
 
 @pytest.mark.django_db
 def test_p_alive_rule_reads_customer_value_and_is_false_without_it():
-    from analytics.models import ContactMetrics
+    from metrics.models import ContactMetrics
 
     now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
     with time_machine.travel(now, tick=False):

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from analytics.models import ContactMetrics
 from campaigns.models import Segment
 from contacts.models import Contact
+from metrics.models import ContactMetrics
 from stages.models import StageTransition
 from tests.factories import ContactFactory, TagFactory, stage
 

@@ -8,9 +8,9 @@ import time_machine
 from django.core.exceptions import ValidationError
 
 from analytics.kpis import Kpi, overview_query_from_params
-from analytics.models import ContactMetrics
 from contacts.templatetags.crm_web import age, change_text, money
 from contacts.views import _decode_cursor, _encode_cursor, risk_explanation
+from metrics.models import ContactMetrics
 from tests.factories import ContactFactory, stage
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +87,7 @@ def test_overview_period_parsing():
 @time_machine.travel(NOW, tick=False)
 def test_churn_and_repeat_kpis_come_from_stage_counts_snapshots_and_metrics():
     from analytics.kpis import kpi_overview
-    from analytics.models import StageSnapshot
+    from stages.models import StageSnapshot
 
     for slug in ("purchase", "retention", "churned"):
         ContactFactory(stage=stage(slug))

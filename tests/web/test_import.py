@@ -8,7 +8,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from contacts import importing
-from contacts.importing import ImportFileError, import_run, import_start, import_upload, mapping_suggest
+from contacts.import_rows import ImportFileError
+from contacts.importing import import_run, import_start, import_upload, mapping_suggest
 from contacts.models import Contact, ImportJob, ImportStatus, Touchpoint
 from stages.models import StageTransition
 

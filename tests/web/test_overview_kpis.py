@@ -207,7 +207,7 @@ def test_both_parts_are_cached_for_the_dashboard_lifetime(marketer_client, setti
 
 
 def test_placeholder_reserves_the_at_period_start_line_only_when_the_cards_will_have_it(marketer_client):
-    from analytics.models import StageSnapshot
+    from stages.models import StageSnapshot
 
     url = reverse("web:overview")
     assert "at period start" not in marketer_client.get(url, {"period": "30d"}).content.decode()

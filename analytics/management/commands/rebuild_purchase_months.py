@@ -20,8 +20,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from analytics.models import ContactPurchaseMonth
-        from stages.engine import purchase_months_backfill
+        from metrics.models import ContactPurchaseMonth
+        from stages.engine_facts import purchase_months_backfill
 
         started = time.perf_counter()
         purchase_months_backfill()

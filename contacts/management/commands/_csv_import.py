@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contacts.importing import ImportFileError, import_run, import_start, import_upload
+from contacts.import_rows import ImportFileError
+from contacts.importing import import_run, import_start, import_upload
 from contacts.models import ImportJob, ImportStatus
 
 

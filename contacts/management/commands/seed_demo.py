@@ -1,4 +1,4 @@
-"""`python manage.py seed_demo --contacts N --seed S`: two years of believable demo journeys (see contacts.demo)."""
+"""`python manage.py seed_demo --contacts N --seed S`: two years of demo journeys (see contacts.demo.seed)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contacts.demo import DemoDataExists, demo_seed
+from contacts.demo.seed import DemoDataExists, demo_seed
 from contacts.models import Contact
 
 

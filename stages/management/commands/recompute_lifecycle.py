@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from contacts.models import Contact
-from stages.engine import DEFAULT_CHUNK_SIZE
+from stages.engine_base import DEFAULT_CHUNK_SIZE
 from stages.services import lifecycle_recompute
 
 
@@ -61,10 +61,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  {source} → {target}: {count}")
         if result.snapshot_date:
             self.stdout.write(f"Snapshot for {result.snapshot_date}: {result.snapshot_rows} stage row(s).")
-        if result.customer_value_skipped:
-            self.stdout.write(f"Customer value skipped: {result.customer_value_skipped}")
-        elif result.snapshot_date:
-            self.stdout.write(f"Customer value recomputed in {result.timings.get('customer_value', 0):.2f}s.")
+        for name in result.steps:
+            self.stdout.write(f"Finish step {name} done in {result.timings.get(name, 0):.2f}s.")
 
 
 def _json(data) -> str:

@@ -195,13 +195,14 @@ BUILDERS = {
 }
 
 
-def webhook_event_publish(*, event: str, object_ids: Sequence[int], key: str | None = None) -> list[int]:
+def webhook_event_publish(*, event: str, object_ids: Sequence[int]) -> list[int]:
     """Turn an event about some objects into deliveries for every active subscription to it; returns their ids.
 
     Objects go in chunks of 100 per delivery (`data.<objects>` is a list), so a batch of
     1,000 touchpoints is ten POSTs per subscriber, not a thousand. Each delivery is
-    enqueued after commit (outbox). With `key` (the outbox event's task id) the deliveries'
-    event ids derive from it, so the same event handed out twice makes its deliveries once.
+    enqueued after commit (outbox). A delivery's event id derives from (event, subscription,
+    its objects), so the same event announced twice (a task handed out again after a crash, a
+    republished outbox row) makes no second delivery, and receivers see one stable id.
     """
     if event not in BUILDERS:
         raise ValidationError({"event": f"Unknown event {event!r}."})
@@ -217,9 +218,14 @@ def webhook_event_publish(*, event: str, object_ids: Sequence[int], key: str | N
         if not objects:
             continue
         for subscription in subscriptions:
-            delivery = WebhookDelivery(subscription=subscription, event=event, created_at=now, payload={})
-            if key:
-                delivery.event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"crm-outbox:{key}/{subscription.pk}/{start}")
+            chunk = ",".join(str(pk) for pk in ids[start : start + OBJECTS_PER_DELIVERY])
+            delivery = WebhookDelivery(
+                subscription=subscription,
+                event=event,
+                created_at=now,
+                payload={},
+                event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"crm-webhook:{event}/{subscription.pk}/{chunk}"),
+            )
             delivery.payload = {
                 "id": str(delivery.event_id),
                 "type": event,
@@ -227,13 +233,10 @@ def webhook_event_publish(*, event: str, object_ids: Sequence[int], key: str | N
                 "data": {key: objects},
             }
             deliveries.append(delivery)
-    if key:
-        made = set(
-            WebhookDelivery.objects.filter(event_id__in=[d.event_id for d in deliveries]).values_list(
-                "event_id", flat=True
-            )
-        )
-        deliveries = [d for d in deliveries if d.event_id not in made]
+    made = set(
+        WebhookDelivery.objects.filter(event_id__in=[d.event_id for d in deliveries]).values_list("event_id", flat=True)
+    )
+    deliveries = [d for d in deliveries if d.event_id not in made]
     with transaction.atomic():
         WebhookDelivery.objects.bulk_create(deliveries, batch_size=500)
         delivery_ids = [d.pk for d in deliveries]

@@ -26,19 +26,16 @@ def webhook_deliver_task(self, delivery_id: int) -> str | None:
     return delivery.status if delivery else None
 
 
-@shared_task(bind=True, acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=300)
-def webhook_publish_task(self, event: str, object_ids: list[int]) -> int:
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=300)
+def webhook_publish_task(event: str, object_ids: list[int]) -> int:
     """Fan an event out into deliveries (one per subscriber per 100 objects).
 
-    Idempotent per outbox event: its task id keys the deliveries, so a message handed out
-    twice (a relay that died after publishing, a redelivery) makes no second delivery.
+    Idempotent: a delivery is keyed by its event, subscription and objects, so the event
+    handed out twice (a redelivered message, a republished outbox row) makes no second one.
     """
-    from outbox.services import TASK_ID_PREFIX
     from webhooks.services import webhook_event_publish
 
-    task_id = self.request.id or ""
-    key = task_id if task_id.startswith(TASK_ID_PREFIX) else None
-    return len(webhook_event_publish(event=event, object_ids=object_ids, key=key))
+    return len(webhook_event_publish(event=event, object_ids=object_ids))
 
 
 @shared_task(acks_late=True, time_limit=120)

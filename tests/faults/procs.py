@@ -235,3 +235,34 @@ def request(url: str, *, method: str = "GET", body: object = None, key: str | No
     if isinstance(payload, dict):
         payload.setdefault("_retry_after", headers.get("Retry-After"))
     return status, payload, seconds
+
+
+class Receiver:
+    """A webhook receiver on a free port of 127.0.0.1 answering 200 to every POST (counts them)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.count = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.count += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

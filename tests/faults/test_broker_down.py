@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import ContactFactory
-from tests.faults.procs import PrivateRedis, app_env, request, start_web, start_worker, wait_for
+from tests.faults.procs import PrivateRedis, Receiver, app_env, request, start_web, start_worker, wait_for
 from tests.services import _test_database_url, postgres_only
 
 pytestmark = [pytest.mark.faults, postgres_only, pytest.mark.django_db(transaction=True)]
@@ -31,11 +31,9 @@ def test_writes_stay_fast_and_lose_nothing_while_the_broker_is_down():
 
     _, key = api_key_create(name="fault-a", role="integration")
     contacts = [ContactFactory() for _ in range(23)]
+    receiver = Receiver()
     WebhookSubscription.objects.create(
-        name="fault-a",
-        url="http://127.0.0.1:9/hook",  # nothing listens: deliveries are stored and retried, which is enough here
-        events=["touchpoint.created", "contact.created"],
-        secret="fault-a-secret",
+        name="fault-a", url=receiver.url, events=["touchpoint.created", "contact.created"], secret="fault-a-secret"
     )
     redis = PrivateRedis()
     redis.start()
@@ -96,7 +94,12 @@ def test_writes_stay_fast_and_lose_nothing_while_the_broker_is_down():
             contact_ids = {item["id"] for payload in created for item in payload["data"]["contacts"]}
             return seen == set(Touchpoint.objects.values_list("pk", flat=True)) and new_contact_id in contact_ids
 
-        wait_for(delivered_everything, timeout=CATCH_UP_SECONDS, what=f"a delivery for every event\n{worker.output()}")
+        try:
+            wait_for(delivered_everything, timeout=CATCH_UP_SECONDS, what="a delivery for every event")
+        except BaseException:
+            subscriptions = list(WebhookSubscription.objects.values("is_active", "disabled_reason", "events"))
+            deliveries = list(WebhookDelivery.objects.values("event", "status", "error", "attempts"))
+            pytest.fail(f"{subscriptions}\n{deliveries}\n{worker.output()}")
         # Each event once: one delivery per touchpoint (each write stored one), none doubled.
         assert WebhookDelivery.objects.filter(event="touchpoint.created").count() == Touchpoint.objects.count() == 23
         wait_for(
@@ -108,7 +111,11 @@ def test_writes_stay_fast_and_lose_nothing_while_the_broker_is_down():
             timeout=CATCH_UP_SECONDS,
             what="the outbox backlog to drain",
         )
+        # And each was POSTed once (the receiver counts every request; deliveries succeed first time).
+        wait_for(lambda: receiver.count == WebhookDelivery.objects.count(), timeout=CATCH_UP_SECONDS, what="the POSTs")
+        assert not WebhookDelivery.objects.exclude(status="succeeded").exists()
     finally:
         web.stop()
         worker.stop()
         redis.stop()
+        receiver.close()

@@ -22,7 +22,7 @@ def test_bulk_ingest_during_a_database_restart_answers_503_with_a_retry_hint():
     contact = ContactFactory()
     rows = [{"contact": contact.pk, "kind": "site_visit", "external_id": f"r-{n}"} for n in range(3)]
     lost = OperationalError("terminating connection due to administrator command")
-    with mock.patch("contacts.services.touchpoint_bulk_create", side_effect=lost):
+    with mock.patch("contacts.touchpoint_services.touchpoint_bulk_create", side_effect=lost):
         response = client.post("/api/v1/touchpoints/", rows, format="json")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"

@@ -24,8 +24,8 @@ COMPLETE_SECONDS = 300  # "within minutes": the timeout, a sweep, a worker's boo
 
 
 def test_a_chunk_of_a_killed_worker_is_redelivered_and_the_nightly_completes():
-    from analytics.models import StageSnapshot
     from contacts.models import Contact, Touchpoint
+    from stages.models import StageSnapshot
 
     contacts = [ContactFactory() for _ in range(12)]
     for contact in contacts:

@@ -9,6 +9,7 @@ def roles(request: HttpRequest) -> dict:
     role = user_role(getattr(request, "user", None))
     return {
         "crm_role": role,
+        "crm_role_label": Role(role).label if role else "",
         "is_crm_admin": role == Role.ADMIN,
         "is_marketer": role in (Role.ADMIN, Role.MARKETER),
         "is_sales_rep": role == Role.SALES_REP,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from analytics.models import CLVModelFit, ReportSnapshot
+from analytics.models import CLVBacktest, CLVModelFit, ReportSnapshot
 from lifecycle_crm.admin_utils import ComputedAdmin
 
 
@@ -16,8 +16,12 @@ from lifecycle_crm.admin_utils import ComputedAdmin
 class CLVModelFitAdmin(ComputedAdmin):
     list_display = (
         "as_of",
+        "kind",
+        "model",
         "n_customers",
         "n_repeat_customers",
+        "loglik",
+        "holdout_mae",
         "r",
         "alpha",
         "a",
@@ -30,7 +34,25 @@ class CLVModelFitAdmin(ComputedAdmin):
         "duration_seconds",
         "created_at",
     )
-    list_filter = ("is_fallback",)
+    list_filter = ("kind", "model", "is_fallback")
+    date_hierarchy = "as_of"
+    list_select_related = ("backtest",)
+
+
+@admin.register(CLVBacktest)
+class CLVBacktestAdmin(ComputedAdmin):
+    """Calibration/holdout backtests of the purchase models (issue 18); the model to pin is CRM_CLV_MODEL."""
+
+    list_display = (
+        "as_of",
+        "calibration_end",
+        "holdout_end",
+        "n_customers",
+        "actual_total",
+        "chosen_model",
+        "created_at",
+    )
+    list_filter = ("chosen_model",)
     date_hierarchy = "as_of"
 
 

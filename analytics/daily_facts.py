@@ -73,9 +73,32 @@ ANY_STAGE = -1
 METRICS = "analytics_contactmetrics"
 
 
+# Stands for the time zone literal in the trigger SQL frozen into migrations (see frozen_install_sql).
+ZONE_TOKEN = "__CRM_TIME_ZONE__"
+_zone_override: list[str] = []
+
+
 def _zone() -> str:
     """The project's time zone as an SQL literal: the rollup's days are local days, like the reports' periods."""
+    if _zone_override:
+        return _zone_override[-1]
     return "'" + settings.TIME_ZONE.replace("'", "''") + "'"
+
+
+def frozen_install_sql() -> list[str]:
+    """The triggers' install and the rollups' rebuild, the zone literal as ZONE_TOKEN: what a migration freezes.
+
+    A migration must not import this module (live code changes, applied migrations must not): it
+    carries these statements as literals and puts the zone in at migrate time.
+    """
+    _zone_override.append(f"'{ZONE_TOKEN}'")
+    try:
+        # As daily_facts_rebuild runs them: the locks, the triggers, then every rollup rewritten from the rows,
+        # so a database whose triggers were older is exact again after the migration.
+        statements = _rebuild_sql(ROLLUPS)
+        return [*statements[:2], *install_sql(), *statements[2:]]
+    finally:
+        _zone_override.pop()
 
 
 _installed_zone: dict[str, str | None] = {}  # per process: the zone the triggers and the rollup were built in

@@ -13,11 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.utils import timezone
+from django.utils import formats, timezone
 
+from analytics.catalogue import Metric, metric
 from analytics.daily_facts import DayFigures, StateFigures, daily_facts_enabled, daily_facts_sum, state_facts_sum
-from analytics.reports.base import day_start
-from contacts.models import Contact, Touchpoint, TouchpointKind
+from analytics.reports.base import ReportFilters, contact_scope_queryset, day_start
+from contacts.models import Channel, Contact, Touchpoint, TouchpointKind
 from metrics.models import ContactMetrics
 from stages.models import Stage, StageCategory, StageSnapshot, StageTransition
 
@@ -51,6 +52,15 @@ class OverviewQuery:
         return bool(self.channel or self.campaign_id or self.owner_id or self.segment_id)
 
     @property
+    def last_day(self) -> dt.date:
+        """The period's last local day (`end` is the exclusive instant after it: never show that as the end)."""
+        return timezone.localdate(self.end - dt.timedelta(microseconds=1))
+
+    @property
+    def first_day(self) -> dt.date:
+        return timezone.localdate(self.start)
+
+    @property
     def days(self) -> int:
         return max(1, round((self.end - self.start).total_seconds() / 86400))
 
@@ -66,6 +76,16 @@ class Kpi:
     fmt: str = "int"  # int | money | percent
     help: str = ""
     higher_is_better: bool = True
+
+    @property
+    def metric(self) -> Metric:
+        """The card's catalogue entry: its definition, population and time basis."""
+        return metric(KPI_METRICS[self.key])
+
+    @property
+    def display(self) -> str:
+        """The value in the catalogue's format for its unit ("—" when unknown)."""
+        return self.metric.format(self.value)
 
     @property
     def change(self) -> float | None:
@@ -100,19 +120,21 @@ class StageCount:
 KpiBase = StateFigures
 
 
-# Every card in page order, key → label: the cards' own labels, and those of the placeholder shown while they load.
-KPI_LABELS: dict[str, str] = {
-    "new_contacts": "New contacts",
-    "new_customers": "New customers",
-    "conversion": "Conversion to customer",
-    "revenue": "Revenue",
-    "churn_rate": "Churn rate",
-    "retention_rate": "Retention rate",
-    "repeat_rate": "Repeat-purchase rate",
-    "churned": "Moved to churned",
-    "avg_clv": "Average historic CLV",
-    "predicted_clv": "Average predicted CLV",
+# Every card in page order: card key → its metric in the catalogue (label, definition, unit from there).
+KPI_METRICS: dict[str, str] = {
+    "new_contacts": "kpi.new_contacts",
+    "new_customers": "kpi.first_purchases",
+    "conversion": "kpi.new_contact_conversion",
+    "revenue": "kpi.revenue",
+    "churn_rate": "kpi.churn_rate",
+    "retention_rate": "kpi.retention_rate",
+    "repeat_rate": "kpi.repeat_rate",
+    "churned": "kpi.churn_moves",
+    "avg_clv": "kpi.avg_historic_clv",
+    "predicted_clv": "kpi.avg_predicted_clv",
 }
+# Card key → label, in page order: the cards' labels and those of the placeholder shown while they load.
+KPI_LABELS: dict[str, str] = {key: metric(name).label for key, name in KPI_METRICS.items()}
 
 
 @dataclass
@@ -120,6 +142,17 @@ class Overview:
     query: OverviewQuery
     kpis: list[Kpi] = field(default_factory=list)
     stages: list[StageCount] = field(default_factory=list)
+
+
+def parse_day(value: str) -> dt.date:
+    """A typed day in the active locale's input formats (DATE_INPUT_FORMATS) or ISO; ValueError otherwise."""
+    text = str(value or "").strip()
+    for fmt in ("%Y-%m-%d", *formats.get_format("DATE_INPUT_FORMATS")):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {text!r}")
 
 
 def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -> tuple[OverviewQuery, dict]:
@@ -131,13 +164,14 @@ def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -
         period = "custom"  # dates typed in win over the preset
     if period == "custom":
         try:
-            start_day = dt.date.fromisoformat(params.get("start", ""))
-            end_day = dt.date.fromisoformat(params.get("end", ""))
+            start_day = parse_day(params.get("start", ""))
+            end_day = parse_day(params.get("end", ""))
             if end_day < start_day:
                 raise ValueError
             start, end = day_start(start_day), day_start(end_day + dt.timedelta(days=1))
         except ValueError:
-            errors["period"] = "Give a start and an end date (YYYY-MM-DD), the end not before the start."
+            example = formats.date_format(timezone.localdate(now), "SHORT_DATE_FORMAT")
+            errors["period"] = f"Give a start and an end date (like {example}), the end not before the start."
             period = DEFAULT_PERIOD
     if period != "custom":
         if period not in PERIODS:
@@ -155,8 +189,6 @@ def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -
             errors[name] = "Choose from the list."
             return None
         return int(raw)
-
-    from contacts.models import Channel
 
     channel = params.get("channel") or ""
     if channel and channel not in Channel.values:
@@ -176,7 +208,6 @@ def overview_query_from_params(params: Any, *, now: dt.datetime | None = None) -
 
 def report_filters(query: OverviewQuery):
     """The same filters as `analytics.reports.base.ReportFilters`, so cards and charts select the same contacts."""
-    from analytics.reports.base import ReportFilters
 
     return ReportFilters(
         period_start=query.start.date(),
@@ -190,7 +221,6 @@ def report_filters(query: OverviewQuery):
 
 def overview_contacts(*, query: OverviewQuery, user: Any) -> QuerySet[Contact] | None:
     """The ids of the contacts the filters select (None = all), shared with the reports' scope."""
-    from analytics.reports.base import contact_scope_queryset
 
     return contact_scope_queryset(report_filters(query))
 
@@ -228,8 +258,6 @@ class _CardScope:
 
 
 def _card_scope(query: OverviewQuery) -> _CardScope:
-    from analytics.reports.base import contact_scope_queryset
-
     rest = contact_scope_queryset(replace(report_filters(query), channel=None, owner_id=None))
     return _CardScope(channel=query.channel, owner_id=query.owner_id, rest=rest)
 
@@ -496,7 +524,7 @@ def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None
             None if churn_rate is None else 1 - churn_rate,
             None if churn_prev is None else 1 - churn_prev,
             fmt="percent",
-            help="1 - churn rate.",
+            help="The share of customers (ever) not in the churned stage: 100% minus the churn rate.",
         ),
         Kpi(
             "repeat_rate",
@@ -528,7 +556,10 @@ def kpi_overview(*, query: OverviewQuery, user: Any, base: KpiBase | None = None
             base.predicted,
             None,
             fmt="money",
-            help="BG/NBD + Gamma-Gamma, as of the last recompute.",
+            help=(
+                "What each customer is expected to spend from now on, from how often and how much they have"
+                " bought; as of the last nightly update."
+            ),
         ),
     ]
     return overview

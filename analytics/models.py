@@ -8,8 +8,59 @@ from django.db import models
 from django.utils import timezone
 
 
+class CLVFitKind(models.TextChoices):
+    LIVE = "live", "Live (all data)"
+    BACKTEST = "backtest", "Backtest (calibration period)"
+
+
+class PurchaseModelName(models.TextChoices):
+    BGNBD = "bgnbd", "BG/NBD"
+    MBGNBD = "mbgnbd", "MBG/NBD"
+    PARETO_NBD = "pareto_nbd", "Pareto/NBD"
+
+
+class CLVBacktest(models.Model):
+    """One calibration/holdout backtest of every purchase model on the business's own purchase history.
+
+    Why: the model that scores customers is the one that forecast this business's own
+    holdout best, and a marketer can see how good that forecast was. `result` holds the
+    series the model page charts (tracking, by frequency, per model).
+    """
+
+    as_of = models.DateField()
+    calibration_end = models.DateField()
+    holdout_end = models.DateField()
+    n_customers = models.IntegerField()
+    n_repeat_customers = models.IntegerField()
+    actual_total = models.FloatField(help_text="Repeat purchase days the calibration customers made in the holdout.")
+    chosen_model = models.CharField(max_length=16, choices=PurchaseModelName.choices)
+    reason = models.TextField()
+    result = models.JSONField()
+    duration_seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(calibration_end__lt=models.F("holdout_end")), name="clv_backtest_split_ordered"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(chosen_model__in=PurchaseModelName.values), name="clv_backtest_model_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"CLV backtest as of {self.as_of} (split {self.calibration_end})"
+
+
 class CLVModelFit(models.Model):
-    """One fit of the BG/NBD and Gamma-Gamma models, kept so fits can be compared over time."""
+    """One fit of a purchase model (with Gamma-Gamma on live rows), kept so fits can be compared over time.
+
+    Live rows keep the BG/NBD columns (r, alpha, a, b, the public API's `bgnbd`) whatever
+    model was chosen; `model`/`params` name the model that drives the scores. Backtest rows
+    are the calibration fits of one CLVBacktest, one per model, with their holdout errors.
+    """
 
     as_of = models.DateField()
     n_customers = models.IntegerField()
@@ -29,10 +80,49 @@ class CLVModelFit(models.Model):
     note = models.TextField(blank=True)
     duration_seconds = models.FloatField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    # Issue 18: three purchase models, the calibration/holdout backtest and parameter uncertainty.
+    kind = models.CharField(
+        max_length=8,
+        choices=CLVFitKind.choices,
+        default=CLVFitKind.LIVE,
+        help_text="live: fitted on all data, drives the scores; backtest: fitted on the calibration period.",
+    )
+    model = models.CharField(
+        max_length=16,
+        choices=PurchaseModelName.choices,
+        default=PurchaseModelName.BGNBD,
+        help_text="The purchase model of this row (live rows: the model chosen for the scores).",
+    )
+    params = models.JSONField(default=dict, blank=True, help_text="The purchase model's parameters by name.")
+    standard_errors = models.JSONField(default=dict, blank=True, help_text="From the Hessian; null when singular.")
+    loglik = models.FloatField(null=True, blank=True, help_text="Log-likelihood of this row's purchase model.")
+    backtest = models.ForeignKey(
+        "analytics.CLVBacktest", null=True, blank=True, on_delete=models.CASCADE, related_name="fits"
+    )
+    holdout_predicted = models.FloatField(null=True, blank=True)
+    holdout_actual = models.FloatField(null=True, blank=True)
+    holdout_mae = models.FloatField(null=True, blank=True, help_text="Mean absolute error per customer, holdout.")
+    details = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Live rows: every model's fit on all data, the choice and its reason, the spend-model check.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         get_latest_by = "created_at"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(kind__in=CLVFitKind.values), name="clv_fit_kind_valid"),
+            models.CheckConstraint(condition=models.Q(model__in=PurchaseModelName.values), name="clv_fit_model_valid"),
+            models.CheckConstraint(
+                condition=models.Q(kind=CLVFitKind.LIVE) | models.Q(backtest__isnull=False),
+                name="clv_fit_backtest_rows_have_a_backtest",
+            ),
+        ]
+        indexes = [
+            # The latest live fit (API, model page, contact page): newest first within a kind.
+            models.Index(fields=["kind", "-created_at"], name="clv_fit_kind_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"CLV fit as of {self.as_of} (n={self.n_customers})"

@@ -25,7 +25,11 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics import clv
-from analytics.models import CLVModelFit
+from analytics.clv import backtest as clv_backtest
+from analytics.clv.scoring import LiveFit, fit_live, score_customers
+from analytics.clv.selection import AUTO, ModelChoice, choose_model
+from analytics.models import CLVBacktest, CLVFitKind, CLVModelFit
+from analytics.selectors import purchase_days_as_of
 from contacts.models import Touchpoint, TouchpointKind
 from metrics.models import RfmSegment
 
@@ -195,6 +199,8 @@ class _Predictions:
     p_alive: np.ndarray
     expected_spend: np.ndarray
     predicted_clv: np.ndarray
+    clv_low: np.ndarray  # the 80 % interval of predicted_clv (NaN = none)
+    clv_high: np.ndarray
 
 
 def _model_inputs(history: PurchaseHistory, as_of: dt.date) -> clv.CustomerSummary:
@@ -220,10 +226,17 @@ def customer_value_recompute(
     margin: float | None = None,
     min_customers: int | None = None,
     min_repeat_customers: int | None = None,
+    calibration_end: dt.date | None = None,
 ) -> CustomerValueResult:
-    """Refit BG/NBD + Gamma-Gamma on every customer as of `as_of` and rewrite CLV/RFM metrics.
+    """Backtest the purchase models, fit them and Gamma-Gamma on every customer as of `as_of`, rewrite CLV/RFM.
 
-    Stores a CLVModelFit row every time. With fewer than `min_customers` customers or
+    The purchase days up to `as_of` are split at `calibration_end` (default: the last
+    quarter of the history is the holdout); each model is fitted on the calibration part
+    and scored on the holdout (a CLVBacktest with one backtest CLVModelFit per model); the
+    model with the best holdout error (or the one pinned by CRM_CLV_MODEL) scores every
+    customer after a refit on all data. Stores a live CLVModelFit row every time.
+
+    With fewer than `min_customers` customers or
     `min_repeat_customers` repeat customers (or a fit that fails), the fit row is marked
     `is_fallback` with the reason and predicted figures fall back to historic ones:
     predicted CLV = historic CLV, expected spend = historic mean spend per purchase day,
@@ -252,6 +265,9 @@ def customer_value_recompute(
     fit_fields: dict[str, Any] = {}
     note = ""
     predictions: _Predictions | None = None
+    live: LiveFit | None = None
+    backtest: clv_backtest.BacktestResult | None = None
+    choice: ModelChoice | None = None
     if n < min_customers or n_repeat < min_repeat_customers:
         note = (
             f"Too few customers to fit: {n} customers ({n_repeat} with repeat purchases); "
@@ -259,17 +275,29 @@ def customer_value_recompute(
         )
     else:
         try:
-            predictions, fit_fields = _fit_and_predict(
+            backtest, no_backtest = _backtest_run(
+                as_of=as_of,
+                calibration_end=calibration_end,
+                min_customers=min_customers,
+                min_repeat_customers=min_repeat_customers,
+            )
+            choice = choose_model(backtest, pinned=str(_setting("CRM_CLV_MODEL", AUTO)))
+            if backtest is None and not choice.pinned:
+                choice = ModelChoice(choice.model, f"{no_backtest} {choice.reason}", False)
+            predictions, live, fit_fields = _fit_and_predict(
                 inputs,
+                history=history,
                 historic_clv=historic_clv,
                 historic_spend=historic_spend,
+                choice=choice,
                 horizon_months=horizon_months,
                 annual_discount_rate=annual_discount_rate,
                 margin=margin,
             )
-        except (ValueError, FloatingPointError, ArithmeticError) as exc:
+        except (ValueError, FloatingPointError, ArithmeticError, np.linalg.LinAlgError) as exc:
             note = f"The fit failed ({exc}); predicted figures are historic ones."
             logger.warning("CLV fit as of %s failed: %s", as_of, exc)
+            predictions, live = None, None
     is_fallback = predictions is None
     if predictions is None:
         predictions = _fallback_predictions(historic_clv=historic_clv, historic_spend=historic_spend)
@@ -278,6 +306,9 @@ def customer_value_recompute(
 
     with transaction.atomic():
         rows_written = _metrics_write(history, predictions, as_of=as_of)
+        backtest_row = _backtest_store(backtest, choice, as_of=as_of) if backtest is not None else None
+        if live is not None and choice is not None:
+            fit_fields.update(_live_fields(live, backtest_row, backtest))
         fit = CLVModelFit.objects.create(
             as_of=as_of,
             n_customers=n,
@@ -301,68 +332,70 @@ def customer_value_recompute(
     )
 
 
+def _backtest_run(
+    *, as_of: dt.date, calibration_end: dt.date | None, min_customers: int, min_repeat_customers: int
+) -> tuple[clv_backtest.BacktestResult | None, str]:
+    """The calibration/holdout backtest of every model on the purchase days up to `as_of`, or None and why not."""
+    ids, days = purchase_days_as_of(as_of_end=_day_end(as_of))
+    if ids.size == 0:
+        return None, "No purchases to backtest on."
+    holdout_end = int(np.datetime64(as_of, "D").astype(np.int64))
+    if calibration_end is None:
+        cal_end = clv_backtest.default_calibration_end(int(days.min()), holdout_end)
+    else:
+        cal_end = int(np.datetime64(calibration_end, "D").astype(np.int64))
+    if holdout_end - cal_end < 7 or cal_end <= int(days.min()):
+        return None, "The history is too short to keep a holdout of at least a week."
+    split = clv_backtest.calibration_split(ids, days, calibration_end=cal_end, holdout_end=holdout_end)
+    n_repeat = int((split.x > 0).sum())
+    if split.x.size < min_customers or n_repeat < min_repeat_customers:
+        return None, (
+            f"Too few customers before the calibration date to backtest: {split.x.size} ({n_repeat} with "
+            f"repeat purchases); need {min_customers} ({min_repeat_customers})."
+        )
+    return clv_backtest.backtest(ids, days, calibration_end=cal_end, holdout_end=holdout_end), ""
+
+
 def _fit_and_predict(
     inputs: clv.CustomerSummary,
     *,
+    history: PurchaseHistory,
     historic_clv: np.ndarray,
     historic_spend: np.ndarray,
+    choice: ModelChoice,
     horizon_months: int,
     annual_discount_rate: float,
     margin: float,
-) -> tuple[_Predictions, dict[str, Any]]:
-    bg = clv.bgnbd_fit(inputs.x, inputs.t_x, inputs.T)
-    if not bg.converged or not all(math.isfinite(v) for v in bg.params.as_dict().values()):
-        raise ValueError(f"BG/NBD did not converge: {bg.message}")
-    fields: dict[str, Any] = {**bg.params.as_dict(), "bgnbd_loglik": bg.loglik}
-    horizon_weeks = horizon_months * clv.WEEKS_PER_MONTH
-    expected = clv.bgnbd_expected_purchases(bg.params, horizon_weeks, inputs.x, inputs.t_x, inputs.T)
-    p_alive = clv.bgnbd_probability_alive(bg.params, inputs.x, inputs.t_x, inputs.T)
-
-    # Gamma-Gamma needs positive mean spend and q > 1 (a finite mean); otherwise spend
-    # falls back to each customer's historic mean while the purchase model still applies.
-    positive = (inputs.x > 0) & (inputs.m > 0)
-    gg = None
-    if positive.sum() >= 2:
-        try:
-            gg = clv.gamma_gamma_fit(inputs.x[positive], inputs.m[positive])
-        except ValueError:
-            gg = None
-    if gg is not None and gg.converged and gg.params.q > 1:
-        fields.update({**gg.params.as_dict(), "gg_loglik": gg.loglik})
-        spend = clv.gamma_gamma_expected_spend(gg.params, inputs.x, inputs.m)
-        predicted = clv.discounted_clv(
-            bg.params,
-            gg.params,
-            inputs.x,
-            inputs.t_x,
-            inputs.T,
-            inputs.m,
-            months=horizon_months,
-            annual_discount_rate=annual_discount_rate,
-            margin=margin,
-        )
-    else:
-        fields["note"] = "Gamma-Gamma could not be fitted (q <= 1 or no spend variation); spend is historic."
-        spend = historic_spend
-        purchases = clv.discounted_expected_purchases(
-            bg.params,
-            inputs.x,
-            inputs.t_x,
-            inputs.T,
-            months=horizon_months,
-            annual_discount_rate=annual_discount_rate,
-        )
-        predicted = margin * spend * purchases
-    return (
-        _Predictions(
-            historic_clv=historic_clv,
-            expected_purchases=expected,
-            p_alive=p_alive,
-            expected_spend=np.round(spend, 2),
-            predicted_clv=np.round(predicted, 2),
-        ),
-        fields,
+) -> tuple[_Predictions, LiveFit, dict[str, Any]]:
+    live = fit_live(inputs, choice=choice, purchase_spend=historic_spend)
+    chosen = live.chosen
+    if not chosen.converged or not all(math.isfinite(v) for v in chosen.params.as_dict().values()):
+        raise ValueError(f"{clv.MODELS[choice.model].label} did not converge: {chosen.message}")
+    scores = score_customers(
+        live,
+        inputs,
+        total_spend=history.total_spend,
+        purchase_days=history.purchase_days.astype(np.float64),
+        horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
+        margin=margin,
     )
+    bg = live.fits["bgnbd"]
+    fields: dict[str, Any] = {**bg.params.as_dict(), "bgnbd_loglik": bg.loglik}
+    if live.gamma_gamma is not None:
+        fields.update({**live.gamma_gamma.params.as_dict(), "gg_loglik": live.gamma_gamma.loglik})
+    if not live.spend.use_gamma_gamma:
+        fields["note"] = f"{live.spend.reason} Spend per purchase is each customer's own, shrunk to the median."
+    predictions = _Predictions(
+        historic_clv=historic_clv,
+        expected_purchases=scores.expected_purchases,
+        p_alive=scores.p_alive,
+        expected_spend=np.round(scores.expected_spend, 2),
+        predicted_clv=np.round(scores.predicted_clv, 2),
+        clv_low=np.round(scores.clv_low, 2),
+        clv_high=np.round(scores.clv_high, 2),
+    )
+    return predictions, live, fields
 
 
 def _fallback_predictions(*, historic_clv: np.ndarray, historic_spend: np.ndarray) -> _Predictions:
@@ -373,7 +406,74 @@ def _fallback_predictions(*, historic_clv: np.ndarray, historic_spend: np.ndarra
         p_alive=unknown.copy(),
         expected_spend=np.round(historic_spend, 2),
         predicted_clv=historic_clv.copy(),
+        clv_low=unknown.copy(),
+        clv_high=unknown.copy(),
     )
+
+
+def _backtest_store(
+    backtest: clv_backtest.BacktestResult, choice: ModelChoice | None, *, as_of: dt.date
+) -> CLVBacktest:
+    """Record a backtest: the run with its series, and one backtest fit row per model (params, LL, errors)."""
+    row = CLVBacktest.objects.create(
+        as_of=as_of,
+        calibration_end=dt.date.fromisoformat(str(np.datetime64(backtest.calibration_end, "D"))),
+        holdout_end=dt.date.fromisoformat(str(np.datetime64(backtest.holdout_end, "D"))),
+        n_customers=backtest.n_customers,
+        n_repeat_customers=backtest.n_repeat_customers,
+        actual_total=backtest.actual_total,
+        chosen_model=choice.model if choice else "bgnbd",
+        reason=choice.reason if choice else "",
+        result=backtest.as_dict(),
+        duration_seconds=backtest.duration_s,
+    )
+    CLVModelFit.objects.bulk_create(
+        CLVModelFit(
+            kind=CLVFitKind.BACKTEST,
+            model=name,
+            backtest=row,
+            as_of=row.calibration_end,
+            n_customers=backtest.n_customers,
+            n_repeat_customers=backtest.n_repeat_customers,
+            params=result.params,
+            loglik=result.loglik,
+            holdout_predicted=result.predicted_total,
+            holdout_actual=result.actual_total,
+            holdout_mae=result.mae,
+            horizon_weeks=(backtest.holdout_end - backtest.calibration_end) / clv.DAYS_PER_WEEK,
+            duration_seconds=result.fit_seconds,
+            note="" if result.converged else "The calibration fit did not converge.",
+        )
+        for name, result in backtest.models.items()
+    )
+    return row
+
+
+def _live_fields(
+    live: LiveFit, backtest_row: CLVBacktest | None, backtest: clv_backtest.BacktestResult | None
+) -> dict[str, Any]:
+    """The live fit row's issue-18 columns: chosen model, its parameters and errors, every model's fit."""
+    name = live.choice.model
+    fields: dict[str, Any] = {
+        "kind": CLVFitKind.LIVE,
+        "model": name,
+        "params": live.chosen.params.as_dict(),
+        "standard_errors": live.uncertainty[name].standard_errors,
+        "loglik": live.chosen.loglik,
+        "backtest": backtest_row,
+        "details": {
+            "choice": {"model": name, "reason": live.choice.reason, "pinned": live.choice.pinned},
+            "models": live.models_as_dict(),
+            "spend": live.spend.as_dict(),
+            "durations": live.durations,
+        },
+    }
+    if backtest is not None and name in backtest.models:
+        result = backtest.models[name]
+        fields.update(
+            holdout_predicted=result.predicted_total, holdout_actual=result.actual_total, holdout_mae=result.mae
+        )
+    return fields
 
 
 # --------------------------------------------------------------------------- RFM
@@ -431,6 +531,8 @@ _TMP_COLUMNS = (
     ("p_alive", "DOUBLE PRECISION"),
     ("expected_spend", "NUMERIC(12, 2)"),
     ("predicted_clv", "NUMERIC(14, 2)"),
+    ("predicted_clv_low", "NUMERIC(14, 2)"),
+    ("predicted_clv_high", "NUMERIC(14, 2)"),
 )
 _OWN_COLUMNS = (
     "recency_score",
@@ -442,12 +544,14 @@ _OWN_COLUMNS = (
     "p_alive",
     "expected_spend",
     "predicted_clv",
+    "predicted_clv_low",
+    "predicted_clv_high",
 )
-_SQLITE_ROWS_PER_INSERT = 500  # 14 columns x 500 rows stays under SQLite's 32,766 variables
+_SQLITE_ROWS_PER_INSERT = 500  # 16 columns x 500 rows stays under SQLite's 32,766 variables
 
 
 # Text formats of the temporary table's columns for COPY (PostgreSQL), in _TMP_COLUMNS order.
-_COPY_FORMATS = ("d", "d", ".2f", ".2f", ".6f", ".6f", "d", "d", ".2f", ".2f", ".6f", ".6f", ".2f", ".2f")
+_COPY_FORMATS = ("d", "d", ".2f", ".2f", ".6f", ".6f", "d", "d", ".2f", ".2f", ".6f", ".6f", ".2f", ".2f", ".2f", ".2f")
 
 
 def _tmp_columns(history: PurchaseHistory, predictions: _Predictions, as_of: dt.date) -> list[np.ndarray]:
@@ -469,6 +573,8 @@ def _tmp_columns(history: PurchaseHistory, predictions: _Predictions, as_of: dt.
         np.round(predictions.p_alive, 6),
         predictions.expected_spend,
         predictions.predicted_clv,
+        predictions.clv_low,
+        predictions.clv_high,
     ]
 
 
@@ -541,7 +647,8 @@ def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of
             SELECT contact_id, purchase_count, revenue, refunds,
                    {_from_epoch_sql("first_purchase_epoch")}, {_from_epoch_sql("last_purchase_epoch")},
                    0, %s, r_score, f_score, m_score, {_segment_case_sql()},
-                   historic_clv, expected_purchases, p_alive, expected_spend, predicted_clv
+                   historic_clv, expected_purchases, p_alive, expected_spend, predicted_clv,
+                   predicted_clv_low, predicted_clv_high
             FROM (
                 SELECT t.*,
                        NTILE(5) OVER (ORDER BY recency_days DESC, frequency, contact_id) AS r_score,
@@ -560,7 +667,7 @@ def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of
             UPDATE analytics_contactmetrics
             SET recency_score = NULL, frequency_score = NULL, monetary_score = NULL, rfm_segment = '',
                 historic_clv = 0, expected_purchases = NULL, p_alive = NULL, expected_spend = NULL,
-                predicted_clv = NULL
+                predicted_clv = NULL, predicted_clv_low = NULL, predicted_clv_high = NULL
             WHERE NOT EXISTS (SELECT 1 FROM {_TEMP_TABLE} t WHERE t.contact_id = analytics_contactmetrics.contact_id)
               AND (rfm_segment <> '' OR predicted_clv IS NOT NULL OR historic_clv <> 0
                    OR recency_score IS NOT NULL OR p_alive IS NOT NULL)
@@ -575,105 +682,3 @@ def _metrics_write(history: PurchaseHistory, predictions: _Predictions, *, as_of
             # 431,000 and chose nested loops (minutes at 1M). Autovacuum would get there later.
             cursor.execute("ANALYZE analytics_contactmetrics")
     return written
-
-
-# ------------------------------------------------------------------ report snapshots
-
-
-@dataclass(frozen=True, slots=True)
-class ReportSnapshotRefreshResult:
-    as_of: dt.date
-    stored: int  # snapshots written by this run (distinct report + query)
-    deleted: int  # stale snapshots removed (about an earlier day, not rewritten by this run)
-    seconds: float
-    seconds_by_report: dict[str, float]  # live computation time summed per report
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "as_of": self.as_of.isoformat()}
-
-
-def report_default_queries(*, channels: list[str | None]) -> list[tuple[Any, Any]]:
-    """(entry point, query) for each report module's default query (what the API asks with no parameters),
-    unfiltered and per acquisition channel; reports refusing a channel filter get the unfiltered one only."""
-    import importlib
-    import pkgutil
-
-    from django.core.exceptions import ValidationError
-
-    import analytics.reports
-    from analytics.reports.base import ReportFilters
-
-    calls = []
-    for info in sorted(pkgutil.iter_modules(analytics.reports.__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        module = importlib.import_module(f"analytics.reports.{info.name}")
-        run = getattr(module, f"{info.name}_report", None)
-        query_class = next(
-            (
-                obj
-                for name, obj in vars(module).items()
-                if name.endswith("Query") and isinstance(obj, type) and obj.__module__ == module.__name__
-            ),
-            None,
-        )
-        if run is None or query_class is None:
-            continue
-        for channel in channels:
-            query = query_class(filters=ReportFilters(channel=channel))
-            try:
-                query.validate()
-            except ValidationError:
-                continue
-            calls.append((run, query))
-    return calls
-
-
-def report_snapshots_refresh(*, periods: tuple[str, ...] | None = None) -> ReportSnapshotRefreshResult:
-    """Compute and store the snapshots of the default report queries, then drop snapshots of earlier days.
-
-    The dashboard and the API ask the same few queries all day and each costs seconds cold
-    at scale; stored once a night (after the lifecycle recompute), they are answered with
-    one indexed lookup. Snapshotted: every report's API default query and the dashboard's
-    charts for the preset `periods` (CRM_REPORT_SNAPSHOT_PERIODS, the overview's default
-    period by default), each unfiltered and per acquisition channel. The dashboard's
-    queries are recorded by running its own chart builders, so the stored keys are exactly
-    the queries the page asks. Each report is computed by its own set-based statement.
-    """
-    from analytics.kpis import DEFAULT_PERIOD, overview_query_from_params
-    from analytics.models import ReportSnapshot
-    from analytics.reports.base import report_snapshots_recording
-    from analytics.views import CHARTS, chart_run
-    from contacts.models import Channel
-
-    if periods is None:
-        periods = tuple(_setting("CRM_REPORT_SNAPSHOT_PERIODS", None) or (DEFAULT_PERIOD,))
-    started_at = timezone.now()
-    started = time.perf_counter()
-    channels: list[str | None] = [None, *Channel.values]
-    with report_snapshots_recording():
-        for run, query in report_default_queries(channels=channels):
-            run(query)
-        for period in periods:
-            for channel in channels:
-                overview_query, errors = overview_query_from_params({"period": period, "channel": channel or ""})
-                if errors:
-                    raise ValueError(f"Bad report snapshot period {period!r}: {errors}")
-                for spec in CHARTS:
-                    chart_run(spec, overview_query)
-    today = timezone.localdate()
-    deleted, _ = ReportSnapshot.objects.filter(as_of__lt=today, computed_at__lt=started_at).delete()
-    seconds_by_report: dict[str, float] = {}
-    stored = 0
-    for report, duration in ReportSnapshot.objects.filter(computed_at__gte=started_at).values_list(
-        "report", "duration"
-    ):
-        stored += 1
-        seconds_by_report[report] = round(seconds_by_report.get(report, 0.0) + duration.total_seconds(), 3)
-    return ReportSnapshotRefreshResult(
-        as_of=today,
-        stored=stored,
-        deleted=deleted,
-        seconds=round(time.perf_counter() - started, 3),
-        seconds_by_report=dict(sorted(seconds_by_report.items())),
-    )

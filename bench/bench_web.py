@@ -215,7 +215,8 @@ def bench_pages(
     """
     from django.test import Client
 
-    from analytics.views import CHARTS, FRAGMENT_HEADER
+    from analytics.charts import CHARTS
+    from analytics.views import FRAGMENT_HEADER
 
     client = Client()
     if read_only:
@@ -249,8 +250,9 @@ def bench_pages(
 
 def bench_import(*, touchpoints: int, seed: int) -> dict[str, float]:
     """Import `touchpoints` rows through the upload code path; returns timings and counts, then removes the rows."""
-    import stages.services
-    from contacts.importing import import_run, import_start, import_upload
+    import stages.tasks
+    from contacts.import_runs import import_run
+    from contacts.importing import import_start, import_upload
     from contacts.models import Contact, ImportJob, Touchpoint
 
     rng = random.Random(seed)
@@ -267,8 +269,8 @@ def bench_import(*, touchpoints: int, seed: int) -> dict[str, float]:
     raw = buffer.getvalue().encode()
 
     enqueued: list[int] = []
-    original = stages.services.lifecycle_enqueue_evaluation
-    stages.services.lifecycle_enqueue_evaluation = lambda *, contact_ids: enqueued.extend(contact_ids)
+    original = stages.tasks.lifecycle_enqueue_evaluation
+    stages.tasks.lifecycle_enqueue_evaluation = lambda *, contact_ids: enqueued.extend(contact_ids)
     try:
         started = time.perf_counter()
         job = import_upload(kind="touchpoints", file_name="bench.csv", raw=raw)
@@ -277,7 +279,7 @@ def bench_import(*, touchpoints: int, seed: int) -> dict[str, float]:
         job = import_run(job_id=job.pk)
         finished = time.perf_counter()
     finally:
-        stages.services.lifecycle_enqueue_evaluation = original
+        stages.tasks.lifecycle_enqueue_evaluation = original
     result = {
         "import_total_s": finished - started,
         "import_upload_s": uploaded - started,
@@ -293,11 +295,11 @@ def bench_import(*, touchpoints: int, seed: int) -> dict[str, float]:
     started = time.perf_counter()
     again = import_upload(kind="touchpoints", file_name="bench.csv", raw=raw)
     import_start(job=again, mapping=again.mapping, enqueue=False)
-    stages.services.lifecycle_enqueue_evaluation = lambda *, contact_ids: None
+    stages.tasks.lifecycle_enqueue_evaluation = lambda *, contact_ids: None
     try:
         again = import_run(job_id=again.pk)
     finally:
-        stages.services.lifecycle_enqueue_evaluation = original
+        stages.tasks.lifecycle_enqueue_evaluation = original
     result["reimport_s"] = time.perf_counter() - started
     result["reimport_created"] = again.created_count
     Touchpoint.objects.filter(source="import", external_id__startswith=run_tag).delete()
@@ -309,7 +311,7 @@ def bench_overview_from_snapshots(*, requests: int) -> dict[str, float]:
     """The default overview as production serves it after the nightly snapshot refresh, page cache cleared.
 
     Records the default view's charts exactly as `refresh_report_snapshots` does (the page's
-    own chart builders under `report_snapshots_recording`), then times the default overview
+    own chart builders under `results_recording`), then times the default overview
     page with the page cache cleared before each request (the page runs no KPI or report
     query; the KPI cards and the charts are fragments fetched apart, each chart one snapshot
     lookup). The recorded snapshots are deleted afterwards.
@@ -318,14 +320,14 @@ def bench_overview_from_snapshots(*, requests: int) -> dict[str, float]:
     from django.test import Client
     from django.urls import reverse
 
+    from analytics.charts import CHARTS, chart_run
     from analytics.kpis import DEFAULT_PERIOD, overview_query_from_params
     from analytics.models import ReportSnapshot
-    from analytics.reports.base import report_snapshots_recording
-    from analytics.views import CHARTS, chart_run
+    from analytics.results import results_recording
 
     started = time.perf_counter()
     query, _errors = overview_query_from_params({"period": DEFAULT_PERIOD})
-    with report_snapshots_recording():
+    with results_recording():
         for spec in CHARTS:
             chart_run(spec, query)
     refresh_s = time.perf_counter() - started

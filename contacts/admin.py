@@ -19,12 +19,14 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
+from contacts.consent import REPEAT_CONSENT_MESSAGE, contact_erase
 from contacts.models import Contact, Tag, Touchpoint, TouchpointSource
 from contacts.services import CONTACT_FIELDS, contact_create, contact_update
 from contacts.touchpoint_services import touchpoint_create
 from lifecycle_crm.admin_utils import LargeTableAdminMixin, validate_by_dry_run
 from metrics.models import ContactMetrics
 from stages.models import StageTransition, TransitionSource
+from stages.tasks import lifecycle_enqueue_evaluation
 
 INLINE_LIMIT = 20
 
@@ -125,20 +127,41 @@ class ServiceBackedForm(forms.ModelForm):
 
 
 class ContactAdminForm(ServiceBackedForm):
+    # The consent ledger (issue 17): where and why consent changed; needed to re-consent an unsubscribed contact.
+    consent_source = forms.CharField(
+        max_length=40, required=False, help_text="Where the person gave or withdrew consent (ledger)."
+    )
+    consent_reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
     class Meta:
         model = Contact
         fields = (*sorted(CONTACT_FIELDS), "tags")
 
     def service_data(self) -> dict[str, Any]:
-        """The profile fields for contacts.services (only the changed ones when editing)."""
+        """The profile fields for contacts.services (only the changed ones when editing), with the ledger's keys."""
         names = [name for name in CONTACT_FIELDS if name in self.cleaned_data]
         if self.instance.pk is not None:
             names = [name for name in names if name in self.changed_data]
-        return {name: self.cleaned_data[name] for name in names}
+        data = {name: self.cleaned_data[name] for name in names}
+        if "marketing_consent" in data:
+            data["consent_source"] = self.cleaned_data.get("consent_source") or "admin"
+            data["consent_reason"] = self.cleaned_data.get("consent_reason") or ""
+        return data
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if self.errors:
+            return cleaned
+        if (
+            self.instance.pk is not None
+            and cleaned.get("marketing_consent")
+            and "marketing_consent" in self.changed_data
+            and self.instance.unsubscribed_at is not None
+            and not cleaned.get("consent_reason")
+        ):
+            self.add_error(
+                "consent_reason", REPEAT_CONSENT_MESSAGE.format(day=f"{self.instance.unsubscribed_at:%Y-%m-%d}")
+            )
             return cleaned
         data = self.service_data()
         if self.instance.pk is None:
@@ -186,7 +209,19 @@ class ContactAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             "Ownership and acquisition",
             {"fields": ("owner", "acquisition_channel", "acquisition_campaign", "acquired_at")},
         ),
-        ("Marketing", {"fields": ("marketing_consent", "consent_updated_at", "unsubscribed_at", "tags")}),
+        (
+            "Marketing",
+            {
+                "fields": (
+                    "marketing_consent",
+                    "consent_source",
+                    "consent_reason",
+                    "consent_updated_at",
+                    "unsubscribed_at",
+                    "tags",
+                )
+            },
+        ),
         (
             "Lifecycle",
             {
@@ -199,6 +234,18 @@ class ContactAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
     inlines = (ContactMetricsInline, StageTransitionInline, TouchpointInline)
+    actions = ("erase_personal_data",)
+
+    @admin.action(description="Erase personal data on request (aggregates stay; the consent ledger records it)")
+    def erase_personal_data(self, request: HttpRequest, queryset) -> None:
+        # Few rows by nature (requests come one by one); each erasure is its own service call and ledger entry.
+        erased = 0
+        for contact in queryset.order_by("pk")[:100]:
+            contact_erase(
+                contact=contact, user=request.user, reason=f"Erasure requested; done in admin by {request.user}"
+            )
+            erased += 1
+        self.message_user(request, f"Erased the personal data of {erased} contact(s).")
 
     def get_queryset(self, request: HttpRequest):
         # The change page shows the stage, owner and campaign: one join instead of three lookups.
@@ -230,6 +277,8 @@ class ContactAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Contact, form: ContactAdminForm, change: bool) -> None:
         data = form.service_data()
+        if "consent_source" in data:
+            data["consent_ip"] = request.META.get("REMOTE_ADDR") or None  # the consent ledger keeps a form's IP
         if change:
             # The form already copied its values onto `obj`; the service compares against the stored row.
             saved = contact_update(contact=Contact.objects.get(pk=obj.pk), data=data, user=request.user)
@@ -318,8 +367,6 @@ class TouchpointAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
 def _reevaluate(contact_ids: list[int]) -> None:
     """A deleted purchase can change a stage: re-evaluate the contacts (an outbox row committed with the delete)."""
-    from stages.services import lifecycle_enqueue_evaluation
-
     lifecycle_enqueue_evaluation(contact_ids=contact_ids)
 
 

@@ -19,15 +19,22 @@ from accounts.roles import Role, user_role
 from contacts.models import Contact, Tag
 from contacts.services import _tags_by_name
 from stages.models import Stage
+from stages.services import contact_move_stage
 
 MAX_BULK = 500
 
 
-def contacts_writable(*, user: Any, contact_ids: Sequence[int]) -> QuerySet[Contact]:
-    """The subset of these contacts the user may change: admins any, sales reps their own, others none."""
+# What marketers may do to any contact in bulk: distribute leads to reps, tag them, export them. Stage moves
+# stay with the contact's owner (or an admin), as on the contact page.
+MARKETER_ACTIONS = frozenset({"assign_owner", "add_tag", "export"})
+
+
+def contacts_writable(*, user: Any, contact_ids: Sequence[int], action: str | None = None) -> QuerySet[Contact]:
+    """The subset of these contacts the user may act on: admins any, marketers any for MARKETER_ACTIONS,
+    sales reps their own, others none."""
     ids = list(contact_ids)[:MAX_BULK]
     role = user_role(user)
-    if role == Role.ADMIN:
+    if role == Role.ADMIN or (role == Role.MARKETER and action in MARKETER_ACTIONS):
         return Contact.objects.filter(pk__in=ids)
     if role == Role.SALES_REP:
         return Contact.objects.filter(pk__in=ids, owner_id=user.pk)
@@ -58,7 +65,6 @@ def contacts_add_tag(*, contacts: QuerySet[Contact], tag_name: str) -> int:
 
 def contacts_move_stage(*, contacts: QuerySet[Contact], stage: Stage, reason: str, user: Any) -> int:
     """Move these contacts to a stage with a reason (each a logged manual transition); returns how many moved."""
-    from stages.services import contact_move_stage
 
     if not (reason or "").strip():
         raise ValidationError({"reason": "Say why the contacts are moved; the reason is kept in their history."})

@@ -13,14 +13,23 @@ from decimal import Decimal
 from typing import Any
 
 import django_filters
-from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import DecimalField, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Lower
 from django.http import QueryDict
 
-from contacts.models import Channel, Contact, Tag
+from campaigns.models import Segment
+from contacts.aliases import alias_contact_ids
+from contacts.models import AliasKind, Channel, Contact, Tag
+from lifecycle_crm.filter_fields import (
+    IdFilter,
+    MultipleIdFilter,
+    MultipleTextFilter,
+    StrictBooleanFilter,
+    enum_schema,
+    money_schema,
+)
 from stages.models import Stage
 
 # Public ordering names → the ORM expression sorted on (never NULL, so cursor pagination can
@@ -39,6 +48,12 @@ ORDERING_KEYS: dict[str, Any] = {
 ORDERING_CHOICES = [(name, name) for key in ORDERING_KEYS for name in (key, f"-{key}")]
 DEFAULT_ORDERING = "-id"
 SEGMENT_MAX_DEPTH = 3  # a segment may name another segment; stop cycles
+_SEVERAL = "several as repeated parameters or comma-separated"
+
+
+def _rfm_segments() -> list[str]:
+    """The RFM segment names, read through the contact's own relation to its metrics row."""
+    return [value for value, _ in Contact.metrics.related.related_model._meta.get_field("rfm_segment").choices]
 
 
 def _at_risk_p_alive() -> float:
@@ -69,36 +84,6 @@ def filters_to_querydict(filters: Mapping[str, Any] | QueryDict | None) -> Query
     return data
 
 
-class _MultipleCharField(forms.Field):
-    """Repeated text parameters (`?tag=a&tag=b`), also accepting comma-separated values."""
-
-    widget = forms.SelectMultiple
-
-    def to_python(self, value: Any) -> list[str]:
-        if value in (None, "", []):
-            return []
-        items = value if isinstance(value, list | tuple) else [value]
-        out: list[str] = []
-        for item in items:
-            out.extend(part.strip() for part in str(item).split(",") if part.strip())
-        return out
-
-
-class MultipleCharFilter(django_filters.Filter):
-    field_class = _MultipleCharField
-
-
-class IdInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
-    """Comma-separated ids (`?owner_id=3,7`)."""
-
-    field_class = forms.IntegerField
-
-
-class IdFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
-
-
-_ID_BOUNDS = {"min_value": 1, "max_value": 2**63 - 1}
 _MONEY = {"max_digits": 16, "decimal_places": 2}
 
 
@@ -115,38 +100,54 @@ class ContactFilterSet(django_filters.FilterSet):
         queryset=Stage.objects.all(),
         help_text="Stage slug; repeat for several (`?stage=purchase&stage=retention`).",
     )
-    stage_id = django_filters.ModelMultipleChoiceFilter(
-        method="filter_stage", queryset=Stage.objects.all(), help_text="Stage id; repeat for several."
-    )
-    owner = MultipleCharFilter(method="filter_owner", help_text="Owner username; repeat for several.")
-    owner_id = IdInFilter(
-        field_name="owner_id", lookup_expr="in", help_text="Owner user id; comma-separated for several.", **_ID_BOUNDS
-    )
-    unowned = django_filters.BooleanFilter(field_name="owner", lookup_expr="isnull", help_text="No owner.")
-    mine = django_filters.BooleanFilter(method="filter_mine", help_text="Only contacts owned by the viewer.")
+    stage_id = MultipleIdFilter(method="filter_stage_id", help_text=f"Stage id; {_SEVERAL}.")
+    owner = MultipleTextFilter(method="filter_owner", help_text=f"Owner username; {_SEVERAL}.")
+    owner_id = MultipleIdFilter(field_name="owner_id", help_text=f"Owner user id; {_SEVERAL}.")
+    unowned = StrictBooleanFilter(field_name="owner", lookup_expr="isnull", help_text="No owner.")
+    mine = StrictBooleanFilter(method="filter_mine", help_text="Only contacts owned by the viewer.")
     channel = django_filters.MultipleChoiceFilter(
         method="filter_channel", choices=Channel.choices, help_text="Acquisition channel; repeat for several."
     )
-    tag = MultipleCharFilter(method="filter_tag", help_text="Tag name (case-insensitive); any of several.")
-    tag_id = IdInFilter(method="filter_tag_id", help_text="Tag id; comma-separated for several.", **_ID_BOUNDS)
-    segment = IdFilter(method="filter_segment", help_text="Segment id: apply its saved filters.", **_ID_BOUNDS)
+    tag = MultipleTextFilter(method="filter_tag", help_text=f"Tag name (case-insensitive); {_SEVERAL}.")
+    tag_id = MultipleIdFilter(method="filter_tag_id", help_text=f"Tag id; {_SEVERAL}.")
+    segment = IdFilter(method="filter_segment", help_text="Segment id: apply its saved filters.")
     created = django_filters.DateFromToRangeFilter(
         field_name="created_at", help_text="`created_after` / `created_before` (YYYY-MM-DD, inclusive)."
     )
     acquired = django_filters.DateFromToRangeFilter(field_name="acquired_at")
     stage_entered = django_filters.DateFromToRangeFilter(field_name="stage_entered_at")
-    clv_min = django_filters.NumberFilter(field_name="metrics__predicted_clv", lookup_expr="gte", **_MONEY)
-    clv_max = django_filters.NumberFilter(field_name="metrics__predicted_clv", lookup_expr="lte", **_MONEY)
-    historic_clv_min = django_filters.NumberFilter(field_name="metrics__historic_clv", lookup_expr="gte", **_MONEY)
-    historic_clv_max = django_filters.NumberFilter(field_name="metrics__historic_clv", lookup_expr="lte", **_MONEY)
-    rfm_segment = MultipleCharFilter(field_name="metrics__rfm_segment", lookup_expr="in")
-    at_risk = django_filters.BooleanFilter(
+    clv_min = money_schema(
+        django_filters.NumberFilter(field_name="metrics__predicted_clv", lookup_expr="gte", **_MONEY)
+    )
+    clv_max = money_schema(
+        django_filters.NumberFilter(field_name="metrics__predicted_clv", lookup_expr="lte", **_MONEY)
+    )
+    historic_clv_min = money_schema(
+        django_filters.NumberFilter(field_name="metrics__historic_clv", lookup_expr="gte", **_MONEY)
+    )
+    historic_clv_max = money_schema(
+        django_filters.NumberFilter(field_name="metrics__historic_clv", lookup_expr="lte", **_MONEY)
+    )
+    rfm_segment = enum_schema(
+        MultipleTextFilter(
+            field_name="metrics__rfm_segment",
+            lookup_expr="in",
+            choices=_rfm_segments,
+            help_text=f"RFM segment; {_SEVERAL}.",
+        ),
+        _rfm_segments(),
+    )
+    at_risk = StrictBooleanFilter(
         method="filter_at_risk",
         help_text="In the at_risk stage, or a customer whose probability of being alive is below the threshold.",
     )
-    q = django_filters.CharFilter(method="filter_q", max_length=200, help_text="Text search in name, email, company.")
+    q = django_filters.CharFilter(
+        method="filter_q", max_length=200, help_text="Text search: name, email, company, phone, external id."
+    )
     email = django_filters.CharFilter(method="filter_email", max_length=254, help_text="Exact email, any case.")
-    external_id = django_filters.CharFilter(field_name="external_id", max_length=100)
+    external_id = django_filters.CharFilter(
+        method="filter_external_id", max_length=100, help_text="Exact external id, or one merged into this contact."
+    )
     ordering = django_filters.ChoiceFilter(
         choices=ORDERING_CHOICES, method="filter_ordering", empty_label=None, help_text="Sort key; `-` for descending."
     )
@@ -176,6 +177,9 @@ class ContactFilterSet(django_filters.FilterSet):
     def filter_stage(self, queryset: QuerySet, name: str, value: list[Stage]) -> QuerySet:
         # IN on the indexed FK column; no join to stages and no DISTINCT.
         return queryset.filter(stage_id__in=[stage.pk for stage in value]) if value else queryset
+
+    def filter_stage_id(self, queryset: QuerySet, name: str, value: list[int]) -> QuerySet:
+        return queryset.filter(stage_id__in=value) if value else queryset
 
     def filter_channel(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
         return queryset.filter(acquisition_channel__in=value) if value else queryset
@@ -207,8 +211,6 @@ class ContactFilterSet(django_filters.FilterSet):
         return self._with_tags(queryset, list(value)) if value else queryset
 
     def filter_segment(self, queryset: QuerySet, name: str, value: int | None) -> QuerySet:
-        from campaigns.models import Segment
-
         if value is None:
             return queryset
         segment = Segment.objects.filter(pk=value).first()
@@ -245,12 +247,27 @@ class ContactFilterSet(django_filters.FilterSet):
                 | Q(last_name__icontains=word)
                 | Q(email__icontains=word)
                 | Q(company__icontains=word)
+                | Q(phone__icontains=word)
+                | Q(external_id__icontains=word)
             )
         return queryset
 
     def filter_email(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        # LOWER(email) = … is what the case-insensitive unique index serves (iexact would use UPPER).
-        return queryset.alias(lemail=Lower("email")).filter(lemail=value.strip().lower()) if value else queryset
+        # LOWER(email) = … is what the case-insensitive unique index serves (iexact would use UPPER);
+        # a merged-away email names its survivor (issue 17: aliases).
+        if not value:
+            return queryset
+        direct = Q(lemail=value.strip().lower())
+        return queryset.alias(lemail=Lower("email")).filter(
+            direct | Q(pk__in=alias_contact_ids(kind=AliasKind.EMAIL, value=value))
+        )
+
+    def filter_external_id(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(external_id=value) | Q(pk__in=alias_contact_ids(kind=AliasKind.EXTERNAL_ID, value=value))
+        )
 
     def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return contact_order(queryset, ordering=value)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.roles import SALES_REPS_GROUP
+from accounts.roles import SALES_REPS_GROUP, Role
+from contacts.amounts import amount_parse
 from contacts.models import AMOUNT_KINDS, SCORE_KINDS, Channel, ImportKind, TouchpointKind
+from lifecycle_crm.validation import validate_moment
 from stages.models import Stage
 
 # The kinds a rep logs by hand, first the everyday ones (the quick form shows these as buttons).
@@ -51,17 +54,43 @@ class QuickTouchpointForm(forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.PHONE)
     occurred_at = forms.DateTimeField(
         required=False,
+        validators=[validate_moment],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="Leave empty for now.",
     )
     note = forms.CharField(required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
-    amount = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=2)
-    score = forms.IntegerField(required=False, min_value=0, max_value=10)
+    amount = forms.CharField(required=False, max_length=40)
+    score = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=10,
+        error_messages={
+            "invalid": "The score is a whole number from 0 to 10.",
+            "min_value": "The score is a whole number from 0 to 10.",
+            "max_value": "The score is a whole number from 0 to 10.",
+        },
+    )
+
+    def __init__(self, *args, language: str = "en", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language = language
+
+    def clean_amount(self):
+        """The amount in the user's own number format ("1,200.50" in English, "1.200,50" in German)."""
+        text = (self.cleaned_data.get("amount") or "").strip()
+        if not text:
+            return None
+        amount = amount_parse(text, language=self.language)
+        if amount < 0:
+            raise forms.ValidationError("An amount cannot be negative; log a refund instead.")
+        if amount.as_tuple().exponent < -2 or abs(amount) >= 10**10:
+            raise forms.ValidationError("Give the amount with at most two decimals and below 10 billion.")
+        return amount
 
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
-        if kind in AMOUNT_KINDS and data.get("amount") is None:
+        if kind in AMOUNT_KINDS and data.get("amount") is None and "amount" not in self.errors:
             self.add_error("amount", "A purchase or refund needs its amount.")
         if kind not in AMOUNT_KINDS and data.get("amount") is not None:
             self.add_error("amount", "Only purchases and refunds carry an amount.")
@@ -85,8 +114,22 @@ class MoveStageForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+def bulk_actions_for(role: str | None) -> list[tuple[str, str]]:
+    """The bulk actions the role may choose on the contact list."""
+    if role == Role.MARKETER:
+        return [a for a in BulkActionForm.ACTIONS if a[0] != "move_stage"]
+    if role == Role.SALES_REP:
+        return [a for a in BulkActionForm.ACTIONS if a[0] != "export"]
+    return list(BulkActionForm.ACTIONS)
+
+
 class BulkActionForm(forms.Form):
-    ACTIONS = [("assign_owner", "Assign owner"), ("add_tag", "Add tag"), ("move_stage", "Move to stage")]
+    ACTIONS = [
+        ("assign_owner", "Assign owner"),
+        ("add_tag", "Add tag"),
+        ("move_stage", "Move to stage"),
+        ("export", "Export as CSV"),
+    ]
 
     action = forms.ChoiceField(choices=ACTIONS)
     ids = forms.TypedMultipleChoiceField(coerce=int, choices=[], error_messages={"required": "Tick some contacts."})
@@ -96,9 +139,11 @@ class BulkActionForm(forms.Form):
     reason = forms.CharField(max_length=2000, required=False)
     back = forms.CharField(required=False, max_length=2000)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, role: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = owner_choices_queryset()
+        self.fields["action"].choices = bulk_actions_for(role)
+        self.fields["action"].error_messages["invalid_choice"] = "Your role cannot do that to contacts in bulk."
         raw = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
         self.fields["ids"].choices = [(v, v) for v in raw if str(v).isdigit()]
 
@@ -128,9 +173,12 @@ class ImportUploadForm(forms.Form):
     file = forms.FileField(help_text="A CSV file in UTF-8 whose first line names the columns.")
 
     def clean_file(self):
+        # The request size limit (lifecycle_crm.request_limits) already refused larger bodies
+        # before they were read; this names the rule on the form as well.
         upload = self.cleaned_data["file"]
-        if upload.size > 200 * 1024 * 1024:
-            raise forms.ValidationError("At most 200 MB per file; split larger files.")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if upload.size > limit:
+            raise forms.ValidationError(f"At most {limit // (1024 * 1024)} MB per file; split larger files.")
         return upload
 
 
@@ -143,3 +191,69 @@ class MergeForm(forms.Form):
         if data.get("survivor") and data.get("survivor") == data.get("other"):
             raise forms.ValidationError("Choose two different contacts.")
         return data
+
+
+class ContactForm(forms.Form):
+    """Create or edit a contact in the app; the contact services validate and store it (as the API does)."""
+
+    first_name = forms.CharField(max_length=100, required=False)
+    last_name = forms.CharField(max_length=100, required=False)
+    email = forms.CharField(max_length=254, error_messages={"required": "An email address is required."})
+    phone = forms.CharField(max_length=40, required=False)
+    company = forms.CharField(max_length=200, required=False)
+    external_id = forms.CharField(
+        max_length=100, required=False, label="External id", help_text="The id in your shop or other system."
+    )
+    owner = forms.ModelChoiceField(queryset=owner_choices_queryset(), required=False, empty_label="Nobody")
+    acquisition_channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.DIRECT, label="Came through")
+    marketing_consent = forms.BooleanField(required=False, label="Agreed to receive marketing")
+    tags = forms.CharField(required=False, max_length=1000, help_text="Separate tags with commas.")
+
+    def __init__(self, *args, role: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owner_choices_queryset()
+        if role == Role.SALES_REP:
+            del self.fields["owner"]  # a rep's new contacts are their own, and a rep does not hand contacts over
+
+    @staticmethod
+    def initial_for(contact) -> dict:
+        """The form's values for an existing contact."""
+        return {
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "email": contact.email,
+            "phone": contact.phone,
+            "company": contact.company,
+            "external_id": contact.external_id or "",
+            "owner": contact.owner_id,
+            "acquisition_channel": contact.acquisition_channel,
+            "marketing_consent": contact.marketing_consent,
+            "tags": ", ".join(t.name for t in contact.tags.all()),
+        }
+
+    def service_data(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["tags"] = [t.strip() for t in (data.get("tags") or "").split(",") if t.strip()]
+        data["external_id"] = data.get("external_id") or None
+        return data
+
+
+class TouchpointEditForm(QuickTouchpointForm):
+    """Correct a touchpoint logged by hand: its kind, channel, time, amount, score and note (the quick form's rules)."""
+
+    occurred_at = forms.DateTimeField(
+        label="When",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"required": "Say when it happened.", "invalid": "Give the date and time it happened."},
+    )
+    field_order = ["kind", "channel", "occurred_at", "amount", "score", "note"]
+
+
+class TaskForm(forms.Form):
+    """A to-do a rep sets themselves about one of their contacts."""
+
+    title = forms.CharField(max_length=200, error_messages={"required": "Say what is to be done."})
+    due_on = forms.DateField(
+        label="Due", widget=forms.DateInput(attrs={"type": "date"}), error_messages={"invalid": "Pick a date."}
+    )
+    description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))

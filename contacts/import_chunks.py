@@ -24,7 +24,8 @@ from contacts.models import (
     TouchpointSource,
 )
 from contacts.services import contact_upsert
-from contacts.touchpoint_services import BatchValidationError, touchpoint_bulk_create
+from contacts.touchpoint_services import touchpoint_bulk_create
+from lifecycle_crm.errors import BatchValidationError
 
 
 @dataclass
@@ -170,6 +171,7 @@ def _touchpoints_chunk(job: ImportJob, chunk: list[tuple[int, dict[str, str]]]) 
                     source=TouchpointSource.IMPORT,
                     logged_by=job.created_by,
                     max_batch=None,
+                    announce=job.trigger_plays,  # issue 17: off by default, imported history emails nobody
                 )
         except BatchValidationError as exc:
             keep = []

@@ -1,4 +1,4 @@
-"""The import's fields and the turning of one mapped CSV row into service input.
+"""The import's fields, reading the stored CSV, and turning one mapped row into service input.
 
 Kept apart from the job's life cycle (contacts.importing) so the mapping screens, the preview and
 the chunk writers share one definition of every column.
@@ -6,10 +6,13 @@ the chunk writers share one definition of every column.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +22,11 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from contacts.models import (
     Channel,
+    ImportJob,
     ImportKind,
     TouchpointKind,
 )
+from lifecycle_crm.validation import upload_text_problem
 
 MAX_ROWS = 1_000_000
 
@@ -68,6 +73,12 @@ CONTACT_FIELDS: tuple[ImportField, ...] = (
     ),
     ImportField("tags", "Tags", "Separated by ; or |.", ("tag", "labels")),
     ImportField("stage", "Stage", "Stage slug, used for new contacts only.", ("lifecycle_stage",)),
+    ImportField(
+        "referral_code",
+        "Referral code",
+        "The referrer's code (loyalty), new contacts only.",
+        ("referred_by", "referral"),
+    ),
 )
 
 
@@ -180,6 +191,8 @@ def _contact_data(fields: dict[str, str], attributes: dict[str, str], owners: di
         data["tags"] = [t.strip() for t in re.split(r"[;|]", fields["tags"]) if t.strip()]
     if fields.get("stage"):
         data["stage"] = fields["stage"].strip().lower()
+    if fields.get("referral_code"):
+        data["referral_code"] = fields["referral_code"].strip()
     if attributes:
         data["attributes"] = attributes
     if errors:
@@ -234,3 +247,45 @@ def field_choices(kind: str) -> list[tuple[str, str]]:
 
 
 KIND_CODES = {"touchpoint kinds": TouchpointKind.values, "channels": Channel.values}
+
+
+# --- reading the stored file ----------------------------------------------------------------
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportFileError("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
+    # A NUL cannot be stored (PostgreSQL text) nor be a cell's content: refuse the file before anything is kept.
+    if problem := upload_text_problem(text):
+        raise ImportFileError(problem)
+    return text
+
+
+def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
+    try:
+        return csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
+    except csv.Error:
+        return csv.excel
+
+
+def _reader(text: str) -> csv.reader:
+    return csv.reader(io.StringIO(text, newline=""), _dialect(text))
+
+
+def _rows(job: ImportJob) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (row number, {header: value}) for every non-blank data row; the header is row 1."""
+    reader = _reader(job.content)
+    headers = next(reader)
+    width = len(headers)
+    for number, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < width:
+            row = row + [""] * (width - len(row))
+        yield (
+            number,
+            {job.headers[i]: row[i].strip() for i in range(width)}
+            | ({"__extra__": ",".join(row[width:])} if len(row) > width else {}),
+        )

@@ -11,21 +11,15 @@ touchpoints without an external id get one derived from their content (see `cont
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import io
 import logging
 import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from contacts.import_chunks import _run_chunk
 from contacts.import_rows import (
     ATTRIBUTE,
     FIELDS,
@@ -33,15 +27,18 @@ from contacts.import_rows import (
     MAX_ROWS,
     ImportFileError,
     _contact_data,
+    _decode,
     _mapped,
+    _reader,
     _reason,
+    _rows,
     _touchpoint_data,
 )
+from contacts.import_runs import _owner_lookup
 from contacts.models import (
     Contact,
     ImportJob,
     ImportKind,
-    ImportRejection,
     ImportStatus,
     TouchpointSource,
 )
@@ -49,9 +46,6 @@ from contacts.touchpoint_rows import touchpoint_row_clean
 from outbox.services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
-
-CONTACT_CHUNK = 500
-TOUCHPOINT_CHUNK = 5000
 
 
 # --- upload and mapping ----------------------------------------------------------------------
@@ -111,24 +105,6 @@ def mapping_validate(*, kind: str, mapping: dict[str, str], headers: list[str]) 
     return errors
 
 
-def _decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportFileError("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.") from None
-
-
-def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
-    try:
-        return csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
-    except csv.Error:
-        return csv.excel
-
-
-def _reader(text: str) -> csv.reader:
-    return csv.reader(io.StringIO(text, newline=""), _dialect(text))
-
-
 @transaction.atomic
 def import_upload(*, kind: str, file_name: str, raw: bytes, user: Any = None) -> ImportJob:
     """Store an uploaded CSV as a new import job with a suggested mapping; raises ImportFileError if unusable.
@@ -169,23 +145,6 @@ def import_upload(*, kind: str, file_name: str, raw: bytes, user: Any = None) ->
         total_rows=total,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
-
-
-def _rows(job: ImportJob) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (row number, {header: value}) for every non-blank data row; the header is row 1."""
-    reader = _reader(job.content)
-    headers = next(reader)
-    width = len(headers)
-    for number, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) < width:
-            row = row + [""] * (width - len(row))
-        yield (
-            number,
-            {job.headers[i]: row[i].strip() for i in range(width)}
-            | ({"__extra__": ",".join(row[width:])} if len(row) > width else {}),
-        )
 
 
 # --- preview ------------------------------------------------------------------------------------
@@ -251,76 +210,4 @@ def import_start(*, job: ImportJob, mapping: dict[str, str], enqueue: bool = Tru
     if enqueue:
         # An outbox row committed with the status: with the broker down the job waits, queued, for its return.
         outbox_enqueue(task="contacts.tasks.import_run_task", args=[job.pk])
-    return job
-
-
-def _owner_lookup() -> dict[str, int]:
-    users = get_user_model().objects.filter(is_active=True).values_list("pk", "username", "email")
-    lookup: dict[str, int] = {}
-    for pk, username, email in users:
-        lookup[username.lower()] = pk
-        if email:
-            lookup.setdefault(email.lower(), pk)
-    return lookup
-
-
-def _claim(job_id: int) -> bool:
-    """Take the job for this worker with a conditional UPDATE, so two workers never run the same job.
-
-    A job left `running` for an hour (its worker died) may be taken again: re-running is
-    safe because every row is matched against what the first run stored.
-    """
-    stale = timezone.now() - dt.timedelta(hours=1)
-    return bool(
-        ImportJob.objects.filter(
-            Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, started_at__lt=stale), pk=job_id
-        ).update(
-            status=ImportStatus.RUNNING,
-            started_at=timezone.now(),
-            processed_rows=0,
-            created_count=0,
-            updated_count=0,
-            unchanged_count=0,
-            rejected_count=0,
-        )
-    )
-
-
-def import_run(*, job_id: int, progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
-    """Run a queued import to the end, chunk by chunk, advancing the job's counters after each commit.
-
-    Each chunk is one transaction (its rows, its rejections and the progress counters), so
-    the progress bar never reports rows that are not stored and a crash loses no row half-way.
-    """
-    if not _claim(job_id):
-        return ImportJob.objects.get(pk=job_id)
-    job = ImportJob.objects.get(pk=job_id)
-    ImportRejection.objects.filter(job=job).delete()
-    chunk_size = CONTACT_CHUNK if job.kind == ImportKind.CONTACTS else TOUCHPOINT_CHUNK
-    owners = _owner_lookup() if job.kind == ImportKind.CONTACTS else {}
-    try:
-        chunk: list[tuple[int, dict[str, str]]] = []
-        for item in _rows(job):
-            chunk.append(item)
-            if len(chunk) >= chunk_size:
-                _run_chunk(job, chunk, owners)
-                chunk = []
-                if progress:
-                    job.refresh_from_db()
-                    progress(job)
-        if chunk:
-            _run_chunk(job, chunk, owners)
-    except Exception as exc:
-        logger.exception("Import job %s failed", job_id)
-        ImportJob.objects.filter(pk=job_id).update(
-            status=ImportStatus.FAILED, error=f"Stopped by an unexpected error: {exc}", finished_at=timezone.now()
-        )
-        job.refresh_from_db()
-        return job
-    ImportJob.objects.filter(pk=job_id).update(
-        status=ImportStatus.DONE, processed_rows=F("total_rows"), finished_at=timezone.now()
-    )
-    job.refresh_from_db()
-    if progress:
-        progress(job)
     return job

@@ -7,6 +7,12 @@ touchpoint, stage transition, tag, campaign membership and any other row that po
 the removed contact, fills the survivor's blank profile fields, keeps the more advanced
 stage, re-evaluates the stage after commit, and writes a ContactMerge log with a full
 snapshot of the removed contact, so nothing of either contact is lost.
+
+Issue 17: the survivor keeps one coherent history. The removed contact's moves are kept in the
+merge log (`merged_history`), not interleaved; the survivor's first placement moves back to the
+earlier of the two, and its rule-made history is rebuilt from the removed contact's first fact
+(stages.history, quietly), so each move's `from` is the previous `to`. The removed contact's
+email and external id become aliases of the survivor (contacts.aliases).
 """
 
 from __future__ import annotations
@@ -22,8 +28,15 @@ from django.db.models import Case, CharField, Count, F, Q, Value, When
 from django.db.models.functions import Concat, Length, Lower, Replace, StrIndex, Substr, Trim
 from django.utils import timezone
 
+from accounts.actor import actor_split
+from campaigns.models import CampaignMember
+from contacts.aliases import aliases_add_for_merge
+from contacts.hooks import MERGE_HANDLERS
 from contacts.models import Contact, ContactMerge, Touchpoint
+from stages.announce import transitions_announce
+from stages.history import lifecycle_history_restate
 from stages.models import StageCategory, StageTransition
+from stages.tasks import lifecycle_enqueue_evaluation
 
 
 class DuplicateReason(models.TextChoices):
@@ -98,6 +111,18 @@ class DuplicateGroup:
     def reason_label(self) -> str:
         return DuplicateReason(self.reason).label
 
+    @property
+    def shared(self) -> str:
+        """What the contacts share, in their own spelling (not the normalised matching key)."""
+        first = self.contacts[0] if self.contacts else None
+        if first is None:
+            return ""
+        if self.reason == DuplicateReason.PHONE:
+            return first.phone
+        if self.reason == DuplicateReason.NAME_COMPANY:
+            return f"{first.full_name} at {first.company}"
+        return first.email
+
 
 def duplicate_groups(*, queryset=None, limit: int = 50) -> list[DuplicateGroup]:
     """Likely duplicates, up to `limit` groups per reason, largest groups first.
@@ -162,18 +187,30 @@ def contact_merge(*, survivor: Contact, other: Contact, user: Any = None) -> Con
     with transaction.atomic():
         locked = {
             c.pk: c
-            for c in Contact.objects.select_for_update().select_related("stage").filter(pk__in=[survivor.pk, other.pk])
+            # The contact rows alone, in id order: a join to the stage would lose a contact whose
+            # stage a concurrent evaluation changed (PostgreSQL re-checks the join), and a fixed
+            # order keeps two merges of overlapping pairs from deadlocking.
+            for c in Contact.objects.select_for_update(of=("self",))
+            .filter(pk__in=[survivor.pk, other.pk])
+            .order_by("pk")
         }
         if len(locked) != 2:
             raise ValidationError({"merge_id": "One of the contacts no longer exists (merged already?)."})
         survivor, other = locked[survivor.pk], locked[other.pk]
         snapshot = _snapshot(other)
+        history, since = _fold_history(survivor=survivor, other=other)
         moved = _move_related(survivor=survivor, other=other)
+        moved["transitions_kept_in_log"] = len(history)
         stage_before = survivor.stage
+        other_stage, other_external_id = other.stage, other.external_id
         _merge_profile(survivor=survivor, other=other)
+        if since is not None:
+            # The other's facts join the survivor's: rebuild its rule-made history from the first of them.
+            lifecycle_history_restate(since={survivor.pk: since})
+            survivor.refresh_from_db()
         transition = None
-        if _stage_rank(other.stage) > _stage_rank(survivor.stage):
-            transition = _take_stage(survivor=survivor, stage=other.stage, other=other, user=user)
+        if _stage_rank(other_stage) > _stage_rank(survivor.stage):
+            transition = _take_stage(survivor=survivor, stage=other_stage, other=other, user=user)
         other_id, other_email = other.pk, other.email
         other.delete()
         log = ContactMerge.objects.create(
@@ -182,21 +219,46 @@ def contact_merge(*, survivor: Contact, other: Contact, user: Any = None) -> Con
             merged_contact_id=other_id,
             merged_email=other_email,
             merged_snapshot=snapshot,
+            merged_history=history,
             moved=moved | {"stage_before": stage_before.slug, "stage_after": survivor.stage.slug},
-            user=user if getattr(user, "is_authenticated", False) else None,
+            user=actor_split(user).user,
         )
+        aliases_add_for_merge(survivor=survivor, email=other_email, external_id=other_external_id, merge=log)
         # In the transaction: the announcement and the evaluation are outbox rows committed with the merge.
         _after_merge(survivor.pk, transition.pk if transition else None)
     return log
 
 
+def _fold_history(*, survivor: Contact, other: Contact) -> tuple[list[dict[str, Any]], dt.datetime | None]:
+    """Keep `other`'s moves for the merge log and remove them; the survivor's first placement takes the earlier time.
+
+    Returns the kept moves and the time from which the survivor's history must be rebuilt
+    (the other's first fact or placement), or None when the other brings no history.
+    """
+    moves = list(
+        StageTransition.objects.filter(contact=other)
+        .order_by("effective_at", "id")
+        .values("id", "from_stage__slug", "to_stage__slug", "effective_at", "recorded_at", "source", "rule_id", "note")
+    )
+    history = [{key: _json(value) for key, value in move.items()} for move in moves]
+    StageTransition.objects.filter(contact=other).delete()
+    first_touch = Touchpoint.objects.filter(contact=other).order_by("occurred_at").values_list("occurred_at", flat=True)
+    times = [when for when in [first_touch.first(), *(m["effective_at"] for m in moves[:1])] if when is not None]
+    since = min(times) if times else None
+    first = StageTransition.objects.filter(contact=survivor, from_stage__isnull=True).order_by("effective_at").first()
+    if first is not None and since is not None and since < first.effective_at:
+        StageTransition.objects.filter(pk=first.pk).update(effective_at=since)
+        if survivor.stage_entered_at == first.effective_at:
+            Contact.objects.filter(pk=survivor.pk).update(stage_entered_at=since)
+            survivor.stage_entered_at = since
+    return history, since
+
+
 def _move_related(*, survivor: Contact, other: Contact) -> dict[str, int]:
     """Re-point every row that references `other` at the survivor; returns counts by kind."""
-    from campaigns.models import CampaignMember
 
     moved = {
         "touchpoints": Touchpoint.objects.filter(contact=other).update(contact=survivor),
-        "transitions": StageTransition.objects.filter(contact=other).update(contact=survivor),
     }
     have_tags = set(survivor.tags.values_list("pk", flat=True))
     new_tags = [pk for pk in other.tags.values_list("pk", flat=True) if pk not in have_tags]
@@ -207,6 +269,8 @@ def _move_related(*, survivor: Contact, other: Contact) -> dict[str, int]:
         CampaignMember.objects.filter(contact=other).exclude(campaign_id__in=in_campaigns).update(contact=survivor)
     )
     moved["merge_logs"] = ContactMerge.objects.filter(survivor=other).update(survivor=survivor)
+    for handler in MERGE_HANDLERS.values():  # apps above contacts fold their own rows (contacts.hooks)
+        moved.update(handler(survivor=survivor, other=other))
     handled = {Touchpoint, StageTransition, CampaignMember, ContactMerge}
     for relation in Contact._meta.related_objects:
         model = relation.related_model
@@ -272,7 +336,9 @@ def _take_stage(*, survivor: Contact, stage, other: Contact, user: Any) -> Stage
         effective_at=now,
         recorded_at=now,
         source="merge",
-        user=user if getattr(user, "is_authenticated", False) else None,
+        user=actor_split(user).user,
+        api_key=actor_split(user).api_key,
+        actor_name=actor_split(user).name,
         note=f"Merged with {other.email}, which was in {stage.name}.",
     )
     Contact.objects.filter(pk=survivor.pk).update(stage=stage, stage_entered_at=now, stage_source="merge")
@@ -281,9 +347,7 @@ def _take_stage(*, survivor: Contact, stage, other: Contact, user: Any) -> Stage
 
 
 def _after_merge(survivor_id: int, transition_id: int | None) -> None:
-    from stages.services import lifecycle_enqueue_evaluation
-    from stages.signals import stage_changed
-
     if transition_id is not None:
-        stage_changed.send(sender=StageTransition, transition_ids=[transition_id])
+        # A merge move is no news to the customer: the decision (stages.announce) keeps it from side effects.
+        transitions_announce([transition_id])
     lifecycle_enqueue_evaluation(contact_ids=[survivor_id])

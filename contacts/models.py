@@ -3,8 +3,10 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 from django.utils import timezone
+
+from lifecycle_crm.validation import validate_attributes, validate_moment
 
 
 class Channel(models.TextChoices):
@@ -111,12 +113,14 @@ class Contact(models.Model):
     acquisition_campaign = models.ForeignKey(
         "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="acquired_contacts"
     )
-    acquired_at = models.DateTimeField(default=timezone.now)
+    acquired_at = models.DateTimeField(default=timezone.now, validators=[validate_moment])
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     marketing_consent = models.BooleanField(default=False)
     consent_updated_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
-    attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes as a JSON object.")
+    attributes = models.JSONField(
+        default=dict, blank=True, validators=[validate_attributes], help_text="Custom attributes as a JSON object."
+    )
     stage = models.ForeignKey("stages.Stage", on_delete=models.PROTECT, related_name="contacts")
     stage_entered_at = models.DateTimeField()
     stage_source = models.CharField(max_length=16, default="rule")
@@ -172,7 +176,7 @@ class Touchpoint(models.Model):
     )
     kind = models.CharField(max_length=20, choices=TouchpointKind.choices)
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.OTHER)
-    occurred_at = models.DateTimeField(default=timezone.now)
+    occurred_at = models.DateTimeField(default=timezone.now, validators=[validate_moment])
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     score = models.SmallIntegerField(null=True, blank=True)
     campaign = models.ForeignKey(
@@ -200,6 +204,13 @@ class Touchpoint(models.Model):
     utm_medium = models.CharField(max_length=100, blank=True)
     utm_campaign = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the system stored it (issue 17), beside occurred_at (in the customer's life): a fact received
+    # long after it occurred is history, and history never triggers emails, plays or webhooks.
+    # db_default so raw inserts (bench, COPY) get it too; Python's default lets tests freeze time.
+    received_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -303,6 +314,10 @@ class ImportJob(models.Model):
     updated_count = models.IntegerField(default=0)
     unchanged_count = models.IntegerField(default=0, help_text="Rows already stored by an earlier import.")
     rejected_count = models.IntegerField(default=0)
+    trigger_plays = models.BooleanField(
+        default=False,
+        help_text="Let this import's facts trigger plays, emails and webhooks (off: imported history emails nobody).",
+    )
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -362,6 +377,9 @@ class ContactMerge(models.Model):
     merged_email = models.EmailField(max_length=254)
     merged_snapshot = models.JSONField(default=dict)
     moved = models.JSONField(default=dict, help_text="Counts of the rows moved to the survivor, by kind.")
+    # The removed contact's own stage history (issue 17): the survivor's history is rebuilt as one
+    # chain, so the other's moves are kept here rather than interleaved into it.
+    merged_history = models.JSONField(default=list, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -372,3 +390,129 @@ class ContactMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merged_email} → {self.survivor_email}"
+
+
+class TouchpointChangeAction(models.TextChoices):
+    EDIT = "edit", "Edited"
+    DELETE = "delete", "Deleted"
+    RESTORE = "restore", "Restored"
+
+
+class TouchpointChange(models.Model):
+    """The audit trail of touchpoints corrected or deleted by hand: who, when, the row before and after.
+
+    Why: a deleted touchpoint leaves no row behind, and an edited one changes history that stages,
+    metrics and reports were computed from; this entry keeps what it was, and `before` of a deletion
+    is what an undo puts back within the undo window.
+    """
+
+    touchpoint_id = models.BigIntegerField(help_text="The touchpoint's id (the row may be gone).")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="touchpoint_changes")
+    action = models.CharField(max_length=10, choices=TouchpointChangeAction.choices)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=["edit", "delete", "restore"]), name="touchpoint_change_action_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(undone_at__isnull=True) | Q(undone_at__gte=models.F("changed_at")),
+                name="touchpoint_change_undone_after_change",
+            ),
+        ]
+        indexes = [
+            # The contact page's "recent corrections" and the undo lookup of one contact.
+            models.Index(fields=["contact", "-changed_at"], name="touchpoint_change_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} touchpoint {self.touchpoint_id}"
+
+
+class AliasKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    EXTERNAL_ID = "external_id", "External id"
+
+
+class ContactAlias(models.Model):
+    """Another email or external id that names a contact: the removed contact's keys after a merge.
+
+    Lookups by email or external id (API filters, upserts, bulk touchpoints, imports) fall back
+    to the aliases, so an integration that still names the merged-away record reaches the
+    survivor instead of a 400 (issue 17). Emails are stored lower-cased; a value names one
+    contact at most.
+    """
+
+    # The FK's index serves a contact's aliases (its page, a later merge re-pointing them).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="aliases")
+    kind = models.CharField(max_length=12, choices=AliasKind.choices)
+    value = models.CharField(max_length=254)
+    merge = models.ForeignKey(ContactMerge, null=True, blank=True, on_delete=models.SET_NULL, related_name="aliases")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["contact_id", "kind", "value"]
+        constraints = [
+            # One owner per alias; also the index of every alias look-up (kind, value).
+            models.UniqueConstraint(fields=["kind", "value"], name="contact_alias_unique"),
+            models.CheckConstraint(condition=~Q(value=""), name="contact_alias_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} → {self.contact_id}"
+
+
+class ConsentAction(models.TextChoices):
+    GRANTED = "granted", "Consent given"
+    WITHDRAWN = "withdrawn", "Consent withdrawn"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    ERASED = "erased", "Personal data erased"
+
+
+class ConsentEvent(models.Model):
+    """One change of a contact's marketing consent, appended and never edited (issue 17: a consent ledger).
+
+    Who changed it (a user or an API key, with the name kept as it was), from where (`source`:
+    form, api, import, admin, email link…), when, the text the person was shown, the IP of a
+    form, and the reason. Erasing a contact's personal data appends an `erased` event: the
+    ledger is the proof of what the business was allowed to do and when.
+    """
+
+    # No plain FK index: consent_event_contact_idx starts with contact_id.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events", db_index=False)
+    action = models.CharField(max_length=12, choices=ConsentAction.choices)
+    granted = models.BooleanField(help_text="Marketing consent after this event.")
+    source = models.CharField(max_length=40)
+    reason = models.TextField(blank=True)
+    text_shown = models.TextField(blank=True, help_text="The consent text the person saw, if any.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=160, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["contact_id", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(source=""), name="consent_event_has_source"),
+            models.CheckConstraint(
+                condition=~Q(action="granted") | Q(granted=True), name="consent_event_granted_grants"
+            ),
+        ]
+        indexes = [
+            # A contact's ledger in order (API, contact page).
+            models.Index(fields=["contact", "created_at"], name="consent_event_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.action} via {self.source} @ {self.created_at:%Y-%m-%d}"

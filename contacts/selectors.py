@@ -9,18 +9,34 @@ dashboard alike.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.db.models.functions import Lower
 from django.http import QueryDict
+from django.utils import timezone
 
 from accounts.roles import Role, user_role
+from contacts.aliases import alias_normalise, alias_resolve
 from contacts.filters import FILTER_PARAMS, ContactFilterSet, contact_order, filters_to_querydict
-from contacts.models import Contact, Tag, Touchpoint
+from contacts.models import (
+    AliasKind,
+    ConsentEvent,
+    Contact,
+    Tag,
+    Touchpoint,
+    TouchpointChange,
+    TouchpointChangeAction,
+    TouchpointKind,
+)
 from stages.models import StageTransition
+from stages.selectors import transitions_with_exit
 
 READ_ROLES = {Role.ADMIN, Role.MARKETER, Role.SALES_REP, Role.INTEGRATION}
 WRITE_ANY_ROLES = {Role.ADMIN, Role.INTEGRATION}
@@ -109,11 +125,16 @@ def contact_transition_list(*, user: Any, contact: Contact) -> QuerySet[StageTra
     """A contact's stage history, oldest first, with stage slugs and the rule that caused each move."""
     if user_role(user) not in READ_ROLES:
         return StageTransition.objects.none()
-    return (
-        StageTransition.objects.filter(contact=contact)
-        .select_related("from_stage", "to_stage", "rule", "user")
-        .order_by("effective_at", "id")
-    )
+    return transitions_with_exit(
+        StageTransition.objects.filter(contact=contact).select_related("from_stage", "to_stage", "rule", "user")
+    ).order_by("effective_at", "id")
+
+
+def contact_consent_events(*, user: Any, contact: Contact) -> QuerySet[ConsentEvent]:
+    """A contact's consent ledger, oldest first (issue 17)."""
+    if user_role(user) not in READ_ROLES:
+        return ConsentEvent.objects.none()
+    return ConsentEvent.objects.filter(contact=contact).order_by("created_at", "id")
 
 
 def touchpoint_list(*, user: Any) -> QuerySet[Touchpoint]:
@@ -175,5 +196,78 @@ def contact_match(*, external_id: str | None = None, email: str | None = None) -
         if found is not None:
             return found
     if email and str(email).strip():
-        return Contact.objects.alias(lemail=Lower("email")).filter(lemail=str(email).strip().lower()).first()
+        found = Contact.objects.alias(lemail=Lower("email")).filter(lemail=str(email).strip().lower()).first()
+        if found is not None:
+            return found
+    # A merged-away key names its survivor (issue 17).
+    for kind, value in ((AliasKind.EXTERNAL_ID, external_id), (AliasKind.EMAIL, email)):
+        if value and str(value).strip():
+            contact_id = alias_resolve(kind=kind, values=[str(value)]).get(alias_normalise(kind, str(value)))
+            if contact_id is not None:
+                return Contact.objects.filter(pk=contact_id).first()
     return None
+
+
+# Above this many rows (the planner's estimate) an exact COUNT costs more than a page of the list;
+# the list then states the estimate as such.
+EXACT_COUNT_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class ContactTotal:
+    """How many contacts a filtered list holds: exact, or the planner's estimate when counting would be slow."""
+
+    value: int
+    exact: bool
+
+
+def contact_list_total(*, queryset: QuerySet[Contact]) -> ContactTotal:
+    """The number of contacts in a filtered list, cheaply: the planner's row estimate first (PostgreSQL),
+    then an exact COUNT only when that estimate is small enough to count in a few milliseconds.
+
+    Why: a COUNT over a million contacts costs more than the page itself (the list walks an index
+    with LIMIT 51); the estimate is free. SQLite has no estimate and the embedded set is small: it counts.
+    """
+    counted = queryset.order_by().values("pk")
+    if connection.vendor == "postgresql":
+        sql, params = counted.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        if estimate > EXACT_COUNT_LIMIT:
+            return ContactTotal(value=estimate, exact=False)
+    return ContactTotal(value=counted.count(), exact=True)
+
+
+# How long a hand-made edit or deletion of a touchpoint can be taken back (contacts.touchpoint_changes).
+UNDO_WINDOW = dt.timedelta(minutes=10)
+
+
+def touchpoint_changes_undoable(*, user: Any, contact_id: int) -> list[TouchpointChange]:
+    """The user's own edits and deletions of this contact's touchpoints that can still be undone, newest first."""
+    since = timezone.now() - UNDO_WINDOW
+    changes = list(
+        TouchpointChange.objects.filter(
+            contact_id=contact_id,
+            user_id=user.pk,
+            changed_at__gte=since,
+            undone_at__isnull=True,
+            action__in=[TouchpointChangeAction.EDIT, TouchpointChangeAction.DELETE],
+        )[:5]
+    )
+    kinds = dict(TouchpointKind.choices)
+    for change in changes:
+        change.kind_label = str(kinds.get(change.before.get("kind"), "touchpoint")).lower()
+    return changes
+
+
+def contact_evaluated_since(*, contact: Contact, touchpoint: Touchpoint) -> bool:
+    """Whether the lifecycle engine has looked at the contact since this touchpoint was stored.
+
+    The engine rewrites the contact's metrics row (touch count, last touch) when it evaluates it, and a new
+    touchpoint always changes the touch count; so a row computed at or after the touchpoint's storage time
+    means the stage shown now is the answer to it.
+    """
+    return Contact.objects.filter(pk=contact.pk, metrics__computed_at__gte=touchpoint.created_at).exists()

@@ -15,8 +15,14 @@ from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.actor import actor_split
 from contacts import signals
+from contacts.aliases import alias_normalise, alias_resolve
+from contacts.consent import consent_change_check, consent_event_append, consent_options
+from contacts.hooks import CREATE_INPUTS
 from contacts.models import (
+    AliasKind,
+    ConsentAction,
     Contact,
     Tag,
 )
@@ -78,7 +84,7 @@ def _tags_by_name(names: Iterable[str]) -> list[Tag]:
 
 
 def _clean_contact_fields(data: dict[str, Any], *, instance: Contact | None = None) -> dict[str, Any]:
-    unknown = set(data) - CONTACT_FIELDS - {"tags", "stage"}
+    unknown = set(data) - CONTACT_FIELDS - {"tags", "stage"} - set(CREATE_INPUTS)
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
     cleaned = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
@@ -97,7 +103,12 @@ def _clean_contact_fields(data: dict[str, Any], *, instance: Contact | None = No
         candidate.stage = stage_initial()
     # Field validation (lengths, choices, JSON type) without the uniqueness queries,
     # which the explicit checks below answer with clearer messages.
-    candidate.full_clean(exclude=["stage", "tags"], validate_unique=False, validate_constraints=False)
+    # On an update only the fields being written are checked: a stored value from before the
+    # input rules (lifecycle_crm.validation) must not block an unrelated change such as an unsubscribe.
+    exclude = ["stage", "tags"]
+    if instance is not None:
+        exclude += [f.name for f in Contact._meta.concrete_fields if f.name not in cleaned]
+    candidate.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
     if not isinstance(candidate.attributes, dict):
         raise ValidationError({"attributes": "Custom attributes must be a JSON object."})
     duplicates = Contact.objects.annotate(lemail=Lower("email")).filter(lemail=candidate.email.lower())
@@ -123,6 +134,8 @@ def contact_create(
 ) -> Contact:
     """Create a contact in the first stage (or a given `stage` slug for imports/API), with its first transition."""
     stage_slug = data.get("stage")
+    data = dict(data)
+    options = consent_options(data)
     cleaned = _clean_contact_fields(data)
     stage = stage_initial()
     if stage_slug:
@@ -130,11 +143,18 @@ def contact_create(
         if stage is None:
             raise ValidationError({"stage": f"Unknown stage {stage_slug!r}."})
     now = timezone.now()
-    entered = cleaned.get("acquired_at") or now
-    contact = Contact(**cleaned, stage=stage, stage_entered_at=entered, stage_source=source)
+    # The first placement is never dated after now (an acquisition date ahead would hide the contact's
+    # first facts from the rules); the contact row is created after it (the engine tells them apart).
+    entered = min(cleaned.get("acquired_at") or now, now)
+    actor = actor_split(user)
+    contact = Contact(**cleaned, stage=stage, stage_entered_at=entered, stage_source=source, created_at=now)
     if cleaned.get("marketing_consent"):
         contact.consent_updated_at = now
     contact.save()
+    if contact.marketing_consent:
+        consent_event_append(
+            contact=contact, action=ConsentAction.GRANTED, granted=True, options=options, user=user, now=now
+        )
     if "tags" in data:
         contact.tags.set(_tags_by_name(data.get("tags") or []))
     StageTransition.objects.create(
@@ -144,11 +164,17 @@ def contact_create(
         effective_at=entered,
         recorded_at=now,
         source=source,
-        user=user if getattr(user, "is_authenticated", False) else None,
+        user=actor.user,
+        api_key=actor.api_key,
+        actor_name=actor.name,
         note="Created" if source != TransitionSource.MANUAL else "Created by hand",
     )
-    # In the transaction: the receivers' tasks are outbox rows committed with the contact.
-    signals.contacts_created.send(sender=Contact, contact_ids=[contact.pk])
+    for name, apply in CREATE_INPUTS.items():  # inputs of apps above contacts (contacts.hooks)
+        if data.get(name):
+            apply(contact=contact, value=data[name])
+    if source != TransitionSource.IMPORT:  # imported contacts are history: no webhook (issue 17)
+        # In the transaction: the receivers' tasks are outbox rows committed with the contact.
+        signals.contacts_created.send(sender=Contact, contact_ids=[contact.pk])
     return contact
 
 
@@ -157,12 +183,41 @@ def contact_update(*, contact: Contact, data: dict[str, Any], user: Any = None) 
     """Update profile fields of a contact. The stage is not changed here: use a manual move."""
     if "stage" in data:
         raise ValidationError({"stage": "Change the stage with a move (it needs a reason)."})
+    for name in CREATE_INPUTS:
+        if data.get(name):
+            raise ValidationError({name: "Used only when the contact is created."})
+    data = dict(data)
+    options = consent_options(data)
     consent_before = contact.marketing_consent
+    if contact.pk is not None:
+        stored = Contact.objects.filter(pk=contact.pk).values_list("marketing_consent", "unsubscribed_at").first()
+        consent_before, unsubscribed_before = stored if stored else (consent_before, None)
+    else:
+        unsubscribed_before = None
+    if data.get("marketing_consent") is True and not consent_before:
+        # An unsubscribed contact is re-consented only with an explicit source and reason (409 otherwise).
+        consent_change_check(contact=Contact(unsubscribed_at=unsubscribed_before), granted=True, options=options)
     _clean_contact_fields(data, instance=contact)
     if contact.marketing_consent != consent_before:
-        contact.consent_updated_at = timezone.now()
+        now = timezone.now()
+        contact.consent_updated_at = now
         if contact.marketing_consent:
             contact.unsubscribed_at = None
+            action = ConsentAction.GRANTED
+        elif contact.unsubscribed_at is not None and contact.unsubscribed_at != unsubscribed_before:
+            action = ConsentAction.UNSUBSCRIBED
+        else:
+            action = ConsentAction.WITHDRAWN
+        default = "email_link" if action == ConsentAction.UNSUBSCRIBED else ""
+        consent_event_append(
+            contact=contact,
+            action=action,
+            granted=contact.marketing_consent,
+            options=options,
+            user=user,
+            default_source=default,
+            now=now,
+        )
     contact.save()
     if "tags" in data:
         contact.tags.set(_tags_by_name(data.get("tags") or []))
@@ -180,9 +235,19 @@ def contact_upsert(
     if match is None and data.get("email"):
         email = _normalise_email(data["email"])
         match = Contact.objects.select_for_update().annotate(lemail=Lower("email")).filter(lemail=email.lower()).first()
+    # The stage and creation-only inputs (contacts.hooks) are for new contacts: an update ignores them.
+    update = {k: v for k, v in data.items() if k != "stage" and k not in CREATE_INPUTS}
+    if match is None:
+        # A merged-away key names its survivor (issue 17); the alias itself is not written onto the survivor.
+        for kind, name in ((AliasKind.EXTERNAL_ID, "external_id"), (AliasKind.EMAIL, "email")):
+            if data.get(name):
+                contact_id = alias_resolve(kind=kind, values=[str(data[name])]).get(alias_normalise(kind, data[name]))
+                if contact_id is not None:
+                    match = Contact.objects.select_for_update().get(pk=contact_id)
+                    update = {k: v for k, v in update.items() if k not in ("email", "external_id")}
+                    break
     if match is None:
         return contact_create(data=data, source=source, user=user), True
-    update = {k: v for k, v in data.items() if k != "stage"}
     return contact_update(contact=match, data=update, user=user), False
 
 

@@ -23,6 +23,7 @@ from contacts.models import (
     TouchpointKind,
     TouchpointSource,
 )
+from lifecycle_crm.validation import moment_problem, moment_utc, text_problem
 
 _KINDS = set(TouchpointKind.values)
 
@@ -82,18 +83,6 @@ _CENT = Decimal("0.01")
 _AMOUNT_LIMIT = Decimal("1e10")
 
 
-def _text_problem(value: str) -> str | None:
-    """Why PostgreSQL could not store this text (NUL, unpaired surrogates from JSON escapes), or None."""
-    if "\x00" in value:
-        return "Must not contain NUL characters."
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return "Must be valid Unicode text (no unpaired surrogates)."
-    return None
-
-
 def touchpoint_row_clean(row: dict[str, Any], *, source: str, now: dt.datetime | None = None) -> dict[str, Any]:
     """Validate one touchpoint item and return model field values; raises ValidationError with field messages.
 
@@ -115,7 +104,7 @@ def touchpoint_row_clean(row: dict[str, Any], *, source: str, now: dt.datetime |
         if isinstance(key_value, bool) or not isinstance(key_value, str | int):
             # Lists or objects here would be unhashable when the batch resolves its contacts.
             errors[keys[0]] = ["Must be a string or an integer."]
-        elif isinstance(key_value, str) and (problem := _text_problem(key_value)):
+        elif isinstance(key_value, str) and (problem := text_problem(key_value)):
             errors[keys[0]] = [problem]
         else:
             # An external id or email sent as a JSON number names the same contact as its text.
@@ -131,8 +120,12 @@ def touchpoint_row_clean(row: dict[str, Any], *, source: str, now: dt.datetime |
     occurred = None
     try:
         occurred = _parse_when(row.get("occurred_at") or now)
-        if occurred > now + _FUTURE_LIMIT:
-            errors["occurred_at"] = ["Cannot be more than a day in the future."]
+        # In range once in UTC (year 1 at +14:00 is year 0, stored by PostgreSQL, unreadable after)
+        # and not beyond tomorrow: lifecycle_crm.validation, the rule of every write path.
+        if problem := moment_problem(occurred, now=now):
+            errors["occurred_at"] = [problem]
+        else:
+            occurred = moment_utc(occurred)
     except ValueError as exc:
         errors["occurred_at"] = [str(exc)]
 
@@ -168,7 +161,7 @@ def touchpoint_row_clean(row: dict[str, Any], *, source: str, now: dt.datetime |
         external_id = str(external_id).strip()
         if len(external_id) > 100:
             errors["external_id"] = ["At most 100 characters."]
-        elif problem := _text_problem(external_id):
+        elif problem := text_problem(external_id):
             errors["external_id"] = [problem]
         external_id = external_id or None
     else:
@@ -189,7 +182,7 @@ def touchpoint_row_clean(row: dict[str, Any], *, source: str, now: dt.datetime |
             errors[field] = ["Must be text."]
         elif len(value) > limit:
             errors[field] = [f"At most {limit} characters."]
-        elif value and (problem := _text_problem(value)):
+        elif value and (problem := text_problem(value)):
             errors[field] = [problem]
         else:
             out[field] = value.strip()
@@ -204,6 +197,3 @@ def touchpoint_row_clean(row: dict[str, Any], *, source: str, now: dt.datetime |
         raise ValidationError(errors)
     out["_contact_key"] = contact_key
     return out
-
-
-_FUTURE_LIMIT = dt.timedelta(days=1)

@@ -3,9 +3,9 @@
 A batch resolves its contacts and campaigns with one query per key type and stores its new rows
 with one INSERT, skipping rows whose `(source, external_id)` is already stored (on PostgreSQL the
 INSERT skips them itself with ON CONFLICT DO NOTHING; elsewhere they are looked up first). In the
-same transaction it stores one outbox event (published after commit) for the Celery task
-touchpoints_created_fan_out, which enqueues the lifecycle evaluation of the touched contacts and
-announces the new rows to plays and webhooks.
+same transaction it sends `touchpoints_stored`, whose receiver stores one outbox event (published
+after commit) for the Celery task touchpoints_created_task, which announces the new rows in a
+worker: the receivers of stages, plays and webhooks enqueue their own work (outbox rows too).
 """
 
 from __future__ import annotations
@@ -20,14 +20,18 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.actor import actor_split
+from campaigns.models import Campaign
 from contacts import signals
+from contacts.aliases import alias_normalise, alias_resolve
 from contacts.models import (
+    AliasKind,
     Contact,
     Touchpoint,
     TouchpointSource,
 )
 from contacts.touchpoint_rows import _SOURCES, touchpoint_row_clean
-from outbox.services import outbox_enqueue
+from lifecycle_crm.errors import BatchValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +67,6 @@ class TouchpointResult:
         return self._touchpoint
 
 
-class BatchValidationError(ValidationError):
-    """A batch had invalid items; `errors_by_index` maps item index → {field: [messages]}. Nothing was written."""
-
-    def __init__(self, errors_by_index: dict[int, dict[str, list[str]]]):
-        self.errors_by_index = errors_by_index
-        super().__init__(f"{len(errors_by_index)} item(s) are invalid; nothing was written.")
-
-
 def _resolve_contacts(cleaned: list[dict[str, Any]]) -> dict[tuple[str, Any], int]:
     """Map every (key type, value) to a contact id with one query per key type."""
     wanted: dict[str, set] = {"contact": set(), "contact_external_id": set(), "contact_email": set()}
@@ -100,7 +96,21 @@ def _resolve_contacts(cleaned: list[dict[str, Any]]) -> dict[tuple[str, Any], in
         for pk, lemail in _contacts_matching("lower_email", set(spellings)):
             for value in spellings[lemail]:  # "Ann@x.com" and "ann@x.com" in one batch are the same contact
                 found[("contact_email", value)] = pk
+    _resolve_aliases(wanted, found)
     return found
+
+
+def _resolve_aliases(wanted: dict[str, set], found: dict[tuple[str, Any], int]) -> None:
+    """Keys no contact carries may be aliases of a survivor (a merged-away email or external id): one query each."""
+    for key, kind in (("contact_external_id", AliasKind.EXTERNAL_ID), ("contact_email", AliasKind.EMAIL)):
+        missing = [value for value in wanted[key] if (key, value) not in found]
+        if not missing:
+            continue
+        resolved = alias_resolve(kind=kind, values=[str(v) for v in missing])
+        for value in missing:
+            contact_id = resolved.get(alias_normalise(kind, str(value)))
+            if contact_id is not None:
+                found[(key, value)] = contact_id
 
 
 def _contacts_matching(key: str, values: set[Any]) -> list[tuple[int, Any]]:
@@ -131,8 +141,6 @@ def _contacts_matching(key: str, values: set[Any]) -> list[tuple[int, Any]]:
 
 
 def _resolve_campaigns(cleaned: list[dict[str, Any]]) -> tuple[dict[str, int], set[int]]:
-    from campaigns.models import Campaign
-
     codes = {row["utm_campaign"] for row in cleaned if row.get("utm_campaign")}
     ids = {row["campaign_id"] for row in cleaned if row.get("campaign_id")}
     by_code = dict(Campaign.objects.filter(utm_campaign__in=codes).values_list("utm_campaign", "pk")) if codes else {}
@@ -147,13 +155,18 @@ def touchpoint_bulk_create(
     logged_by: Any = None,
     max_batch: int | None = MAX_BATCH,
     enqueue: bool = True,
+    announce: bool | None = None,
 ) -> list[TouchpointResult]:
     """Validate and store a batch of touchpoints: all valid items are written, or none.
 
     Idempotent by `(source, external_id)`: an item whose key is already stored (or repeated
     earlier in the same batch) returns the stored touchpoint with `created=False`. Raises
-    BatchValidationError (per-item field messages) when any item is invalid.
+    BatchValidationError (per-item field messages) when any item is invalid. `logged_by` may be
+    a user or an API-key principal (provenance: both are recorded). `announce` (default: not
+    for imports) lets the new facts cause side effects; imported history never emails anyone.
     """
+    if announce is None:
+        announce = source != TouchpointSource.IMPORT
     if source not in _SOURCES:
         raise ValidationError({"source": f"{source!r} is not a touchpoint source."})
     if max_batch is not None and len(rows) > max_batch:
@@ -189,10 +202,17 @@ def touchpoint_bulk_create(
     if errors:
         raise BatchValidationError(errors)
 
-    user = logged_by if getattr(logged_by, "is_authenticated", False) else None
+    actor = actor_split(logged_by)
     for attempt in range(3):
         try:
-            results = _insert_batch(cleaned, source=source, user=user, enqueue=enqueue)
+            results = _insert_batch(
+                cleaned,
+                source=source,
+                user=actor.user,
+                api_key_id=actor.api_key_id,
+                enqueue=enqueue,
+                announce=announce,
+            )
             break
         except IntegrityError:
             # A concurrent request inserted one of our external ids between our check and
@@ -204,7 +224,13 @@ def touchpoint_bulk_create(
 
 @transaction.atomic
 def _insert_batch(
-    cleaned: list[dict[str, Any]], *, source: str, user: Any, enqueue: bool = True
+    cleaned: list[dict[str, Any]],
+    *,
+    source: str,
+    user: Any,
+    api_key_id: int | None = None,
+    enqueue: bool = True,
+    announce: bool = True,
 ) -> list[TouchpointResult]:
     """Insert the batch's new items; items whose `(source, external_id)` is stored come back with created=False.
 
@@ -230,7 +256,8 @@ def _insert_batch(
         else:
             if ext:
                 pending[ext] = len(to_create)
-            row["logged_by_id"], row["created_at"] = user_id, now
+            row["logged_by_id"], row["created_at"], row["received_at"] = user_id, now, now
+            row["api_key_id"] = api_key_id
             to_create.append(row)
             slots.append(("new", len(to_create) - 1))
     ids = _touchpoints_insert(to_create, skip_conflicts=skip_conflicts)
@@ -253,8 +280,13 @@ def _insert_batch(
             seen_new.add(value)
     created_ids = [r.pk for r in results if r.created]
     if created_ids and enqueue:
-        # In the batch's transaction: the follow-up is an outbox row committed with the touchpoints.
-        _after_touchpoints_created(created_ids, sorted({r.contact_id for r in results if r.created}))
+        # In the batch's transaction: the receiver's follow-up is an outbox row committed with the touchpoints.
+        signals.touchpoints_stored.send(
+            sender=Touchpoint,
+            touchpoint_ids=created_ids,
+            contact_ids=sorted({r.contact_id for r in results if r.created}),
+            announce=announce,
+        )
     return results
 
 
@@ -278,6 +310,8 @@ _INSERT_FIELDS = (
     "utm_medium",
     "utm_campaign",
     "created_at",
+    "received_at",
+    "api_key",
 )
 
 
@@ -296,6 +330,51 @@ def _json_column(field: Any, values: list[Any]) -> str:
     elif internal == "DecimalField":
         values = [None if value is None else str(value) for value in values]
     return json.dumps(values)
+
+
+# Rows per INSERT on SQLite: within its 32,766 bound parameters (SQLite 3.32+), statements short enough to parse fast.
+SQLITE_INSERT_ROWS = 500
+
+
+def _touchpoints_insert_sqlite(rows: list[dict[str, Any]], fields: list[Any]) -> list[int]:
+    """Multi-row `INSERT … VALUES … RETURNING id` on SQLite with values adapted per column, not per field call.
+
+    Why: Django's bulk_create compiles every value through the field (`get_db_prep_save`) and, on SQLite, in
+    batches of 999 parameters; for the embedded default's CSV import that compile was most of the time.
+    Datetimes go through the backend's own adapter (UTC, the format Django stores), decimals as text (what
+    Django's sqlite adapter stores); everything else is a plain str/int/None already. RETURNING gives the ids
+    in insert order (as bulk_create relies on).
+    """
+    ops = connection.ops
+    adapters: list[Any] = []
+    for field in fields:
+        internal = field.get_internal_type()
+        if internal == "DateTimeField":
+            adapters.append(ops.adapt_datetimefield_value)
+        elif internal == "DecimalField":
+            adapters.append(lambda value: None if value is None else str(value))
+        else:
+            adapters.append(None)
+    columns = ", ".join(ops.quote_name(field.column) for field in fields)
+    table = ops.quote_name(Touchpoint._meta.db_table)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    attnames = [field.attname for field in fields]
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), SQLITE_INSERT_ROWS):
+            batch = rows[start : start + SQLITE_INSERT_ROWS]
+            params: list[Any] = []
+            for row in batch:
+                for attname, adapt in zip(attnames, adapters, strict=True):
+                    value = row.get(attname)
+                    params.append(adapt(value) if adapt is not None and value is not None else value)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(batch))} RETURNING id", params
+            )
+            ids.extend(pk for (pk,) in cursor.fetchall())
+    if len(ids) != len(rows):  # cannot happen: an INSERT either stores every row or raises
+        raise RuntimeError("touchpoint insert returned a different number of ids")
+    return ids
 
 
 def _touchpoints_insert(rows: list[dict[str, Any]], *, skip_conflicts: bool = False) -> list[int | None]:
@@ -324,6 +403,10 @@ def _touchpoints_insert(rows: list[dict[str, Any]], *, skip_conflicts: bool = Fa
         else rows
     )
     fields = [Touchpoint._meta.get_field(name) for name in _INSERT_FIELDS]
+    if connection.vendor == "sqlite":
+        if skip_conflicts:
+            raise ValueError("skip_conflicts needs PostgreSQL")
+        return _touchpoints_insert_sqlite(rows, fields)
     if connection.vendor != "postgresql":
         if skip_conflicts:
             raise ValueError("skip_conflicts needs PostgreSQL")
@@ -372,28 +455,3 @@ def touchpoint_create(
         return touchpoint_bulk_create(rows=[data], source=source, logged_by=logged_by)[0]
     except BatchValidationError as exc:
         raise ValidationError(exc.errors_by_index[0]) from None
-
-
-def _after_touchpoints_created(touchpoint_ids: list[int], contact_ids: list[int]) -> None:
-    """In the write's transaction: one outbox event per write; the follow-up fans out in a worker.
-
-    Publishing the evaluation, the plays trigger and the webhook event from the request
-    cost two or three broker round trips (~17% of a single POST's CPU), so one task
-    (touchpoints_created_fan_out) does it. The event commits with the touchpoints: a broker
-    outage neither fails the write nor loses its follow-up (the relay publishes it later).
-    """
-    outbox_enqueue(task="contacts.tasks.touchpoints_created_task", args=[touchpoint_ids, contact_ids])
-
-
-def touchpoints_created_fan_out(*, touchpoint_ids: Sequence[int], contact_ids: Sequence[int]) -> None:
-    """In a worker: enqueue the real-time evaluation of the touched contacts, then announce the new touchpoints.
-
-    Each consumer keeps its own task (retries, time limits): the evaluation task, and what
-    the `touchpoints_created` receivers enqueue (plays, webhooks when subscribed), all as
-    outbox rows written in one transaction, so a retried fan-out never half-enqueues.
-    """
-    from stages.services import lifecycle_enqueue_evaluation
-
-    with transaction.atomic():
-        lifecycle_enqueue_evaluation(contact_ids=list(contact_ids))
-        signals.touchpoints_created.send(sender=Touchpoint, touchpoint_ids=list(touchpoint_ids))

@@ -16,6 +16,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.functional import cached_property
 
 # Below this many estimated rows an exact count is cheap enough and always right.
@@ -93,7 +94,6 @@ def add_service_errors(form: Any, exc: ValidationError) -> None:
 
 def admin_changelist_url(model: Any) -> str:
     """The admin changelist URL of a model (for "see all" links from inlines)."""
-    from django.urls import reverse
 
     return reverse(f"{admin.site.name}:{model._meta.app_label}_{model._meta.model_name}_changelist")
 

@@ -16,6 +16,7 @@ v1 = [
     path("", include("contacts.api.urls")),
     path("", include("stages.api.urls")),
     path("", include("campaigns.api.urls")),
+    path("", include("loyalty.api.urls")),
     path("", include("analytics.api.urls")),
     path("", include("webhooks.api.urls")),
 ]

@@ -14,6 +14,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from lifecycle_crm.celery import app
+
 
 def _check_database() -> dict:
     started = time.perf_counter()
@@ -39,7 +41,6 @@ def check_broker() -> dict:
 def _check_broker() -> dict:
     if not settings.CELERY_BROKER_URL:
         return {"ok": True, "mode": "eager (no broker configured; tasks run in-process)"}
-    from lifecycle_crm.celery import app
 
     started = time.perf_counter()
     try:

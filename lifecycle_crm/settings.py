@@ -5,6 +5,7 @@ so `make run` works on a bare machine. `DATABASE_URL` and `CELERY_BROKER_URL` sw
 to PostgreSQL and Redis with real workers.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
@@ -43,20 +44,29 @@ INSTALLED_APPS = [
     "contacts",
     "metrics",
     "campaigns",
+    "loyalty",
     "analytics",
     "webhooks",
     "plays",
+    "demo",
+    "notifications",  # issue 21: the bell (above plays: it reads tasks, moves and imports)
+    "axes",  # login throttling (issue 19): last, so its admin and lockout templates do not shadow ours
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's language picks the number and date formats (lifecycle_crm.formats), among LANGUAGES.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with the lockout page (429)
+    # DJANGO_MAX_REQUEST_BYTES for the whole body, files included, checked before it is read (413).
+    "lifecycle_crm.request_limits.RequestSizeLimitMiddleware",
     # Last, so it sees the views' exceptions first: a lost database connection answers 503 + Retry-After.
     "lifecycle_crm.db_unavailable.DatabaseUnavailableMiddleware",
 ]
@@ -75,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
+                "notifications.context_processors.bell",  # issue 21
             ],
         },
     },
@@ -119,6 +130,20 @@ if CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from
+# one address, that pair is locked out for the cool-off time (or until an admin deletes the
+# attempts in admin → Axes, or runs `manage.py axes_reset_username NAME`). API keys are not
+# passwords and do not go through here. The axes backend goes first so a locked-out login is
+# refused before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("DJANGO_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("DJANGO_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("DJANGO_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -132,6 +157,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
+# Locales whose number and date formats the product follows (Accept-Language); the default is LANGUAGE_CODE.
+LANGUAGES = [("en-us", "English (US)"), ("en-gb", "English (UK)"), ("de", "Deutsch"), ("fr", "Français")]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -239,9 +266,15 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": max(10.0, OUTBOX_RELAY_INTERVAL_SECONDS * 5)},
     },
     "outbox-prune": {"task": "outbox.tasks.outbox_prune_task", "schedule": 3600},
+    # The whole nightly work, one Celery chain with one as-of day: chunks -> finish -> customer value -> results.
     "nightly-lifecycle-recompute": {
         "task": "stages.tasks.nightly_recompute_task",
         "schedule": crontab(hour=CRM_NIGHTLY_HOUR, minute=CRM_NIGHTLY_MINUTE),
+    },
+    # Loyalty before the lifecycle recompute, so stage rules read tonight's tiers and referrals.
+    "loyalty-nightly": {
+        "task": "loyalty.tasks.loyalty_nightly_task",
+        "schedule": crontab(hour=env_int("LOYALTY_NIGHTLY_HOUR", 2), minute=env_int("LOYALTY_NIGHTLY_MINUTE", 0)),
     },
     "plays-scan": {
         "task": "plays.tasks.scan_plays_task",
@@ -251,21 +284,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.webhook_requeue_stale_task",
         "schedule": 600,
     },
-    # After the nightly recompute (which rewrites the metrics and stage snapshots the reports read).
-    "nightly-report-snapshots": {
-        "task": "analytics.tasks.report_snapshots_refresh_task",
-        "schedule": crontab(
-            hour=env_int("CRM_REPORT_SNAPSHOTS_HOUR", 4), minute=env_int("CRM_REPORT_SNAPSHOTS_MINUTE", 0)
-        ),
-    },
-    # Keeps the overview's default views in the shared cache (CACHE_URL), so the page marketers
-    # open first never waits for its KPI queries; runs more often than the cache expires.
-    "overview-warm": {
-        "task": "analytics.tasks.overview_warm_task",
-        "schedule": env_int("CRM_OVERVIEW_WARM_SECONDS", 240),
-    },
     # Folds the deltas the write triggers append into the overview's rollups (readers sum both,
     # so this only keeps the deltas few).
+    # issue 21: tell reps in the morning about the tasks due today (bell, and email if they opted in).
+    "notifications-due-tasks": {
+        "task": "notifications.tasks.notify_due_tasks_task",
+        "schedule": crontab(hour=env_int("CRM_TASKS_DUE_HOUR", 7), minute=0),
+    },
     "daily-facts-compact": {
         "task": "analytics.tasks.daily_facts_compact_task",
         "schedule": env_int("CRM_DAILY_FACTS_COMPACT_SECONDS", 120),
@@ -285,6 +310,9 @@ CRM_CLV_HORIZON_MONTHS = env_int("CRM_CLV_HORIZON_MONTHS", 12)
 CRM_CLV_ANNUAL_DISCOUNT_RATE = env_float("CRM_CLV_ANNUAL_DISCOUNT_RATE", 0.10)
 CRM_CLV_MIN_CUSTOMERS = env_int("CRM_CLV_MIN_CUSTOMERS", 100)
 CRM_CLV_MIN_REPEAT_CUSTOMERS = env_int("CRM_CLV_MIN_REPEAT_CUSTOMERS", 30)
+# The purchase model behind the scores: "auto" (best holdout error in the nightly backtest) or
+# pinned to "bgnbd", "mbgnbd" or "pareto_nbd" (issue 18).
+CRM_CLV_MODEL = env_str("CRM_CLV_MODEL", "auto")
 CRM_AT_RISK_P_ALIVE = env_float("CRM_AT_RISK_P_ALIVE", 0.5)
 CRM_CHURN_INACTIVE_DAYS = env_int("CRM_CHURN_INACTIVE_DAYS", 180)
 # How long the overview dashboard keeps its computed figures (set CACHE_URL to share them across processes).
@@ -302,12 +330,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "lifecycle_crm.api.authentication.ApiKeyAuthentication",
+        "accounts.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "lifecycle_crm.api.permissions.RolePermission",
+        "accounts.api.permissions.RolePermission",
     ],
     "DEFAULT_PARSER_CLASSES": ["lifecycle_crm.api.parsers.CappedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -315,7 +343,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "lifecycle_crm.api.exceptions.api_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["lifecycle_crm.api.throttling.PrincipalRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.PrincipalRateThrottle"],
     # Requests per API key / per logged-in user, counted in the cache (set CACHE_URL to Redis
     # so every gunicorn worker shares the counters). An empty value switches a limit off.
     "DEFAULT_THROTTLE_RATES": {
@@ -348,7 +376,14 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "contacts.models.Channel",
         "TouchpointSourceEnum": "contacts.models.TouchpointSource",
         "TransitionSourceEnum": "stages.models.TransitionSource",
+        "KindEnum": "contacts.models.TouchpointKind",  # kept its name when loyalty added a second "kind"
+        "PointsEntryKindEnum": "loyalty.models.EntryKind",
     },
+    # Webhook bodies as components and `x-webhooks` (OpenAPI 3.0 has no `webhooks` section).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webhooks.api.payloads.webhook_payload_components",
+    ],
 }
 
 LOGGING = {

@@ -5,11 +5,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from lifecycle_crm.health import healthz
-from outbox.views import healthz_ready
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("healthz/ready", healthz_ready, name="healthz-ready"),
+    path("", include("outbox.urls")),  # healthz/ready
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

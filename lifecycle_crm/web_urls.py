@@ -1,37 +1,19 @@
-"""Dashboard routes (server-rendered pages for marketers and reps), all under the `web` namespace."""
+"""Dashboard routes (server-rendered pages for marketers and reps), all under the `web` namespace.
+
+Each app keeps its own routes (`<app>/urls.py`); the framework only includes them by name, so it
+imports no app.
+"""
 
 from django.urls import include, path
-
-from analytics import views as analytics_views
-from campaigns import views as campaign_views
-from contacts import views as contact_views
 
 app_name = "web"
 
 urlpatterns = [
-    path("", contact_views.home_view, name="home"),
-    path("overview/", analytics_views.overview_view, name="overview"),
-    path("overview/<slug:key>.csv", analytics_views.chart_csv_view, name="chart_csv"),
-    path("overview/kpis/", analytics_views.overview_kpis_view, name="overview_kpis"),
-    path("overview/charts/<slug:key>/", analytics_views.overview_chart_view, name="overview_chart"),
-    path("my/", contact_views.my_contacts_view, name="my_contacts"),
-    path("contacts/", contact_views.contact_list_view, name="contact_list"),
-    path("contacts/export.csv", contact_views.contact_export_view, name="contact_export"),
-    path("contacts/bulk/", contact_views.contact_bulk_view, name="contact_bulk"),
-    path("contacts/segments/", contact_views.segment_save_view, name="segment_save"),
-    path("contacts/duplicates/", contact_views.duplicates_view, name="duplicates"),
-    path("contacts/merge/", contact_views.merge_view, name="merge"),
-    path("contacts/<int:pk>/", contact_views.contact_detail_view, name="contact_detail"),
-    path("contacts/<int:pk>/touchpoints/", contact_views.touchpoint_log_view, name="touchpoint_log"),
-    path("contacts/<int:pk>/stage.json", contact_views.contact_stage_view, name="contact_stage"),
-    path("contacts/<int:pk>/move/", contact_views.contact_move_view, name="contact_move"),
-    path("campaigns/", campaign_views.campaign_list_view, name="campaign_list"),
-    path("campaigns/new/", campaign_views.campaign_create_view, name="campaign_create"),
-    path("campaigns/<int:pk>/", campaign_views.campaign_detail_view, name="campaign_detail"),
-    path("campaigns/<int:pk>/edit/", campaign_views.campaign_edit_view, name="campaign_edit"),
-    path("imports/", contact_views.import_list_view, name="import_list"),
-    path("imports/<int:pk>/", contact_views.import_detail_view, name="import_detail"),
-    path("imports/<int:pk>/status.json", contact_views.import_status_view, name="import_status"),
-    path("imports/<int:pk>/rejected.csv", contact_views.import_rejections_csv_view, name="import_rejections_csv"),
+    path("", include("contacts.urls")),
+    path("", include("analytics.urls")),
+    path("", include("campaigns.urls")),
+    path("", include("loyalty.urls")),  # loyalty: programme page, member link, redeem/adjust on a contact
+    path("", include("stages.urls")),  # issue 21: the stage-rule editor
+    path("", include("notifications.urls")),  # issue 21: the bell
     path("", include("plays.urls")),  # plays: play list/detail, My tasks, unsubscribe (namespace web:plays)
 ]

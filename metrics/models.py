@@ -48,12 +48,27 @@ class ContactMetrics(models.Model):
     p_alive = models.FloatField(null=True, blank=True)
     expected_spend = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     predicted_clv = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # The 80 % interval of predicted_clv from the purchase model's parameter uncertainty (issue 18).
+    predicted_clv_low = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    predicted_clv_high = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         # The table keeps the name it had in analytics: raw SQL, triggers and data stay valid.
         db_table = "analytics_contactmetrics"
         verbose_name_plural = "contact metrics"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(predicted_clv_low__isnull=True, predicted_clv_high__isnull=True)
+                    | models.Q(
+                        predicted_clv_low__lte=models.F("predicted_clv"),
+                        predicted_clv_high__gte=models.F("predicted_clv"),
+                    )
+                ),
+                name="metrics_clv_interval_brackets_prediction",
+            ),
+        ]
         indexes = [
             # CLV range filter on the contact list and top-customers report.
             models.Index(fields=["predicted_clv"], name="metrics_predicted_clv_idx"),

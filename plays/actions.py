@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -20,7 +19,9 @@ from django.utils import timezone
 
 from campaigns.models import CampaignMember
 from contacts.models import Contact, TouchpointKind, TouchpointSource
+from contacts.touchpoint_services import touchpoint_bulk_create
 from plays import rendering
+from plays.hooks import webhook_publisher
 from plays.models import (
     ActionLog,
     ActionStatus,
@@ -31,6 +32,7 @@ from plays.models import (
     Task,
 )
 from plays.triggers import PLAY_TOUCHPOINT_PREFIX
+from stages.services import contact_move_stage
 
 logger = logging.getLogger(__name__)
 
@@ -130,13 +132,8 @@ def _task_create(*, play, action, runs, contacts, now) -> list[_Outcome]:
 
 def webhook_contact_events() -> list[str] | None:
     """Webhook events whose payload objects are contacts (what a play can publish), or None without webhooks."""
-    try:
-        from webhooks import services as webhook_services
-    except ImportError:
-        return None
-    if not apps.is_installed("webhooks") or not hasattr(webhook_services, "webhook_event_publish"):
-        return None
-    return sorted(name for name, (key, _) in getattr(webhook_services, "BUILDERS", {}).items() if key == "contacts")
+    publisher = webhook_publisher()
+    return None if publisher is None else sorted(publisher.contact_events())
 
 
 def _webhook_fire(*, play, action, runs, contacts, now) -> list[_Outcome]:
@@ -145,26 +142,21 @@ def _webhook_fire(*, play, action, runs, contacts, now) -> list[_Outcome]:
     Only events whose payload objects are contacts make sense here (the webhooks app names
     the objects of each event in `BUILDERS`); another event is refused per run with the reason.
     """
-    contact_events = webhook_contact_events()
-    if contact_events is None:
+    publisher = webhook_publisher()
+    if publisher is None:
         return [_Outcome(r, ActionStatus.SKIPPED, "webhooks not installed") for r in runs]
-    from webhooks.services import webhook_event_publish
-
+    contact_events = sorted(publisher.contact_events())
     event = action.webhook_event
     if event not in contact_events:
         detail = f"webhook event {event!r} does not carry contacts (one of: {', '.join(contact_events) or 'none'})"
         return [_Outcome(r, ActionStatus.FAILED, detail) for r in runs]
-    deliveries = webhook_event_publish(event=event, object_ids=sorted({r.contact_id for r in runs}))
+    deliveries = publisher.publish(event=event, object_ids=sorted({r.contact_id for r in runs}))
     if not deliveries:
         return [_Outcome(r, ActionStatus.SKIPPED, f"no active webhook subscription to {event}") for r in runs]
     return [_Outcome(r, ActionStatus.SENT, f"webhook event {event} published") for r in runs]
 
 
 def _stage_move(*, play, action, runs, contacts, now) -> list[_Outcome]:
-    try:
-        from stages.services import contact_move_stage
-    except ImportError:
-        return [_Outcome(r, ActionStatus.FAILED, "stages.services.contact_move_stage is not available") for r in runs]
     outcomes = []
     for run in runs:
         contact = contacts[run.contact_id]
@@ -218,8 +210,6 @@ def _send_emails(
     Each send holds a lock on the contact row while it counts the week's emails, logs and
     sends, so two plays emailing the same contact at once cannot both slip under the cap.
     """
-    from contacts.touchpoint_services import touchpoint_bulk_create
-
     cap = email_cap_per_week()
     sent: list[tuple[ActionLog, str]] = []
     connection = get_connection(fail_silently=False)

@@ -60,6 +60,7 @@ class PlayForm(forms.ModelForm):
             "status",
             "trigger_type",
             "trigger_stage",
+            "trigger_tier",
             "trigger_kind",
             "score_min",
             "score_max",

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from contacts.filters import ContactFilterSet, filters_to_querydict
 from contacts.models import Contact
 from plays.actions import _HANDLERS, _Outcome, _send_emails
 from plays.models import (
@@ -83,7 +84,6 @@ def _condition_failures(*, play: Play, contact_ids: set[int]) -> dict[int, str]:
             failures.setdefault(cid, "condition: no marketing consent")
     if play.condition_segment_id:
         segment = play.condition_segment
-        from contacts.filters import ContactFilterSet, filters_to_querydict
 
         filterset = ContactFilterSet(filters_to_querydict(segment.filters), queryset=base, user=None)
         if not filterset.is_valid():

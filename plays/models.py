@@ -27,6 +27,9 @@ class TriggerType(models.TextChoices):
     SILENCE = "silence", "N days after an event with nothing else happening"
     P_ALIVE_BELOW = "p_alive_below", "Probability alive falls below a threshold"
     ANNIVERSARY = "anniversary", "Anniversary of the first purchase"
+    TIER_ENTERED = "tier_entered", "Contact enters a loyalty tier"
+    REWARD_REDEEMED = "reward_redeemed", "Contact redeems a loyalty reward"
+    REFERRAL_CONVERTED = "referral_converted", "A friend the contact referred makes a first purchase"
 
 
 # Triggers found by the periodic scan rather than by an event.
@@ -61,6 +64,15 @@ class Play(models.Model):
         max_length=20,
         blank=True,
         help_text="Touchpoint kind logged (touchpoint trigger) or the event the silence follows (silence trigger).",
+    )
+    # tier_entered
+    trigger_tier = models.ForeignKey(
+        "loyalty.Tier",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Loyalty tier entered (tier trigger).",
     )
     score_min = models.SmallIntegerField(null=True, blank=True, help_text="Touchpoint trigger: score at least.")
     score_max = models.SmallIntegerField(null=True, blank=True, help_text="Touchpoint trigger: score at most.")
@@ -131,6 +143,10 @@ class Play(models.Model):
                 condition=~Q(trigger_type=TriggerType.ANNIVERSARY) | Q(anniversary_years__gte=1),
                 name="play_anniversary_has_years",
             ),
+            models.CheckConstraint(
+                condition=~Q(trigger_type=TriggerType.TIER_ENTERED) | Q(trigger_tier__isnull=False),
+                name="play_tier_trigger_has_tier",
+            ),
             models.CheckConstraint(condition=Q(delay__gte=dt.timedelta(0)), name="play_delay_non_negative"),
             models.CheckConstraint(condition=Q(goal_window__gt=dt.timedelta(0)), name="play_goal_window_positive"),
         ]
@@ -145,6 +161,12 @@ class Play(models.Model):
     @property
     def trigger_kind_label(self) -> str:
         return dict(TouchpointKind.choices).get(self.trigger_kind, self.trigger_kind)
+
+    @property
+    def quiet_kind_labels(self) -> list[str]:
+        """The kinds that break a silence, in words ("email open", not "email_open")."""
+        labels = dict(TouchpointKind.choices)
+        return [str(labels.get(kind, kind)).lower() for kind in self.quiet_kinds or []]
 
     @property
     def delay_label(self) -> str:

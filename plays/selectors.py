@@ -20,7 +20,7 @@ from django.db.models import (
 )
 
 from contacts.models import TouchpointKind
-from plays.models import ActionLog, Play, PlayRun, RunStatus, Task, TaskStatus
+from plays.models import ActionLog, Play, PlayRun, RunStatus, Task, TaskStatus, TriggerType
 
 
 @dataclass(frozen=True)
@@ -199,3 +199,56 @@ def task_list_for_user(*, user: Any, status: str | None = TaskStatus.OPEN) -> Qu
     if status:
         qs = qs.filter(status=status)
     return qs.order_by("due_on", "id") if status == TaskStatus.OPEN else qs.order_by("-completed_at", "-id")
+
+
+@dataclass
+class PlayAudience:
+    """Who a play would act on if it ran now: a count and the first few, with what the count means."""
+
+    count: int
+    sample: list[Any]
+    meaning: str
+
+
+def play_audience_preview(*, play: Play, now: dt.datetime | None = None, sample_size: int = 10) -> PlayAudience:
+    """The contacts a play would reach today, from its trigger and conditions, without writing anything.
+
+    Event triggers (a stage entered, a touchpoint logged) have no audience until the event happens, so the
+    preview counts who matches them today: contacts now in the trigger stage, or who logged the kind in the
+    last 30 days; scanned triggers count who is due now. Conditions (stage, consent, segment) apply on top.
+    """
+    from contacts.filters import ContactFilterSet, filters_to_querydict
+    from contacts.models import Contact
+
+    now = now or dt.datetime.now(dt.UTC)
+    people = Contact.objects.all()
+    kind = play.trigger_type
+    if kind == TriggerType.STAGE_ENTERED:
+        people = people.filter(stage_id=play.trigger_stage_id)
+        meaning = f"contacts now in {play.trigger_stage.name if play.trigger_stage_id else 'the stage'}"
+    elif kind == TriggerType.TOUCHPOINT_LOGGED:
+        people = people.filter(
+            touchpoints__kind=play.trigger_kind, touchpoints__occurred_at__gte=now - dt.timedelta(days=30)
+        ).distinct()
+        meaning = f"contacts with a {play.trigger_kind_label.lower()} in the last 30 days"
+    elif kind == TriggerType.P_ALIVE_BELOW:
+        people = people.filter(metrics__p_alive__lt=play.p_alive_threshold or 0)
+        meaning = "customers whose probability of being alive is below the threshold now"
+    elif kind == TriggerType.SILENCE:
+        people = people.filter(metrics__last_touch_at__lt=now - dt.timedelta(days=play.silence_days or 0))
+        meaning = f"contacts with no touch for {play.silence_days or 0} days"
+    else:
+        people = people.filter(metrics__first_purchase_at__isnull=False)
+        meaning = "customers (each is reached on the anniversary of their first purchase)"
+    if play.condition_stage_id:
+        people = people.filter(stage_id=play.condition_stage_id)
+    if play.condition_consent:
+        people = people.filter(marketing_consent=True, unsubscribed_at__isnull=True)
+    if play.condition_segment_id:
+        filterset = ContactFilterSet(filters_to_querydict(play.condition_segment.filters), queryset=people, user=None)
+        people = filterset.qs if filterset.is_valid() else people.none()
+    return PlayAudience(
+        count=people.count(),
+        sample=list(people.select_related("stage").order_by("-id")[:sample_size]),
+        meaning=meaning,
+    )

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from accounts.roles import Role, user_role
 from contacts.models import Contact, TouchpointKind, TouchpointSource
+from contacts.services import contact_update
+from contacts.touchpoint_services import touchpoint_create
 from plays import rendering
 from plays.actions import webhook_contact_events
 from plays.models import (
@@ -54,6 +56,8 @@ def play_validate(*, play: Play) -> None:
         errors["p_alive_threshold"] = "A probability between 0 and 1."
     if kind == TriggerType.ANNIVERSARY and not (play.anniversary_years or 0) >= 1:
         errors["anniversary_years"] = "At least 1 year."
+    if kind == TriggerType.TIER_ENTERED and not play.trigger_tier_id:
+        errors["trigger_tier"] = "Choose the loyalty tier."
     if play.score_min is not None and play.score_max is not None and play.score_min > play.score_max:
         errors["score_min"] = "The minimum score is above the maximum."
     if play.delay is not None and play.delay < dt.timedelta(0):
@@ -145,7 +149,6 @@ def task_complete(*, task: Task, user: Any, outcome: str) -> Task:
     task.outcome = outcome
     task.completed_at = now
     task.save(update_fields=["status", "outcome", "completed_at"])
-    from contacts.touchpoint_services import touchpoint_create
 
     touchpoint_create(
         data={
@@ -180,8 +183,6 @@ def contact_unsubscribe(*, contact_id: int) -> Contact:
 
     Idempotent: a second click changes nothing and logs nothing more.
     """
-    from contacts.services import contact_update
-    from contacts.touchpoint_services import touchpoint_create
 
     contact = Contact.objects.select_for_update().get(pk=contact_id)
     if contact.unsubscribed_at is not None and not contact.marketing_consent:

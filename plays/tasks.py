@@ -11,6 +11,10 @@ from collections.abc import Sequence
 from celery import shared_task
 from django.utils import timezone
 
+from plays.execution import play_runs_execute
+from plays.models import SCANNED_TRIGGERS, Play, PlayRun, PlayStatus
+from plays.triggers import ScanResult, due_run_ids, play_scan, runs_create_for_touchpoints, runs_create_for_transitions
+
 logger = logging.getLogger(__name__)
 
 DISPATCH_CHUNK = 200
@@ -25,7 +29,6 @@ def runs_dispatch(*, run_ids: Sequence[int]) -> int:
     Runs in a worker (never in a request). A broker failure is logged, not raised: the runs
     are stored and the next scan dispatches whatever is due, so they need no outbox.
     """
-    from plays.models import PlayRun
 
     ids = list(run_ids)
     if not ids:
@@ -55,15 +58,37 @@ def runs_dispatch(*, run_ids: Sequence[int]) -> int:
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=120)
 def handle_transitions_task(transition_ids: list[int]) -> int:
     """Create the runs of stage-entry plays for these transitions and dispatch them."""
-    from plays.triggers import runs_create_for_transitions
 
     return runs_dispatch(run_ids=runs_create_for_transitions(transition_ids=transition_ids))
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=120)
+def handle_tier_changes_task(change_ids: list[int]) -> int:
+    """Create the runs of tier-entry plays for these loyalty tier changes and dispatch them."""
+    from plays.triggers import runs_create_for_tier_changes
+
+    return runs_dispatch(run_ids=runs_create_for_tier_changes(change_ids=change_ids))
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=120)
+def handle_redemptions_task(redemption_ids: list[int]) -> int:
+    """Create the runs of reward-redeemed plays for these redemptions and dispatch them."""
+    from plays.triggers import runs_create_for_redemptions
+
+    return runs_dispatch(run_ids=runs_create_for_redemptions(redemption_ids=redemption_ids))
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=120)
+def handle_referrals_task(referral_ids: list[int]) -> int:
+    """Create the runs of referral-converted plays for these referrals and dispatch them."""
+    from plays.triggers import runs_create_for_referrals
+
+    return runs_dispatch(run_ids=runs_create_for_referrals(referral_ids=referral_ids))
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=120)
 def handle_touchpoints_task(touchpoint_ids: list[int]) -> int:
     """Create the runs of touchpoint plays for these touchpoints and dispatch them."""
-    from plays.triggers import runs_create_for_touchpoints
 
     return runs_dispatch(run_ids=runs_create_for_touchpoints(touchpoint_ids=touchpoint_ids))
 
@@ -71,7 +96,6 @@ def handle_touchpoints_task(touchpoint_ids: list[int]) -> int:
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5, time_limit=600)
 def execute_runs_task(run_ids: list[int]) -> int:
     """Execute these runs (claims them first, so duplicates and retries are harmless)."""
-    from plays.execution import play_runs_execute
 
     return play_runs_execute(run_ids=run_ids).claimed
 
@@ -79,8 +103,6 @@ def execute_runs_task(run_ids: list[int]) -> int:
 @shared_task(acks_late=True, time_limit=840)
 def scan_plays_task() -> dict:
     """The periodic scan: time-based triggers of every active play, then dispatch of every due run."""
-    from plays.models import SCANNED_TRIGGERS, Play, PlayStatus
-    from plays.triggers import ScanResult, due_run_ids, play_scan
 
     started = time.monotonic()
     now = timezone.now()

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -22,7 +23,10 @@ from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 from django.utils import timezone
 
 from contacts.models import Touchpoint, TouchpointKind, TouchpointSource
+from loyalty.models import Redemption, Referral, ReferralStatus, TierChange
+from metrics.models import ContactMetrics
 from plays.models import SCANNED_TRIGGERS, Play, PlayRun, PlayStatus, RunStatus, TriggerType
+from stages.announce import transitions_may_trigger
 from stages.models import StageTransition, TransitionSource
 
 logger = logging.getLogger(__name__)
@@ -93,7 +97,9 @@ def runs_create_for_transitions(*, transition_ids: Sequence[int], now: dt.dateti
     for play in plays:
         found = (
             StageTransition.objects.filter(
-                pk__in=ids, to_stage_id=play.trigger_stage_id, effective_at__gte=now - _event_max_age()
+                # Issue 17: only moves new to the system and still current, effective within the window of now.
+                pk__in=transitions_may_trigger(transition_ids=ids, now=now, window=_event_max_age()),
+                to_stage_id=play.trigger_stage_id,
             )
             # Moves made by plays do not trigger plays: two plays moving contacts back and forth would loop.
             .exclude(source=TransitionSource.PLAY)
@@ -115,7 +121,11 @@ def runs_create_for_touchpoints(*, touchpoint_ids: Sequence[int], now: dt.dateti
     keys_by_play: dict[int, list[str]] = {}
     for play in plays:
         found = Touchpoint.objects.filter(
-            pk__in=ids, kind=play.trigger_kind, occurred_at__gte=now - _event_max_age()
+            # News only: it happened and reached us within the window (an old fact pushed today is history).
+            pk__in=ids,
+            kind=play.trigger_kind,
+            occurred_at__gte=now - _event_max_age(),
+            received_at__gte=now - _event_max_age(),
         ).exclude(  # a play's own email_sent touchpoints never trigger plays (an email play on email_sent would loop)
             source=TouchpointSource.SYSTEM, external_id__startswith=PLAY_TOUCHPOINT_PREFIX
         )
@@ -130,6 +140,67 @@ def runs_create_for_touchpoints(*, touchpoint_ids: Sequence[int], now: dt.dateti
         _runs_bulk_insert(play=play, rows=rows, now=now)
         keys_by_play[play.pk] = [key for _, key, _ in rows]
     return _open_run_ids(keys_by_play)
+
+
+def _runs_for_loyalty_events(*, trigger: str, rows_for: Any, now: dt.datetime) -> list[int]:
+    """Runs of the active plays of a loyalty trigger; `rows_for(play)` gives (contact_id, key, when) of fresh events."""
+    plays = list(Play.objects.filter(status=PlayStatus.ACTIVE, trigger_type=trigger))
+    keys_by_play: dict[int, list[str]] = {}
+    for play in plays:
+        rows = [(contact_id, key, min(when, now)) for contact_id, key, when in rows_for(play)]
+        _runs_bulk_insert(play=play, rows=rows, now=now)
+        keys_by_play[play.pk] = [key for _, key, _ in rows]
+    return _open_run_ids(keys_by_play)
+
+
+def runs_create_for_tier_changes(*, change_ids: Sequence[int], now: dt.datetime | None = None) -> list[int]:
+    """Runs of tier-entry plays for these tier changes (announced and recent only: never backfilled history)."""
+    now = now or timezone.now()
+    found = TierChange.objects.filter(pk__in=list(change_ids), announced=True, effective_at__gte=now - _event_max_age())
+
+    def rows_for(play: Play) -> list[tuple[int, str, dt.datetime]]:
+        return [
+            (contact_id, f"tier_change:{pk}", when)
+            for contact_id, pk, when in found.filter(to_tier_id=play.trigger_tier_id).values_list(
+                "member__contact_id", "pk", "effective_at"
+            )
+        ]
+
+    return _runs_for_loyalty_events(trigger=TriggerType.TIER_ENTERED, rows_for=rows_for, now=now) if change_ids else []
+
+
+def runs_create_for_redemptions(*, redemption_ids: Sequence[int], now: dt.datetime | None = None) -> list[int]:
+    """Runs of reward-redeemed plays for these redemptions (recent ones only)."""
+    now = now or timezone.now()
+    found = Redemption.objects.filter(pk__in=list(redemption_ids), created_at__gte=now - _event_max_age())
+
+    def rows_for(play: Play) -> list[tuple[int, str, dt.datetime]]:
+        rows = found.values_list("member__contact_id", "pk", "created_at")
+        return [(contact_id, f"redemption:{pk}", when) for contact_id, pk, when in rows]
+
+    return (
+        _runs_for_loyalty_events(trigger=TriggerType.REWARD_REDEEMED, rows_for=rows_for, now=now)
+        if redemption_ids
+        else []
+    )
+
+
+def runs_create_for_referrals(*, referral_ids: Sequence[int], now: dt.datetime | None = None) -> list[int]:
+    """Runs of referral-converted plays for the referrers of these converted referrals (recent purchases only)."""
+    now = now or timezone.now()
+    found = Referral.objects.filter(
+        pk__in=list(referral_ids), status=ReferralStatus.PURCHASED, purchased_at__gte=now - _event_max_age()
+    )
+
+    def rows_for(play: Play) -> list[tuple[int, str, dt.datetime]]:
+        rows = found.values_list("referrer_id", "pk", "purchased_at")
+        return [(contact_id, f"referral:{pk}", when) for contact_id, pk, when in rows]
+
+    return (
+        _runs_for_loyalty_events(trigger=TriggerType.REFERRAL_CONVERTED, rows_for=rows_for, now=now)
+        if referral_ids
+        else []
+    )
 
 
 def _open_run_ids(keys_by_play: dict[int, list[str]]) -> list[int]:
@@ -185,8 +256,6 @@ def _due_query(*, play: Play, since: dt.datetime, now: dt.datetime) -> QuerySet:
             .annotate(_contact=F("contact_id"), _key=Value(f"anniversary:{years}y"))
         )
     if play.trigger_type == TriggerType.P_ALIVE_BELOW:
-        from metrics.models import ContactMetrics
-
         # One occurrence per "slipping away after the last purchase": a new purchase starts a new one.
         last = Coalesce(Cast(TruncDate("last_purchase_at"), CharField()), Value("never"))
         return ContactMetrics.objects.filter(

@@ -10,10 +10,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from contacts.models import Contact
 from lifecycle_crm.admin_utils import ComputedAdmin, LargeTableAdminMixin
+from stages.applying import rule_application_start
 from stages.engine import lifecycle_evaluate
 from stages.engine_rules import RuleSpec, rules_active
-from stages.models import Stage, StageRule, StageSnapshot, StageTransition
+from stages.models import ApplicationStatus, RuleApplication, Stage, StageRule, StageSnapshot, StageTransition
 from stages.rules import METRICS
 from stages.services import stage_rule_conditions_clean
 
@@ -98,8 +100,46 @@ class StageRuleAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("preview/", self.admin_site.admin_view(self.preview_view), name="stages_stagerule_preview"),
+            path(
+                "applications/<int:application_id>/",
+                self.admin_site.admin_view(self.application_view),
+                name="stages_stagerule_application",
+            ),
             *super().get_urls(),
         ]
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        """After the rule and its from-stages are saved: apply the change to every contact in the background."""
+        super().save_related(request, form, formsets, change)
+        application = rule_application_start(rule=form.instance, user=request.user)
+        url = reverse("admin:stages_stagerule_application", args=[application.pk])
+        messages.info(
+            request,
+            format_html(
+                'Re-evaluating every contact with this rule in the background: <a href="{}">progress, who moved</a>.',
+                url,
+            ),
+        )
+
+    def application_view(self, request: HttpRequest, application_id: int) -> HttpResponse:
+        """Progress of a rule application and the contacts it moved (the page refreshes itself while it runs)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        application = RuleApplication.objects.filter(pk=application_id).select_related("rule").first()
+        if application is None:
+            messages.error(request, "That rule application does not exist.")
+            return HttpResponseRedirect(reverse("admin:stages_stagerule_changelist"))
+        movers = application.movers[:500]
+        emails = dict(Contact.objects.filter(pk__in=[m["contact_id"] for m in movers]).values_list("pk", "email"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Applying {application.rule_name}",
+            "application": application,
+            "movers": [{**m, "email": emails.get(m["contact_id"], "")} for m in movers],
+            "running": application.status in (ApplicationStatus.QUEUED, ApplicationStatus.RUNNING),
+        }
+        return TemplateResponse(request, "admin/stages/stagerule/application.html", context)
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
         """Dry run of the rule set with the posted (unsaved) rule: how many contacts would move, and where to.
@@ -141,6 +181,7 @@ class StageRuleAdmin(admin.ModelAdmin):
             result = lifecycle_evaluate(dry_run=True, rules=[*others, spec] if candidate.is_active else others)
             context.update(
                 result=result,
+                movers=_movers_page(result.movers, limit=200),
                 moves=sorted(result.moves.items(), key=lambda kv: -kv[1]),
                 by_this_rule=result.moves_by_rule.get(spec.name, 0),
                 by_other_rules=sorted(
@@ -149,6 +190,29 @@ class StageRuleAdmin(admin.ModelAdmin):
                 target=candidate.stage,
             )
         return TemplateResponse(request, "admin/stages/stagerule/preview.html", context)
+
+
+def _movers_page(movers: list[tuple[int, str, str, str]], *, limit: int) -> list[dict]:
+    """The first `limit` contacts a dry run would move, with their emails (one query)."""
+    first = sorted(movers)[:limit]
+    emails = dict(Contact.objects.filter(pk__in=[m[0] for m in first]).values_list("pk", "email"))
+    return [{"contact_id": c, "email": emails.get(c, ""), "from": f, "to": t, "rule": r} for c, f, t, r in first]
+
+
+@admin.register(RuleApplication)
+class RuleApplicationAdmin(admin.ModelAdmin):
+    """Background applications of saved rule changes: read-only, with progress."""
+
+    list_display = ("rule_name", "status", "processed", "total", "moved", "created_by", "created_at", "finished_at")
+    list_filter = ("status",)
+    readonly_fields = ("rule", "rule_name", "status", "total", "processed", "moved", "movers", "error", "created_by",
+                       "created_at", "started_at", "finished_at")  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 @admin.register(StageTransition)

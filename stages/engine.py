@@ -43,8 +43,8 @@ PostgreSQL and SQLite (≥ 3.35: RETURNING, UPDATE … FROM); vendor branches ar
 Movement policy (issue 3): rules move contacts forward along the path (higher position);
 exit stages are entered by their rules from customer stages (or from a lower exit
 stage); a contact in an exit stage leaves it only by a win-back rule (marked
-is_win_back); a contact placed by hand (`stage_source = "manual"`) is moved by a rule
-only on events after that placement. Skipping stages is one transition.
+is_win_back); a contact placed by hand (`stage_source` manual, api or play, after its
+creation) is moved by a rule only on events after that placement. Skipping stages is one transition.
 
 Modules: stages.engine_base (chunks, time bounds, SQL assembly), stages.engine_rules (the
 rules, the policy and their compilation), stages.engine_facts (the aggregate and the facts
@@ -64,6 +64,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from stages.announce import transitions_announce
 from stages.engine_base import DEFAULT_CHUNK_SIZE, Chunk, _chunks, _Sql, _table, evaluation_times
 from stages.engine_facts import _aggregate, _aggregate_sql, _metrics_sql, _write_metrics, _write_purchase_months
 from stages.engine_rules import RuleSpec, _compile_rules, _CompiledRules, _rules_and_stages
@@ -90,6 +91,8 @@ class EvaluationResult:
     moves_by_rule: Counter = field(default_factory=Counter)  # rule name -> count
     seconds: float = 0.0
     dry_run: bool = False
+    # (contact id, from slug, to slug, rule name) of every move a dry run would make: who, not only how many.
+    movers: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     def merge(self, other: EvaluationResult) -> None:
         self.contacts += other.contacts
@@ -99,6 +102,7 @@ class EvaluationResult:
         self.transition_ids.extend(other.transition_ids)
         self.moves.update(other.moves)
         self.moves_by_rule.update(other.moves_by_rule)
+        self.movers.extend(other.movers)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -157,17 +161,22 @@ def _moves(
     contacts = _table("contacts", "Contact")
     transitions = StageTransition._meta.db_table
     touchpoints = _table("contacts", "Touchpoint")
+
     # The triggering touchpoint: the contact's touchpoint at the effective time (none for
     # silence rules, whose moment is "last purchase + N days").
-    trigger = (
-        f"(SELECT tp.id FROM {touchpoints} tp WHERE tp.contact_id = mv.contact_id"
-        " AND tp.occurred_at = mv.effective_at ORDER BY tp.id DESC LIMIT 1)"
-    )
+    def trigger(column: str) -> str:
+        return (
+            f"(SELECT tp.{column} FROM {touchpoints} tp WHERE tp.contact_id = mv.contact_id"
+            " AND tp.occurred_at = mv.effective_at ORDER BY tp.id DESC LIMIT 1)"
+        )
+
+    # Provenance (issue 17): a rule move is caused by its touchpoint, so it records who pushed or logged that.
     insert = (
         f"INSERT INTO {transitions} (contact_id, from_stage_id, to_stage_id, effective_at, recorded_at, source,"
-        " rule_id, touchpoint_id, user_id, note, is_win_back)"
+        " rule_id, touchpoint_id, user_id, api_key_id, note, is_win_back)"
         f" SELECT mv.contact_id, mv.from_stage_id, mv.to_stage_id, mv.effective_at, %s, '{TransitionSource.RULE}',"
-        f" mv.rule_id, {trigger}, NULL, '', mv.is_win_back FROM {{source}} mv"
+        f" mv.rule_id, {trigger('id')}, {trigger('logged_by_id')}, {trigger('api_key_id')}, '', mv.is_win_back"
+        " FROM {source} mv"
     )
     still_there = "c.id = mv.contact_id AND c.stage_id = mv.from_stage_id AND c.stage_entered_at = mv.from_entered_at"
     update = (
@@ -215,6 +224,7 @@ def _evaluate_chunk(
     stages: dict[int, Stage],
     dry_run: bool,
     write_metrics: bool,
+    announce: bool = True,
 ) -> tuple[EvaluationResult, list[int]]:
     """Evaluate one chunk in one transaction; returns the result and the contacts lost to a concurrent writer."""
     result = EvaluationResult(chunks=1, dry_run=dry_run)
@@ -279,9 +289,13 @@ def _evaluate_chunk(
                 applied = planned if dry_run else [move for move in planned if move[4] is not None]
                 if pass_no == 0 and not dry_run:
                     conflicted = [move[0] for move in planned if move[4] is None]
-                for _cid, from_id, to_id, rule_idx, transition_id in applied:
-                    result.moves[(stages[from_id].slug if from_id in stages else from_id, stages[to_id].slug)] += 1
-                    result.moves_by_rule[compiled.rules[rule_idx - 1].name] += 1
+                for cid, from_id, to_id, rule_idx, transition_id in applied:
+                    from_slug = stages[from_id].slug if from_id in stages else from_id
+                    result.moves[(from_slug, stages[to_id].slug)] += 1
+                    rule_name = compiled.rules[rule_idx - 1].name
+                    result.moves_by_rule[rule_name] += 1
+                    if dry_run:
+                        result.movers.append((cid, str(from_slug), stages[to_id].slug, rule_name))
                     if transition_id is not None:
                         result.transition_ids.append(transition_id)
                 result.moved += len(applied)
@@ -307,16 +321,14 @@ def _evaluate_chunk(
                 chunk.predicate("c.id").params,
             )
             result.contacts = cursor.fetchone()[0]
-        if result.transition_ids:
+        if result.transition_ids and announce:
             # In the chunk's transaction: the receivers' tasks are outbox rows committed with the moves.
             _announce(list(result.transition_ids))
     return result, conflicted
 
 
 def _announce(transition_ids: list[int]) -> None:
-    from stages.signals import stage_changed
-
-    stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
+    transitions_announce(transition_ids)
 
 
 # --- the entry point ----------------------------------------------------------------------------
@@ -333,6 +345,7 @@ def lifecycle_evaluate(
     reference: dt.datetime | None = None,
     write_metrics: bool = True,
     progress: Callable[[int], None] | None = None,
+    announce: bool | None = None,
 ) -> EvaluationResult:
     """Evaluate the stage rules for some contacts (ids), an id range, or all contacts, and apply the moves.
 
@@ -341,7 +354,8 @@ def lifecycle_evaluate(
     admin's rule preview passes `rules` with the edited rule). `as_of` evaluates as if
     that day were today, ignoring later touchpoints. `progress(n)` is called with the
     number of contacts done after each chunk. Safe to run concurrently and repeatedly:
-    a rerun over unchanged data moves nobody.
+    a rerun over unchanged data moves nobody. `announce` (default: only without `as_of`)
+    lets the moves cause side effects; a replay or an import evaluates quietly (issue 17).
     """
     started = time.perf_counter()
     if chunk_size < 1:
@@ -351,6 +365,10 @@ def lifecycle_evaluate(
     reference_ts, cutoff = evaluation_times(as_of=as_of, reference=reference)
     compiled = _compile_rules(specs, stages, reference=reference_ts, vendor=connection.vendor)
     total = EvaluationResult(dry_run=dry_run)
+    if announce is None:
+        announce = as_of is None
+    if as_of is not None and not dry_run and as_of > timezone.localdate():
+        raise ValueError("A future as-of is a simulation: evaluate it with dry_run=True (nothing is written).")
     if id_range is not None:
         chunks: Iterator[Chunk] = iter([Chunk(lo=id_range[0], hi=id_range[1])])
     elif contact_ids is not None and not contact_ids:
@@ -359,7 +377,13 @@ def lifecycle_evaluate(
         chunks = _chunks(contact_ids, chunk_size)
     for chunk in chunks:
         result, conflicted = _evaluate_chunk(
-            chunk, compiled, cutoff=cutoff, stages=stages, dry_run=dry_run, write_metrics=write_metrics
+            chunk,
+            compiled,
+            cutoff=cutoff,
+            stages=stages,
+            dry_run=dry_run,
+            write_metrics=write_metrics,
+            announce=announce,
         )
         attempts = 0
         while conflicted and attempts < MAX_CONFLICT_RETRIES:
@@ -368,7 +392,13 @@ def lifecycle_evaluate(
             attempts += 1
             result.conflicts_retried += len(conflicted)
             retry, conflicted = _evaluate_chunk(
-                Chunk(ids=tuple(conflicted)), compiled, cutoff=cutoff, stages=stages, dry_run=False, write_metrics=False
+                Chunk(ids=tuple(conflicted)),
+                compiled,
+                cutoff=cutoff,
+                stages=stages,
+                dry_run=False,
+                write_metrics=False,
+                announce=announce,
             )
             retry.contacts = retry.chunks = 0
             result.merge(retry)

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
 from django.db import connection
 from django.utils import timezone
 
@@ -84,8 +85,6 @@ def _least(vendor: str, items: list[SqlPart]) -> SqlPart:
 
 
 def _table(app: str, model: str) -> str:
-    from django.apps import apps
-
     return apps.get_model(app, model)._meta.db_table
 
 

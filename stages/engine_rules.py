@@ -22,6 +22,7 @@ from stages.rules import CompileContext, SqlPart, compile_condition, validate_co
 logger = logging.getLogger(__name__)
 
 MANUAL_SOURCE = "manual"
+HAND_SQL = "'manual', 'api', 'play'"  # stage sources of moves by hand (issue 17: stage_source = the move's source)
 
 # --- inputs and results ------------------------------------------------------------------------
 
@@ -165,7 +166,12 @@ def _compile_rules(
         joiner = " AND " if rule.match == RuleMatch.ALL else " OR "
         test = SqlPart("(" + joiner.join(f"({t.sql})" for t in tests) + ")", tuple(p for t in tests for p in t.params))
         if rule.match == RuleMatch.ALL:
+            # The rule became true when its last condition did. A condition without an event time (a
+            # model's p_alive, "fewer than") is known true only now: such a move is effective on the
+            # evaluation day, not at the last purchase (issue 17: the at-risk play ignored those as old).
             known = [c.event for c in compiled if c.event is not None]
+            if known and len(known) < len(compiled):
+                known.append(ref)
             event = _greatest(vendor, known) if known else None
         else:
             # The earliest event among the conditions that hold; a condition without an event
@@ -180,9 +186,15 @@ def _compile_rules(
         event = SqlPart(f"COALESCE({event.sql}, {ref.sql})", event.params + ref.params) if event else ref
         allowed = rule_allowed_from(rule, stages)
         where = _Sql().add(f"c.stage_id IN ({', '.join(['%s'] * len(allowed))}) AND ", allowed).part(test)
+        # A contact whose stage was entered after the evaluation's "now" (a past as-of over newer history)
+        # is left alone: a move before its entry would break the chain, one after it would lie in the future.
+        where.add(" AND c.stage_entered_at <= ").part(ref)
         candidates.append(SqlPart(f"({where.sql})", tuple(where.params)))
         # A manual placement is respected: only events after it may move the contact on.
-        where.add(f" AND (c.stage_source <> '{MANUAL_SOURCE}' OR ").part(event).add(" > c.stage_entered_at)")
+        # A placement by hand (manual, api, play) is a later move, never the first placement (entered by
+        # the time the contact row was created): the rules may move the contact on only after it.
+        where.add(f" AND (c.stage_source NOT IN ({HAND_SQL}) OR c.stage_entered_at <= c.created_at OR ")
+        where.part(event).add(" > c.stage_entered_at)")
         whens.add(f" WHEN {where.sql} THEN {index}", where.params)
         events.add(f", {event.sql} AS e_{index}", event.params)
         to_stage.add(f" WHEN {index} THEN %s", (rule.stage_id,))
@@ -198,7 +210,10 @@ def _compile_rules(
     effective.add(" END")
     # The transition is effective when its event happened, but never before the contact
     # entered the stage it leaves (history stays ordered).
-    eff = _greatest(vendor, [SqlPart(effective.sql, tuple(effective.params)), SqlPart("x.from_entered_at")])
+    # Nor after the evaluation's "now": a touch stamped ahead by a fast client clock moves the contact now,
+    # never into the future (issue 17: a stage entered in the future hid later purchases from the win-back).
+    capped = _least(vendor, [SqlPart(effective.sql, tuple(effective.params)), ref])
+    eff = _greatest(vendor, [capped, SqlPart("x.from_entered_at")])
     metrics_join = ""
     if ctx.needs_metrics_row:
         metrics_join = f" LEFT JOIN {ContactMetrics._meta.db_table} m ON m.contact_id = c.id"

@@ -1,9 +1,12 @@
 """Lifecycle stages, the rules that place contacts in them, and the history of every move."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from stages.rules import validate_conditions
 
 
 class StageCategory(models.TextChoices):
@@ -74,9 +77,6 @@ class StageRule(models.Model):
 
     def clean(self) -> None:
         """Validate the conditions against the metric registry (stages.rules) and the win-back flag."""
-        from django.core.exceptions import ValidationError
-
-        from stages.rules import validate_conditions
 
         errors: dict[str, list[str]] = {}
         try:
@@ -130,6 +130,12 @@ class StageTransition(models.Model):
     )
     note = models.TextField(blank=True)
     is_win_back = models.BooleanField(default=False)
+    # Provenance (issue 17): the API key that caused the move (directly, or through the touchpoint it
+    # pushed), and the name of the user or key at that moment, kept when either is later deleted.
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    actor_name = models.CharField(max_length=160, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["contact_id", "effective_at", "id"]
@@ -164,6 +170,10 @@ class StageSnapshot(models.Model):
     date = models.DateField()
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="snapshots")
     contacts = models.IntegerField()
+    # Set when history before this day changed after the row was written (a late fact, a merge):
+    # the count was rewritten from the history and the chart says so (issue 17).
+    restated_at = models.DateTimeField(null=True, blank=True)
+    previous_contacts = models.IntegerField(null=True, blank=True)
 
     class Meta:
         # The table keeps the name it had in analytics: raw SQL and data stay valid.
@@ -173,3 +183,54 @@ class StageSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.stage_id}: {self.contacts}"
+
+
+class ApplicationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class RuleApplication(models.Model):
+    """A saved rule change applied to every contact in the background, with progress and who moved (issue 17).
+
+    A rule saved in admin or the API used to wait silently for the nightly run; now the save
+    queues one of these, a worker re-evaluates the contacts chunk by chunk (advancing
+    `processed` after each committed chunk) and records the moves it made.
+    """
+
+    rule = models.ForeignKey(StageRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="applications")
+    rule_name = models.CharField(max_length=120)
+    status = models.CharField(max_length=8, choices=ApplicationStatus.choices, default=ApplicationStatus.QUEUED)
+    total = models.IntegerField(default=0)
+    processed = models.IntegerField(default=0)
+    moved = models.IntegerField(default=0)
+    # [{"contact_id", "from", "to", "transition_id"}] of the moves made, at most MOVERS_KEPT (moved counts all).
+    movers = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    MOVERS_KEPT = 5000
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed__gte=0) & Q(moved__gte=0), name="rule_application_counts_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Apply {self.rule_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == ApplicationStatus.DONE:
+            return 100
+        return min(100, int(100 * self.processed / self.total)) if self.total else 0

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from contacts.models import SCORE_MAX, SCORE_MIN, Touchpoint, TouchpointKind
 
@@ -331,6 +331,19 @@ METRICS: dict[str, Metric] = {
 }
 
 
+def metric_register(metric: Metric) -> None:
+    """Add a metric from an app above the engine (e.g. loyalty's tier and referrals), from its AppConfig.ready.
+
+    Dependency inversion: the engine compiles whatever the registry holds and never imports
+    the apps that extend it. A name is registered once; registering another metric under a
+    taken name is a configuration error, not a silent override.
+    """
+    existing = METRICS.get(metric.name)
+    if existing is not None and existing != metric:
+        raise ImproperlyConfigured(f"Stage rule metric {metric.name!r} is already registered.")
+    METRICS[metric.name] = metric
+
+
 # --- validation -------------------------------------------------------------------------------
 
 
@@ -407,7 +420,7 @@ def validate_conditions(conditions: Any) -> list[dict[str, Any]]:
             errors.append(f"{where}: unknown metric {name!r}. Known metrics: {', '.join(METRICS)}.")
             continue
         op = condition.get("op")
-        if op not in metric.ops:
+        if not isinstance(op, str) or op not in metric.ops:  # a list or object here is not hashable
             errors.append(f"{where}: operator {op!r} is not allowed for {name!r} (use one of {' '.join(metric.ops)}).")
         if "value" not in condition:
             errors.append(f"{where}: a value is required.")

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Lead
 from django.utils import timezone
 
@@ -33,6 +33,18 @@ def stage_visits(*, contact_ids: Sequence[int] | None = None) -> QuerySet[StageT
             Lead("to_stage_id"), partition_by=[F("contact_id")], order_by=[F("effective_at"), F("id")]
         ),
     ).order_by("contact_id", "effective_at", "id")
+
+
+def transitions_with_exit(queryset: QuerySet[StageTransition]) -> QuerySet[StageTransition]:
+    """Transitions annotated with `exited_at`: the effective time of the contact's next move (NULL while current).
+
+    A correlated subquery rather than LEAD, so it stays right under any filter of the feed (a
+    window sees only the filtered rows); each probe is one seek in the (contact, effective_at) index.
+    """
+    following = StageTransition.objects.filter(contact_id=OuterRef("contact_id")).filter(
+        Q(effective_at__gt=OuterRef("effective_at")) | Q(effective_at=OuterRef("effective_at"), id__gt=OuterRef("id"))
+    )
+    return queryset.annotate(exited_at=Subquery(following.order_by("effective_at", "id").values("effective_at")[:1]))
 
 
 @dataclass

@@ -12,13 +12,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from outbox.services import outbox_enqueue
+from accounts.actor import actor_split
+from contacts.models import Contact
+from stages.announce import transitions_announce
+from stages.applying import rule_application_start
 from stages.engine import EvaluationResult, lifecycle_evaluate
 from stages.engine_base import DEFAULT_CHUNK_SIZE, evaluation_times
+from stages.engine_rules import RuleSpec
+from stages.history import contact_histories, late_facts, lifecycle_history_restate, stage_snapshots_restate
 from stages.models import Stage, StageCategory, StageRule, StageSnapshot, StageTransition, TransitionSource
 from stages.rules import validate_conditions
 
@@ -26,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 # Work registered by the apps above the engine, run by lifecycle_finish (see lifecycle_finish_step_register).
 FINISH_STEPS: dict[str, Callable[..., Any]] = {}
+SCHEDULED_ONLY: set[str] = set()  # finish steps run only by the nightly chain and recompute_lifecycle
 
 MANUAL_MOVE_SOURCES = {
     TransitionSource.MANUAL,
@@ -36,15 +43,27 @@ MANUAL_MOVE_SOURCES = {
 }
 
 
-def lifecycle_enqueue_evaluation(*, contact_ids: Sequence[int]) -> None:
-    """Ask a worker to re-evaluate these contacts' stages; call it inside the write's transaction.
+def lifecycle_evaluate_realtime(*, contact_ids: Sequence[int], announce: bool = True) -> EvaluationResult:
+    """Evaluate these contacts now, first restating their history where a late fact arrived (stages.history).
 
-    The request is an outbox row committed with the data, so a broker outage neither fails
-    the write nor loses the evaluation: the relay publishes it once Redis is back.
+    The real-time path (a push, a form, an import chunk): a touchpoint that happened before
+    moves already recorded rewrites the history after it quietly, then one evaluation as of
+    now may announce what is new and current (stages.announce).
     """
-    if not contact_ids:
-        return
-    outbox_enqueue(task="stages.tasks.evaluate_contacts_task", args=[sorted(set(contact_ids))])
+    ids = sorted({int(i) for i in contact_ids})
+    before = contact_histories(ids)
+    late = late_facts(contact_ids=ids)
+    if late:
+        lifecycle_history_restate(since=late)
+    result = lifecycle_evaluate(contact_ids=ids, announce=announce)
+    # A stored daily snapshot that the new history contradicts is restated, visibly.
+    changed = list(late.values())
+    changed += StageTransition.objects.filter(pk__in=result.transition_ids).values_list("effective_at", flat=True)
+    today = timezone.localdate()
+    earliest = min((timezone.localtime(when).date() for when in changed), default=today)
+    if earliest < today:
+        stage_snapshots_restate(contact_ids=ids, since=earliest, before=before)
+    return result
 
 
 # --- manual moves ------------------------------------------------------------------------------
@@ -56,11 +75,11 @@ def contact_move_stage(
 ) -> StageTransition:
     """Move a contact to any stage by hand (admin, dashboard, API), logged with its reason.
 
-    The contact is marked as placed by hand (`stage_source = "manual"`), so the rules never
-    push it back; they may move it on only for events after this move. Leaving an exit
+    The contact's `stage_source` is the move's source (manual, api, play: they always agree),
+    a placement by hand, so the rules never push it back; they may move it on only for
+    events after this move. Leaving an exit
     stage for a customer stage by hand is recorded as a win-back.
     """
-    from contacts.models import Contact
 
     reason = (reason or "").strip() if isinstance(reason, str) or reason is None else ""
     if not reason:
@@ -78,10 +97,14 @@ def contact_move_stage(
     if not target.is_active:
         raise ValidationError({"stage": f"The stage {target.name!r} is not active."})
     # Lock the row: a concurrent rule evaluation's conditional UPDATE then waits and skips it.
-    locked = Contact.objects.select_for_update().select_related("stage").get(pk=contact.pk)
+    # The contact row alone, no join: PostgreSQL re-checks a locked row that changed meanwhile
+    # against the join, and a stage moved by a concurrent evaluation no longer matched the
+    # joined stage row, so the contact vanished (DoesNotExist, a 500). Its stage is read after.
+    locked = Contact.objects.select_for_update(of=("self",)).get(pk=contact.pk)
     if locked.stage_id == target.pk:
         raise ValidationError({"stage": f"The contact is already in {target.name!r}."})
     now = timezone.now()
+    actor = actor_split(user)
     transition = StageTransition.objects.create(
         contact=locked,
         from_stage=locked.stage,
@@ -89,23 +112,21 @@ def contact_move_stage(
         effective_at=now,
         recorded_at=now,
         source=source,
-        user=user if getattr(user, "is_authenticated", False) else None,
+        user=actor.user,
+        api_key=actor.api_key,
+        actor_name=actor.name,
         note=reason,
         is_win_back=locked.stage.category == StageCategory.EXIT and target.category != StageCategory.EXIT,
     )
-    Contact.objects.filter(pk=locked.pk).update(
-        stage=target, stage_entered_at=now, stage_source=TransitionSource.MANUAL, updated_at=now
-    )
+    Contact.objects.filter(pk=locked.pk).update(stage=target, stage_entered_at=now, stage_source=source, updated_at=now)
     contact.stage, contact.stage_id, contact.stage_entered_at = target, target.pk, now
-    contact.stage_source = TransitionSource.MANUAL
+    contact.stage_source = source
     _announce([transition.pk])  # in the transaction: receivers write outbox rows with the move
     return transition
 
 
 def _announce(transition_ids: list[int]) -> None:
-    from stages.signals import stage_changed
-
-    stage_changed.send(sender=StageTransition, transition_ids=transition_ids)
+    transitions_announce(transition_ids)
 
 
 # --- rules ---------------------------------------------------------------------------------------
@@ -116,12 +137,16 @@ def stage_rule_save(
     *,
     rule: StageRule | None = None,
     data: dict[str, Any],
+    user: Any = None,
+    apply: bool = True,
 ) -> StageRule:
     """Create or update a stage rule after validating its conditions against the metric registry.
 
     `data` holds name, stage (Stage or id), match, conditions, from_stages (Stages or ids),
     priority, is_win_back, is_active, description. Raises ValidationError with the
-    registry's messages; nothing is saved then.
+    registry's messages; nothing is saved then. With `apply` (the default) the change is applied
+    to every contact in the background after commit (stages.applying; issue 17: rule changes
+    used to wait silently for the nightly run); `rule.last_application` names that run.
     """
     rule = rule or StageRule()
     from_stages = data.pop("from_stages", None)
@@ -136,6 +161,8 @@ def stage_rule_save(
     rule.save()
     if from_stages is not None:
         rule.from_stages.set(from_stages)
+    if apply:
+        rule.last_application = rule_application_start(rule=rule, user=user)
     return rule
 
 
@@ -171,26 +198,54 @@ class RecomputeResult:
         }
 
 
+FUTURE_AS_OF_MESSAGE = (
+    "{day} is in the future: a future as-of is a simulation and would write moves that have not happened"
+    " (and email customers about them). Add --dry-run to see what it would do; nothing is written then."
+)
+
+
+def lifecycle_as_of_check(*, as_of: dt.date | None, dry_run: bool) -> None:
+    """Refuse a future as-of unless it is a dry run (issue 17: `--as-of 2030-01-01` churned real customers)."""
+    if as_of is not None and not dry_run and as_of > timezone.localdate():
+        raise ValidationError({"as_of": FUTURE_AS_OF_MESSAGE.format(day=as_of.isoformat())})
+
+
 def lifecycle_recompute(
     *,
     as_of: dt.date | None = None,
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     contact_ids: Sequence[int] | None = None,
+    dry_run: bool = False,
+    rules: list[RuleSpec] | None = None,
+    announce: bool | None = None,
+    scheduled_steps: bool = False,
 ) -> RecomputeResult:
     """Recompute every contact's stage and base metrics, snapshot the day, then refresh customer value.
 
     The foreground twin of the nightly Celery fan-out (same engine, same chunks): used by
     `recompute_lifecycle` and `seed_demo`. With `contact_ids`, only those contacts are
     evaluated and the snapshot/customer-value steps are skipped (they describe everyone).
+    A past `as_of` is a replay: it writes history effective up to that day and triggers
+    nothing. A future one is refused unless `dry_run`, which writes nothing at all and
+    returns who would move (`result.evaluation.movers`).
+    `scheduled_steps` also runs the steps registered as scheduled-only (the result layer's
+    stored results): `recompute_lifecycle` runs the whole nightly chain, seed_demo does not.
     """
+    lifecycle_as_of_check(as_of=as_of, dry_run=dry_run)
     started = time.perf_counter()
     evaluation = lifecycle_evaluate(
-        contact_ids=contact_ids, as_of=as_of, chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, progress=progress
+        contact_ids=contact_ids,
+        as_of=as_of,
+        chunk_size=chunk_size or DEFAULT_CHUNK_SIZE,
+        progress=progress,
+        dry_run=dry_run,
+        rules=rules,
+        announce=(as_of is None if announce is None else announce) and not dry_run,
     )
     result = RecomputeResult(evaluation=evaluation, timings={"evaluate": time.perf_counter() - started})
-    if contact_ids is None:
-        lifecycle_finish(as_of=as_of, result=result)
+    if contact_ids is None and not dry_run:
+        lifecycle_finish(as_of=as_of, result=result, scheduled_steps=scheduled_steps)
     return result
 
 
@@ -221,31 +276,49 @@ def lifecycle_replay(
         if progress is not None:
             progress(day, evaluation)
         day += dt.timedelta(days=step_days)
-    return lifecycle_recompute(as_of=end if end < timezone.localdate() else None, chunk_size=chunk_size)
+    # A replay rebuilds history: even its last step (today) triggers nothing (issue 17).
+    return lifecycle_recompute(as_of=end if end < timezone.localdate() else None, chunk_size=chunk_size, announce=False)
 
 
-def lifecycle_finish_step_register(*, name: str, step: Callable[..., Any]) -> None:
+def lifecycle_finish_step_register(*, name: str, step: Callable[..., Any], scheduled_only: bool = False) -> None:
     """Register work to run after every full evaluation (nightly finish, `recompute_lifecycle`, seed).
 
     The engine knows nothing of the apps above it: analytics registers its customer-value
     recompute and its rollups' fold from its AppConfig.ready, so the engine never imports
     analytics. `step(as_of=date)` runs in registration order; its return value is kept in
-    `RecomputeResult.steps[name]`.
+    `RecomputeResult.steps[name]`. A `scheduled_only` step runs in the nightly chain and in
+    `recompute_lifecycle`, not when a recompute is part of other work (seeding demo data).
     """
     FINISH_STEPS[name] = step
+    if scheduled_only:
+        SCHEDULED_ONLY.add(name)
+    else:
+        SCHEDULED_ONLY.discard(name)
 
 
-def lifecycle_finish(*, as_of: dt.date | None, result: RecomputeResult) -> RecomputeResult:
-    """After all chunks: the daily stage snapshot, then the registered finish steps (customer value, rollups)."""
+def lifecycle_finish(
+    *, as_of: dt.date | None, result: RecomputeResult, run_steps: bool = True, scheduled_steps: bool = True
+) -> RecomputeResult:
+    """After all chunks: the daily stage snapshot, then the registered finish steps (customer value, rollups,
+    results), each with the same as-of day. `run_steps=False` leaves the steps to the caller (the nightly
+    Celery chain runs each as its own task, `lifecycle_finish_step_run`)."""
     started = time.perf_counter()
     result.snapshot_date = as_of or timezone.localdate()
     result.snapshot_rows = stage_snapshot_write(date=result.snapshot_date)
     result.timings["snapshot"] = time.perf_counter() - started
-    for name, step in FINISH_STEPS.items():
-        started = time.perf_counter()
-        result.steps[name] = step(as_of=result.snapshot_date)
-        result.timings[name] = time.perf_counter() - started
+    if run_steps:
+        for name in FINISH_STEPS:
+            if name in SCHEDULED_ONLY and not scheduled_steps:
+                continue
+            started = time.perf_counter()
+            result.steps[name] = lifecycle_finish_step_run(name=name, as_of=result.snapshot_date)
+            result.timings[name] = time.perf_counter() - started
     return result
+
+
+def lifecycle_finish_step_run(*, name: str, as_of: dt.date) -> Any:
+    """Run one registered finish step as of a day (a KeyError names a step no app registered)."""
+    return FINISH_STEPS[name](as_of=as_of)
 
 
 def stage_snapshot_write(*, date: dt.date) -> int:
@@ -283,6 +356,4 @@ def stage_snapshot_write(*, date: dt.date) -> int:
 
 
 def _table(app: str, model: str) -> str:
-    from django.apps import apps
-
     return apps.get_model(app, model)._meta.db_table

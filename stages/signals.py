@@ -7,3 +7,7 @@ one engine chunk or one manual move. Receivers only enqueue tasks (outbox rows i
 from django.dispatch import Signal
 
 stage_changed = Signal()
+
+# sender=RuleApplication, application_id=int: a saved rule change is queued for every contact (issue 17);
+# its receiver (stages.receivers) enqueues the background run.
+rule_application_queued = Signal()

@@ -106,3 +106,14 @@ def outsider(db):
     from tests.factories import UserFactory
 
     return UserFactory(username="outsider", role=None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_result_cache():
+    """Every test starts with an empty cache: the result layer (analytics.results) keys results by query and
+    day, not by the data a test made, so a result cached by one test must not answer the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

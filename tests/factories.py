@@ -109,3 +109,20 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     status = CampaignStatus.ACTIVE
     starts_on = factory.LazyFunction(lambda: timezone.now().date() - dt.timedelta(days=60))
     cost = Decimal("1000.00")
+
+
+class CLVBacktestFactory(factory.django.DjangoModelFactory):
+    """A recorded calibration/holdout backtest (issue 18), with an empty result."""
+
+    class Meta:
+        model = "analytics.CLVBacktest"
+
+    as_of = factory.LazyFunction(timezone.localdate)
+    calibration_end = factory.LazyAttribute(lambda o: o.as_of - dt.timedelta(days=91))
+    holdout_end = factory.SelfAttribute("as_of")
+    n_customers = 100
+    n_repeat_customers = 40
+    actual_total = 55.0
+    chosen_model = "pareto_nbd"
+    reason = "Pareto/NBD had the smallest error per customer on the holdout."
+    result = factory.LazyFunction(dict)

@@ -14,6 +14,9 @@ class WebhookEvent(models.TextChoices):
     CONTACT_STAGE_CHANGED = "contact.stage_changed", "A contact changed stage"
     CONTACT_CREATED = "contact.created", "A contact was created"
     TOUCHPOINT_CREATED = "touchpoint.created", "Touchpoints were stored"
+    LOYALTY_TIER_CHANGED = "loyalty.tier_changed", "A contact changed loyalty tier"
+    LOYALTY_REWARD_REDEEMED = "loyalty.reward_redeemed", "A contact redeemed a reward"
+    LOYALTY_REFERRAL_CONVERTED = "loyalty.referral_converted", "A referred friend made a first purchase"
     PING = "ping", "Test delivery"
 
 

@@ -18,8 +18,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from outbox.services import outbox_enqueue
+from contacts.models import Contact, Touchpoint
+from stages.models import StageTransition
 from webhooks.delivery import ACTIVE_EVENTS_CACHE_KEY, _iso
+from webhooks.loyalty_events import redemptions_data, referrals_data, tier_changes_data
 from webhooks.models import (
     SUBSCRIBABLE_EVENTS,
     DeliveryStatus,
@@ -27,6 +29,7 @@ from webhooks.models import (
     WebhookEvent,
     WebhookSubscription,
 )
+from webhooks.signals import deliveries_due
 from webhooks.targets import webhook_url_clean
 
 logger = logging.getLogger(__name__)
@@ -123,8 +126,6 @@ def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
 
 
 def _contacts_data(contact_ids: Sequence[int]) -> list[dict[str, Any]]:
-    from contacts.models import Contact
-
     rows = Contact.objects.filter(pk__in=contact_ids).select_related("stage").order_by("id")
     return [
         {
@@ -143,8 +144,6 @@ def _contacts_data(contact_ids: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def _touchpoints_data(touchpoint_ids: Sequence[int]) -> list[dict[str, Any]]:
-    from contacts.models import Touchpoint
-
     rows = Touchpoint.objects.filter(pk__in=touchpoint_ids).select_related("contact").order_by("id")
     return [
         {
@@ -166,8 +165,6 @@ def _touchpoints_data(touchpoint_ids: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def _transitions_data(transition_ids: Sequence[int]) -> list[dict[str, Any]]:
-    from stages.models import StageTransition
-
     rows = (
         StageTransition.objects.filter(pk__in=transition_ids)
         .select_related("contact", "from_stage", "to_stage")
@@ -192,6 +189,9 @@ BUILDERS = {
     WebhookEvent.CONTACT_CREATED: ("contacts", _contacts_data),
     WebhookEvent.TOUCHPOINT_CREATED: ("touchpoints", _touchpoints_data),
     WebhookEvent.CONTACT_STAGE_CHANGED: ("transitions", _transitions_data),
+    WebhookEvent.LOYALTY_TIER_CHANGED: ("tier_changes", tier_changes_data),
+    WebhookEvent.LOYALTY_REWARD_REDEEMED: ("redemptions", redemptions_data),
+    WebhookEvent.LOYALTY_REFERRAL_CONVERTED: ("referrals", referrals_data),
 }
 
 
@@ -260,9 +260,10 @@ def webhook_ping(*, subscription: WebhookSubscription) -> WebhookDelivery:
 
 
 def _enqueue(delivery_ids: list[int]) -> None:
-    """One outbox event per delivery, in the caller's transaction (published after commit)."""
-    for delivery_id in delivery_ids:
-        outbox_enqueue(task="webhooks.tasks.webhook_deliver_task", args=[delivery_id])
+    """Announce deliveries due now, in the caller's transaction: one outbox event each (webhooks.receivers)."""
+    # webhooks.receivers enqueues the delivery tasks (this module never imports webhooks.tasks,
+    # whose tasks import it).
+    deliveries_due.send(sender=WebhookDelivery, delivery_ids=list(delivery_ids))
 
 
 def webhook_requeue_stale(*, older_than: dt.timedelta = dt.timedelta(minutes=10), limit: int = 1000) -> int:

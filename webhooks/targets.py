@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import socket
 import time
 from typing import Any
@@ -22,6 +21,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from webhooks.addresses import address_is_public
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -56,10 +57,8 @@ class TargetRefused(Exception):
 
 
 def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    # Through every embedded IPv4 form (NAT64, 6to4, IPv4-compatible…): see webhooks.addresses.
+    return address_is_public(address)
 
 
 def webhook_target_resolve(url: str) -> tuple[str, str, int, str]:

@@ -2,12 +2,15 @@
 
 from django.urls import path
 
-from analytics.api.views import ClvModelApi, discover_reports, report_view
+from analytics.api.views import ClvBacktestApi, ClvModelApi, discover_reports, report_view
 
 # Public names promised in DESIGN.md for modules named otherwise.
 ALIASES = {"cohort_retention": "retention", "stage_flow": "flow"}
 
-urlpatterns = [path("analytics/clv/model/", ClvModelApi.as_view(), name="analytics-clv-model")]
+urlpatterns = [
+    path("analytics/clv/model/", ClvModelApi.as_view(), name="analytics-clv-model"),
+    path("analytics/clv/backtest/", ClvBacktestApi.as_view(), name="analytics-clv-backtest"),
+]
 for spec in discover_reports():
     for name in (spec.name, ALIASES.get(spec.name)):
         if name:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 import logging
-import pkgutil
 import types
 import typing
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -28,8 +27,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.permissions import ALL_ROLES
+from analytics.clv_model_page import clv_backtest_as_dict
+from analytics.reports.base import ReportFilters
+from analytics.reports.registry import REPORTS
+from analytics.selectors import clv_backtest_latest, clv_model_fit_as_dict, clv_model_fit_latest
 from contacts.models import Channel
-from lifecycle_crm.api.permissions import ALL_ROLES
 from lifecycle_crm.api.schema import READ_ERRORS, ErrorSerializer
 
 logger = logging.getLogger(__name__)
@@ -55,16 +58,26 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-def _field_for(hint: Any, *, for_input: bool, name: str, path: str) -> serializers.Field:
-    """A serializer field for a dataclass type hint (inputs are optional query parameters)."""
+def _field_for(
+    hint: Any, *, for_input: bool, name: str, path: str, bounds: Mapping[str, Any] | None = None
+) -> serializers.Field:
+    """A serializer field for a dataclass type hint (inputs are optional query parameters).
+
+    `bounds` is the query field's metadata (`minimum`/`maximum`), so the schema states the
+    range the report accepts and a generated client or fuzzer stays inside it."""
     hint, nullable = _unwrap_optional(hint)
     common: dict[str, Any] = {"required": False} if for_input else {"allow_null": nullable}
     origin = typing.get_origin(hint)
+    if origin is typing.Literal and for_input:
+        return serializers.ChoiceField(choices=[str(v) for v in typing.get_args(hint)], **common)
     if hint is bool:
         return serializers.BooleanField(**common)
     if hint is int:
         if for_input:
-            return serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1, **common)
+            bounds = bounds or {}
+            return serializers.IntegerField(
+                min_value=bounds.get("minimum", -(2**31)), max_value=bounds.get("maximum", 2**31 - 1), **common
+            )
         return serializers.IntegerField(**common)
     if hint is float:
         return serializers.FloatField(**common)
@@ -140,7 +153,7 @@ class ReportSpec:
             if f.name == "filters":
                 attrs.update({name: make() for name, make in FILTER_FIELDS.items()})
             else:
-                attrs[f.name] = _field_for(hints[f.name], for_input=True, name=f.name, path="")
+                attrs[f.name] = _field_for(hints[f.name], for_input=True, name=f.name, path="", bounds=f.metadata)
         return type(f"{_camel(self.name)}ReportParams", (serializers.Serializer,), attrs)
 
     def response_serializer(self) -> Any:
@@ -155,20 +168,9 @@ def _camel(name: str) -> str:
 
 def discover_reports() -> list[ReportSpec]:
     """Every module of analytics.reports that has a `*Query` dataclass and a `<module>_report` function."""
-    try:
-        package = importlib.import_module("analytics.reports")
-    except ImportError:
-        return []
     specs = []
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        try:
-            module = importlib.import_module(f"analytics.reports.{info.name}")
-        except Exception:  # a report being written must not take the whole API down
-            logger.exception("Report module analytics.reports.%s failed to import; no endpoint for it", info.name)
-            continue
-        run = getattr(module, f"{info.name}_report", None)
+    for name, module in sorted(REPORTS.items()):
+        run = getattr(module, f"{name}_report", None)
         query_class = next(
             (
                 obj
@@ -182,7 +184,7 @@ def discover_reports() -> list[ReportSpec]:
         result_hint = typing.get_type_hints(run).get("return")
         specs.append(
             ReportSpec(
-                name=info.name,
+                name=name,
                 query_class=query_class,
                 result_class=result_hint,
                 run=run,
@@ -200,8 +202,6 @@ class ReportApi(APIView):
     read_roles = ALL_ROLES
 
     def get(self, request: Request) -> Response:
-        from analytics.reports.base import ReportFilters
-
         params = self.params_serializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         values = dict(params.validated_data)
@@ -275,6 +275,33 @@ CLV_MODEL = inline_serializer(
         "n_customers": serializers.IntegerField(),
         "bgnbd": _BGNBD,
         "gamma_gamma": _GG,
+        "model": serializers.ChoiceField(choices=["bgnbd", "mbgnbd", "pareto_nbd"]),
+        "model_label": serializers.CharField(),
+        "choice": serializers.DictField(allow_null=True),
+        "params": serializers.DictField(child=serializers.FloatField()),
+        "standard_errors": serializers.DictField(child=serializers.FloatField(allow_null=True)),
+        "loglik": serializers.FloatField(allow_null=True),
+        "holdout": serializers.DictField(allow_null=True),
+        "backtest_id": serializers.IntegerField(allow_null=True),
+        "models": serializers.DictField(),
+        "spend": serializers.DictField(allow_null=True),
+        "guidance": serializers.ListField(child=serializers.CharField()),
+    },
+)
+CLV_BACKTEST = inline_serializer(
+    "ClvBacktest",
+    {
+        "id": serializers.IntegerField(),
+        "as_of": serializers.DateField(),
+        "calibration_end": serializers.DateField(),
+        "holdout_end": serializers.DateField(),
+        "n_customers": serializers.IntegerField(),
+        "actual_total": serializers.FloatField(),
+        "chosen_model": serializers.CharField(),
+        "reason": serializers.CharField(),
+        "models": serializers.DictField(),
+        "by_frequency": serializers.DictField(),
+        "tracking": serializers.DictField(),
     },
 )
 
@@ -294,11 +321,32 @@ class ClvModelApi(APIView):
         operation_id="analytics_clv_model",
     )
     def get(self, request: Request) -> Response:
-        from analytics.selectors import clv_model_fit_as_dict, clv_model_fit_latest
-
         fit = clv_model_fit_latest()
         if fit is None:
             raise NotFound(
                 "No CLV model has been fitted yet: run `manage.py recompute_lifecycle` (or wait for the nightly run)."
             )
         return Response(clv_model_fit_as_dict(fit))
+
+
+class ClvBacktestApi(APIView):
+    """The latest calibration/holdout backtest of the purchase models: per-model errors and the charts' series."""
+
+    read_roles = ALL_ROLES
+
+    @extend_schema(
+        summary="The latest CLV backtest",
+        responses={
+            200: CLV_BACKTEST,
+            404: OpenApiResponse(ErrorSerializer, description="No backtest has been run yet."),
+            **{k: v for k, v in READ_ERRORS.items() if k != 404},
+        },
+        operation_id="analytics_clv_backtest",
+    )
+    def get(self, request: Request) -> Response:
+        backtest = clv_backtest_latest()
+        if backtest is None:
+            raise NotFound(
+                "No CLV backtest has been run yet: the recompute runs one when there is enough purchase history."
+            )
+        return Response(clv_backtest_as_dict(backtest))

@@ -1,29 +1,36 @@
 """Campaign performance: reach, stage advances and revenue after a campaign touch, CPA and ROI.
 
-Per campaign, over the contacts it touched (touchpoints attributed to it; the period,
-when given, bounds those touches), each from their FIRST touch of the campaign:
+Each campaign is measured over its own life, not a dashboard period: its touches from the
+start of `starts_on` to the end of `ends_on` (up to now while it runs), and what followed each
+contact's first touch within the attribution window, so the life ends `window_days` after the
+campaign does (`life_start`, `life_end`, shown on the page). A campaign's whole cost is thus
+set against everything it could earn. The period, when an API caller gives one, further
+narrows the touches. Per campaign, over the contacts it touched, each from their FIRST touch:
 * reach: contacts touched;
 * advanced: contacts with a forward stage move (to a non-exit stage further along the
   path, or out of an exit stage: a win-back) within `window_days` after that touch;
   `reached_objective`: contacts entering the campaign's objective stage in that window;
 * revenue: their purchases within the window (first-touch window attribution);
 * acquisitions: contacts whose first purchase ever falls in the window;
-* CPA = cost / acquisitions; ROI = (revenue x CRM_MARGIN - cost) / cost.
+* CPA = cost / acquisitions; ROI = (revenue x CRM_MARGIN - cost) / cost, None ("—") while the
+  campaign has reached nobody: nothing could be attributed to it yet.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     as_money,
     contact_scope_sql,
     day_end,
@@ -33,9 +40,8 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    served_from_snapshot,
-    to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 DEFAULT_WINDOW_DAYS = 30
 
@@ -45,7 +51,7 @@ class CampaignPerformanceQuery:
     """`filters.campaign_id` selects one campaign; other contact filters restrict the reached contacts."""
 
     filters: ReportFilters = field(default_factory=ReportFilters)
-    window_days: int = DEFAULT_WINDOW_DAYS
+    window_days: int = field(default=DEFAULT_WINDOW_DAYS, metadata={"minimum": 1, "maximum": 3660})
 
     def validate(self) -> None:
         self.filters.validate()
@@ -68,6 +74,8 @@ class CampaignPerformance:
     acquisitions: int
     cost_per_acquisition: Decimal | None
     roi: float | None
+    life_start: dt.date | None = None  # the campaign's start
+    life_end: dt.date | None = None  # its end (today while it runs) plus the attribution window
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +89,7 @@ class CampaignPerformanceResult:
         return to_jsonable(self)
 
 
-@served_from_snapshot()
+@report_result()
 def campaign_performance_report(query: CampaignPerformanceQuery) -> CampaignPerformanceResult:
     """Every campaign's (or one campaign's) performance, in ONE statement of CTEs joined per campaign."""
     query.validate()
@@ -90,11 +98,15 @@ def campaign_performance_report(query: CampaignPerformanceQuery) -> CampaignPerf
     scope, scope_params = scope_clause(
         "t.contact_id", contact_scope_sql(dataclasses.replace(filters, campaign_id=None))
     )
-    params: list[Any] = []
-    touch_where = "t.campaign_id IS NOT NULL"
-    if filters.campaign_id is not None:
-        touch_where += " AND t.campaign_id = %s"
-        params.append(filters.campaign_id)
+    today = timezone.localdate()
+    # A touch counts while the campaign lives: its local day from starts_on to ends_on (open while it runs),
+    # compared as local dates so both vendors cut the days in the project's time zone.
+    tzname = timezone.get_current_timezone_name() if settings.USE_TZ else None
+    touch_day, day_params = connection.ops.datetime_cast_date_sql("t.occurred_at", (), tzname)
+    params: list[Any] = [*day_params, *day_params]
+    touch_where = (
+        f"t.campaign_id IS NOT NULL AND {touch_day} >= l.starts_on AND (l.ends_on IS NULL OR {touch_day} <= l.ends_on)"
+    )
     if filters.period_start:
         touch_where += " AND t.occurred_at >= %s"
         params.append(dt_param(day_start(filters.period_start)))
@@ -109,7 +121,7 @@ def campaign_performance_report(query: CampaignPerformanceQuery) -> CampaignPerf
     sql = f"""
         WITH touches AS (
             SELECT t.campaign_id, t.contact_id, MIN(t.occurred_at) AS first_touch
-            FROM contacts_touchpoint t
+            FROM contacts_touchpoint t JOIN campaigns_campaign l ON l.id = t.campaign_id
             WHERE {touch_where}{scope}
             GROUP BY t.campaign_id, t.contact_id
         ),
@@ -149,7 +161,7 @@ def campaign_performance_report(query: CampaignPerformanceQuery) -> CampaignPerf
               AND {days_between_sql("tc.first_touch", "fp.first_at")} <= {window}
             GROUP BY tc.campaign_id
         )
-        SELECT c.id, c.name, c.channel, o.slug, c.cost,
+        SELECT c.id, c.name, c.channel, o.slug, c.cost, c.starts_on, c.ends_on,
                COALESCE(r.reach, 0), COALESCE(mv.advanced, 0), COALESCE(mv.objective, 0),
                COALESCE(rv.revenue, 0), COALESCE(rv.buyers, 0), COALESCE(aq.acquisitions, 0)
         FROM campaigns_campaign c
@@ -164,10 +176,13 @@ def campaign_performance_report(query: CampaignPerformanceQuery) -> CampaignPerf
     if filters.campaign_id is not None:
         params.append(filters.campaign_id)
     rows = run_sql(sql, params)
-    margin = float(getattr(settings, "CRM_MARGIN", 1.0))
+    margin = _margin()
     campaigns = []
-    for cid, name, channel, objective, cost, reach, advanced, objective_n, revenue, buyers, acquisitions in rows:
+    for cid, name, channel, objective, cost, starts_on, ends_on, *figures in rows:
+        reach, advanced, objective_n, revenue, buyers, acquisitions = figures
         cost, revenue = as_money(cost), as_money(revenue)
+        starts_on, ends_on = _as_date(starts_on), _as_date(ends_on)
+        last_day = ends_on if ends_on is not None and ends_on < today else today
         campaigns.append(
             CampaignPerformance(
                 campaign_id=int(cid),
@@ -182,7 +197,20 @@ def campaign_performance_report(query: CampaignPerformanceQuery) -> CampaignPerf
                 buyers=int(buyers),
                 acquisitions=int(acquisitions),
                 cost_per_acquisition=(cost / int(acquisitions)).quantize(Decimal("0.01")) if acquisitions else None,
-                roi=ratio(float(revenue) * margin - float(cost), cost),
+                roi=ratio(float(revenue) * margin - float(cost), cost) if int(reach) else None,
+                life_start=starts_on,
+                life_end=last_day + dt.timedelta(days=window),
             )
         )
     return CampaignPerformanceResult(window_days=query.window_days, margin=margin, campaigns=campaigns)
+
+
+def _margin() -> float:
+    return float(getattr(settings, "CRM_MARGIN", 1.0))
+
+
+def _as_date(value: Any) -> dt.date | None:
+    """A date column's value (ISO text on SQLite)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))

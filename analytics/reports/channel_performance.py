@@ -33,7 +33,6 @@ from django.utils import timezone
 from analytics.daily_facts import acquisition_facts_sum, daily_facts_enabled
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     as_float,
     as_money,
     contact_scope_sql,
@@ -45,9 +44,8 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    served_from_snapshot,
-    to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 RECENT_DAYS = 400  # up to this many days back, as of = metrics less the later money (see _recent_sql)
 
@@ -85,7 +83,7 @@ class ChannelPerformanceResult:
         return to_jsonable(self)
 
 
-@served_from_snapshot()
+@report_result()
 def channel_performance_report(query: ChannelPerformanceQuery) -> ChannelPerformanceResult:
     """Per-channel funnel-to-revenue figures, in ONE statement (contacts joined to their metrics)."""
     query.validate()

@@ -22,16 +22,14 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     contact_scope_queryset,
     date_diff_sql,
     date_param,
     day_end,
     ratio,
     run_sql,
-    served_from_snapshot,
-    to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 from contacts.models import Touchpoint, TouchpointKind
 
 DEFAULT_INACTIVE_DAYS = 180
@@ -41,7 +39,7 @@ DEFAULT_INACTIVE_DAYS = 180
 class ChurnQuery:
     filters: ReportFilters = field(default_factory=ReportFilters)
     as_of: dt.date | None = None
-    inactive_days: int | None = None
+    inactive_days: int | None = field(default=None, metadata={"minimum": 1, "maximum": 3660})
 
     def validate(self) -> None:
         self.filters.validate()
@@ -73,7 +71,7 @@ class ChurnResult:
         return to_jsonable(self)
 
 
-@served_from_snapshot()
+@report_result()
 def churn_report(query: ChurnQuery) -> ChurnResult:
     """Customer counts, churn and repeat rates and the mean purchase gap, in ONE statement."""
     query.validate()

@@ -18,7 +18,6 @@ from django.db import connection
 
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     as_float,
     as_money,
     contact_scope_sql,
@@ -29,9 +28,8 @@ from analytics.reports.base import (
     median_sql,
     run_sql,
     scope_clause,
-    served_from_snapshot,
-    to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 MEASURES = {"predicted": "m.predicted_clv", "historic": "m.historic_clv"}
 
@@ -74,7 +72,7 @@ class CLVDistributionResult:
         return to_jsonable(self)
 
 
-@served_from_snapshot()
+@report_result()
 def clv_distribution_report(query: CLVDistributionQuery) -> CLVDistributionResult:
     """Histogram and summary of CLV over valued customers, in ONE statement (see the median below)."""
     query.validate()

@@ -3,7 +3,9 @@
 A customer's cohort is the calendar month of their first purchase (in the project's time
 zone). Cell (cohort, k) counts the cohort's customers with a purchase in month cohort+k
 and their purchase revenue; `share` is customers / cohort size and `revenue_retention`
-is revenue / the cohort's month-0 revenue. Purchases are gross (refunds are not netted).
+is revenue / the cohort's month-0 revenue. Purchases are gross (refunds are not netted). A cell
+about the as-of month, unless the as-of day ends it, is `partial`: a month not over yet, whose
+share can still grow (the overview marks it instead of showing an unfinished month as a drop).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from django.utils import timezone
 from analytics.daily_facts import cohort_facts_sum, daily_facts_enabled
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     as_money,
     contact_scope_sql,
     day_end,
@@ -29,9 +30,8 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    served_from_snapshot,
-    to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 from contacts.models import TouchpointKind
 from metrics.sql import month_index_sql
 
@@ -48,7 +48,7 @@ class CohortRetentionQuery:
 
     filters: ReportFilters = field(default_factory=ReportFilters)
     as_of: dt.date | None = None
-    months: int = DEFAULT_MONTHS
+    months: int = field(default=DEFAULT_MONTHS, metadata={"minimum": 0, "maximum": 120})
 
     def validate(self) -> None:
         self.filters.validate()
@@ -67,6 +67,7 @@ class RetentionCell:
     share: float | None
     revenue: Decimal
     revenue_retention: float | None
+    partial: bool = False  # the month is not over on the as-of day: figures so far, they can still grow
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class CohortRetentionResult:
         return to_jsonable(self)
 
 
-@served_from_snapshot()
+@report_result()
 def cohort_retention_report(query: CohortRetentionQuery) -> CohortRetentionResult:
     """Monthly first-purchase cohorts and their retention, in ONE statement.
 
@@ -170,6 +171,8 @@ def _format(rows: list[tuple[Any, ...]], *, as_of: dt.date, months: int) -> Coho
     for cohort, k, customers, revenue in rows:
         by_cohort.setdefault(int(cohort), {})[int(k)] = (int(customers), as_money(revenue))
     last_month = month_index(as_of)
+    # The as-of month is unfinished unless the as-of day is its last day.
+    unfinished = last_month if (as_of + dt.timedelta(days=1)).day != 1 else None
     cohorts = []
     for cohort, cells in sorted(by_cohort.items()):
         size, revenue0 = cells.get(0, (0, Decimal("0.00")))
@@ -184,6 +187,7 @@ def _format(rows: list[tuple[Any, ...]], *, as_of: dt.date, months: int) -> Coho
                     share=ratio(customers, size),
                     revenue=revenue,
                     revenue_retention=ratio(revenue, revenue0),
+                    partial=cohort + k == unfinished,
                 )
             )
         cohorts.append(Cohort(month=month_label(cohort), size=size, revenue=revenue0, cells=row))

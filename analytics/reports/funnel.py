@@ -2,7 +2,8 @@
 
 Computed from the transition history, so it can be asked as of any past date. Two
 variants (the statement computes the one asked for):
-* reached-at-all (`ordered=False`): a contact counts at a stage if they ever entered it;
+* reached-at-all (`ordered=False`): a contact counts at a stage if they ever entered it or a
+  later path stage (skipping a stage still passes it);
 * ordered (`ordered=True`, the default): a contact counts at stage k if they entered
   every stage 1..k of the path, each (first entry) no earlier than the previous one.
 The path is the active non-exit stages by position. A contact's funnel starts at their
@@ -22,7 +23,6 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     contact_scope_sql,
     day_end,
     day_start,
@@ -32,9 +32,8 @@ from analytics.reports.base import (
     ratio,
     run_sql,
     scope_clause,
-    served_from_snapshot,
-    to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,7 @@ class FunnelQuery:
     filters: ReportFilters = field(default_factory=ReportFilters)
     as_of: dt.date | None = None
     ordered: bool = True
-    conversion_window_days: int | None = None
+    conversion_window_days: int | None = field(default=None, metadata={"minimum": 1, "maximum": 3660})
 
     def validate(self) -> None:
         self.filters.validate()
@@ -161,7 +160,9 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
         timed = {k: f"d{k} IS NOT NULL AND in_order >= {k}" for k in ranks}
     else:
         in_order = ""
-        counted = {k: f"COUNT(e{k})" for k in ranks}
+        # Reached this stage or a later one: a contact who skipped a stage (a first purchase straight into
+        # Retention) has still passed it, so the steps never grow and the Purchase step counts every buyer.
+        counted = {k: f"COUNT({_coalesce(e[k - 1 :])})" for k in ranks}
         timed = {k: f"d{k} IS NOT NULL" for k in ranks}
     # On PostgreSQL an interval (it sorts like the days); only the two middle ones become days.
     gap = "{b} - {a}" if postgres else days_between_sql("{a}", "{b}")
@@ -226,7 +227,12 @@ def _sql(query: FunnelQuery, width: int) -> tuple[str, list[Any]]:
     return sql, params
 
 
-@served_from_snapshot()
+def _coalesce(columns: list[str]) -> str:
+    """COALESCE of the columns (a lone column as it is: SQLite's COALESCE needs two arguments)."""
+    return columns[0] if len(columns) == 1 else f"COALESCE({', '.join(columns)})"
+
+
+@report_result()
 def funnel_report(query: FunnelQuery) -> FunnelResult:
     """Funnel over the lifecycle path as of a date, in ONE statement (first entries pivoted per contact).
 

@@ -15,16 +15,14 @@ from django.utils import timezone
 
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     contact_scope_sql,
     day_end,
     day_start,
     dt_param,
     run_sql,
     scope_clause,
-    served_from_snapshot,
-    to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 
 DEFAULT_PERIOD_DAYS = 30
 
@@ -74,7 +72,7 @@ class StageFlowResult:
         return {**to_jsonable(self), "total": self.total}
 
 
-@served_from_snapshot(closed_periods=True)
+@report_result(closed_periods=True)
 def stage_flow_report(query: StageFlowQuery) -> StageFlowResult:
     """Transitions between stages in a period, grouped by (from, to), in ONE statement."""
     query.validate()

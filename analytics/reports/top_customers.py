@@ -10,13 +10,11 @@ from django.core.exceptions import ValidationError
 
 from analytics.reports.base import (
     ReportFilters,
-    SnapshotInfo,
     contact_scope_queryset,
     day_end,
     day_start,
-    served_from_snapshot,
-    to_jsonable,
 )
+from analytics.results import SnapshotInfo, report_result, to_jsonable
 from metrics.models import ContactMetrics
 
 ORDERINGS = {"predicted": "predicted_clv", "historic": "historic_clv"}
@@ -59,7 +57,7 @@ class TopCustomersResult:
         return to_jsonable(self)
 
 
-@served_from_snapshot()
+@report_result()
 def top_customers_report(query: TopCustomersQuery) -> TopCustomersResult:
     """The `limit` most valuable valued customers, in ONE ORM query (metrics joined to contact and stage)."""
     query.validate()

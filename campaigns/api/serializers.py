@@ -1,32 +1,73 @@
-"""Serializers of campaigns and segments."""
+"""Serializers of campaigns and segments: shapes and field types; campaigns.services checks the rest."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
+from typing import Any
+
+import django_filters
+from drf_spectacular.drainage import get_override
+from drf_spectacular.plumbing import build_basic_type, is_basic_type
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import Campaign, Segment
 from contacts.filters import ContactFilterSet
 from stages.models import Stage
 
+_TEXT_LIST = {"type": "array", "items": {"type": "string"}}
+
+
+def _filter_value_schema(filter_: django_filters.Filter) -> dict[str, Any]:
+    """One saved filter's value: its typed form, or the text form the dashboard stores (`"true"`, `["3"]`)."""
+    typed = get_override(filter_, "field")
+    if typed is not None and is_basic_type(typed):
+        typed = build_basic_type(typed)
+    elif typed is None:
+        if isinstance(filter_, django_filters.MultipleChoiceFilter):
+            choices = [str(value) for value, _ in filter_.extra.get("choices", [])]
+            typed = {"type": "array", "items": {"type": "string", **({"enum": choices} if choices else {})}}
+        elif isinstance(filter_, django_filters.ChoiceFilter):
+            typed = {"type": "string", "enum": [str(value) for value, _ in filter_.extra.get("choices", [])]}
+        else:
+            typed = {"type": "string"}
+    if typed.get("type") == "string":
+        return typed
+    forms = [typed, {"type": "string"}]
+    if typed != _TEXT_LIST:
+        forms.append(_TEXT_LIST)
+    return {"anyOf": forms}
+
+
+def _segment_filters_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for name, filter_ in ContactFilterSet.base_filters.items():
+        if isinstance(filter_, django_filters.DateFromToRangeFilter):
+            for suffix in ("after", "before"):
+                properties[f"{name}_{suffix}"] = {"type": "string", "format": "date"}
+        else:
+            properties[name] = _filter_value_schema(filter_)
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "description": "Contact-list filters: the query parameters of GET /contacts/, as values or lists.",
+    }
+
+
+@extend_schema_field(_segment_filters_schema())
+class SegmentFiltersField(serializers.JSONField):
+    """A segment's saved filters, checked by ContactFilterSet.validate_saved."""
+
 
 class SegmentSerializer(serializers.ModelSerializer):
     """A saved contact filter: `filters` holds contact-list query parameters, e.g. {"stage": ["at_risk"]}."""
 
-    filters = serializers.JSONField(help_text="Contact-list filters (the parameters of GET /contacts/).")
+    filters = SegmentFiltersField()
 
     class Meta:
         model = Segment
         fields = ["id", "name", "description", "filters", "created_by", "created_at", "updated_at"]
         read_only_fields = ["created_by", "created_at", "updated_at"]
-
-    def validate_filters(self, value):
-        if self.instance is not None and isinstance(value, dict) and value.get("segment") == self.instance.pk:
-            raise serializers.ValidationError("A segment cannot refer to itself.")
-        try:
-            return ContactFilterSet.validate_saved(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from None
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -55,21 +96,4 @@ class CampaignSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_by", "created_at", "updated_at"]
-        validators: list = []  # the checks below answer with field names
-
-    def validate_utm_campaign(self, value):
-        value = (value or "").strip() or None
-        if value:
-            taken = Campaign.objects.filter(utm_campaign=value)
-            if self.instance is not None:
-                taken = taken.exclude(pk=self.instance.pk)
-            if taken.exists():
-                raise serializers.ValidationError("Another campaign uses this UTM code.")
-        return value
-
-    def validate(self, attrs):
-        starts = attrs.get("starts_on", getattr(self.instance, "starts_on", None))
-        ends = attrs.get("ends_on", getattr(self.instance, "ends_on", None))
-        if starts and ends and ends < starts:
-            raise serializers.ValidationError({"ends_on": "The campaign ends before it starts."})
-        return attrs
+        validators: list = []  # campaigns.services.campaign_save checks them and answers with field names

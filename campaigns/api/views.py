@@ -7,40 +7,52 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.authentication import request_actor
+from accounts.api.permissions import ALL_ROLES, CONFIG_WRITERS
 from campaigns.api.serializers import CampaignSerializer, SegmentSerializer
-from campaigns.models import Campaign, Segment
+from campaigns.selectors import campaign_list, segment_contacts, segment_list
+from campaigns.services import campaign_delete, campaign_save, segment_delete, segment_save
 from contacts.api.serializers import ContactSerializer
 from contacts.filters import ORDERING_CHOICES
-from contacts.selectors import contact_list
-from lifecycle_crm.api.authentication import request_actor
 from lifecycle_crm.api.pagination import KeysetPagination, SmallPagination
-from lifecycle_crm.api.permissions import ALL_ROLES, CONFIG_WRITERS
 from lifecycle_crm.api.schema import READ_ERRORS
-from stages.api.views import _crud_schema, _CrudViewSet
+from lifecycle_crm.api.viewsets import CrudViewSet, crud_schema
 
 
-@_crud_schema(CampaignSerializer, "campaign")
-class CampaignViewSet(_CrudViewSet):
-    queryset = Campaign.objects.select_related("objective").order_by("-id")
+@crud_schema(CampaignSerializer, "campaign")
+class CampaignViewSet(CrudViewSet):
+    queryset = campaign_list()
     serializer_class = CampaignSerializer
     pagination_class = SmallPagination
     read_roles = ALL_ROLES
     write_roles = CONFIG_WRITERS
 
     def perform_create(self, serializer):
-        serializer.save(created_by=request_actor(self.request))
+        serializer.instance = campaign_save(data=serializer.validated_data, user=request_actor(self.request))
+
+    def perform_update(self, serializer):
+        serializer.instance = campaign_save(campaign=serializer.instance, data=serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        campaign_delete(campaign=instance)
 
 
-@_crud_schema(SegmentSerializer, "segment")
-class SegmentViewSet(_CrudViewSet):
-    queryset = Segment.objects.order_by("-id")
+@crud_schema(SegmentSerializer, "segment")
+class SegmentViewSet(CrudViewSet):
+    queryset = segment_list()
     serializer_class = SegmentSerializer
     pagination_class = SmallPagination
     read_roles = ALL_ROLES
     write_roles = CONFIG_WRITERS
 
     def perform_create(self, serializer):
-        serializer.save(created_by=request_actor(self.request))
+        serializer.instance = segment_save(data=serializer.validated_data, user=request_actor(self.request))
+
+    def perform_update(self, serializer):
+        serializer.instance = segment_save(segment=serializer.instance, data=serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        segment_delete(segment=instance)
 
     @extend_schema(
         summary="The contacts in a segment now (its saved filters, evaluated live)",
@@ -54,9 +66,8 @@ class SegmentViewSet(_CrudViewSet):
     )
     @action(detail=True, methods=["get"], url_path="contacts", pagination_class=KeysetPagination, filter_backends=[])
     def contacts(self, request: Request, pk=None) -> Response:
-        segment = self.get_object()
-        filters = {"segment": segment.pk}
-        if request.query_params.get("ordering"):
-            filters["ordering"] = request.query_params["ordering"]
-        page = self.paginate_queryset(contact_list(user=request.user, filters=filters))
+        contacts = segment_contacts(
+            segment=self.get_object(), user=request.user, ordering=request.query_params.get("ordering")
+        )
+        page = self.paginate_queryset(contacts)
         return self.get_paginated_response(ContactSerializer(page, many=True).data)

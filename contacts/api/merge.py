@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.authentication import request_actor
+from accounts.api.permissions import ALL_ROLES, CONTACT_WRITERS
 from contacts.merge import contact_merge
 from contacts.selectors import contact_can_write, contact_get
-from lifecycle_crm.api.authentication import request_actor
-from lifecycle_crm.api.permissions import ALL_ROLES, CONTACT_WRITERS
 from lifecycle_crm.api.schema import WRITE_ERRORS
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Rows moved to the survivor by kind (touchpoints, tags, …); its stage before and after.",
+        "properties": {"stage_before": {"type": "string"}, "stage_after": {"type": "string"}},
+        "required": ["stage_before", "stage_after"],
+        "additionalProperties": {"type": "integer", "minimum": 0},
+    }
+)
+class MovedCountsField(serializers.DictField):
+    """The merge log's `moved`: counts by kind plus the survivor's stage before and after."""
 
 
 class ContactMergeInputSerializer(serializers.Serializer):
@@ -42,7 +55,7 @@ class ContactMergeApi(APIView):
                     "survivor": serializers.IntegerField(),
                     "merged_contact_id": serializers.IntegerField(),
                     "merged_email": serializers.EmailField(),
-                    "moved": serializers.DictField(),
+                    "moved": MovedCountsField(),
                     "stage": serializers.CharField(),
                 },
             ),

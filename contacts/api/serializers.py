@@ -11,7 +11,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import Campaign
-from contacts.models import Channel, Contact, Touchpoint, TouchpointKind
+from contacts.models import Channel, ConsentEvent, Contact, Touchpoint, TouchpointKind
+from lifecycle_crm.api.schema import ATTRIBUTES_SCHEMA
+from lifecycle_crm.validation import validate_attributes, validate_moment
 from stages.api.serializers import StageTransitionSerializer
 from stages.models import Stage
 
@@ -25,6 +27,9 @@ class ContactMetricsSerializer(serializers.Serializer):
     revenue = serializers.DecimalField(max_digits=14, decimal_places=2)
     historic_clv = serializers.DecimalField(max_digits=14, decimal_places=2)
     predicted_clv = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    # The 80 % interval of predicted_clv (issue 18); null when the model gave none.
+    predicted_clv_low = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    predicted_clv_high = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
     p_alive = serializers.FloatField(allow_null=True)
     expected_purchases = serializers.FloatField(allow_null=True)
     rfm_segment = serializers.CharField(allow_null=True)
@@ -55,6 +60,8 @@ def metrics_dict(contact: Contact, tz: dt.tzinfo | None = None) -> dict:
             "revenue": "0.00",
             "historic_clv": "0.00",
             "predicted_clv": None,
+            "predicted_clv_low": None,
+            "predicted_clv_high": None,
             "p_alive": None,
             "expected_purchases": None,
             "rfm_segment": None,
@@ -65,6 +72,8 @@ def metrics_dict(contact: Contact, tz: dt.tzinfo | None = None) -> dict:
         "revenue": f"{m.revenue:.2f}",
         "historic_clv": f"{m.historic_clv:.2f}",
         "predicted_clv": None if m.predicted_clv is None else f"{m.predicted_clv:.2f}",
+        "predicted_clv_low": None if m.predicted_clv_low is None else f"{m.predicted_clv_low:.2f}",
+        "predicted_clv_high": None if m.predicted_clv_high is None else f"{m.predicted_clv_high:.2f}",
         "p_alive": m.p_alive,
         "expected_purchases": m.expected_purchases,
         "rfm_segment": m.rfm_segment or None,
@@ -77,6 +86,11 @@ class TagNamesField(serializers.ListField):
 
     def get_attribute(self, instance: Contact) -> list[str]:
         return sorted(tag.name for tag in instance.tags.all())
+
+
+@extend_schema_field(ATTRIBUTES_SCHEMA)
+class AttributesField(serializers.DictField):
+    """The contact's custom attributes: a JSON object checked by lifecycle_crm.validation."""
 
 
 class ContactSerializer(serializers.Serializer):
@@ -99,17 +113,36 @@ class ContactSerializer(serializers.Serializer):
     acquisition_campaign = serializers.PrimaryKeyRelatedField(
         queryset=Campaign.objects.all(), required=False, allow_null=True
     )
-    acquired_at = serializers.DateTimeField(required=False)
+    acquired_at = serializers.DateTimeField(required=False, validators=[validate_moment])
     tags = TagNamesField(
         child=serializers.CharField(max_length=64), required=False, max_length=100, help_text="Tag names."
     )
     marketing_consent = serializers.BooleanField(required=False)
-    attributes = serializers.DictField(required=False, help_text="Custom attributes (a JSON object).")
+    # The consent ledger (issue 17): where and why consent changed, written with marketing_consent.
+    consent_source = serializers.CharField(
+        required=False,
+        write_only=True,
+        max_length=40,
+        help_text="Where the person gave or withdrew consent (e.g. preference_centre). Required, with"
+        " consent_reason, to re-consent a contact who unsubscribed (else 409).",
+    )
+    consent_reason = serializers.CharField(required=False, write_only=True, max_length=2000)
+    consent_text = serializers.CharField(
+        required=False, write_only=True, max_length=10000, help_text="The consent text the person was shown."
+    )
+    attributes = AttributesField(required=False, validators=[validate_attributes])
     stage = serializers.SlugRelatedField(
         slug_field="slug",
         queryset=Stage.objects.filter(is_active=True),
         required=False,
         help_text="Stage slug. Settable on create only; change it later with POST /contacts/{id}/move/.",
+    )
+    referral_code = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="Create only: the referral code of the contact who referred this one (loyalty); links the two.",
     )
     stage_entered_at = serializers.DateTimeField(read_only=True)
     stage_source = serializers.CharField(read_only=True)
@@ -158,6 +191,8 @@ class ContactSerializer(serializers.Serializer):
     def service_data(self) -> dict:
         """validated_data in the form contacts.services takes (stage as its slug)."""
         data = dict(self.validated_data)
+        if not data.get("referral_code"):
+            data.pop("referral_code", None)
         if "stage" in data:
             data["stage"] = data["stage"].slug
         return data
@@ -202,7 +237,9 @@ class TouchpointInputSerializer(serializers.Serializer):
     contact_email = serializers.CharField(required=False, allow_null=True, max_length=254)
     kind = serializers.ChoiceField(choices=TouchpointKind.choices)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, help_text="Default: other.")
-    occurred_at = serializers.DateTimeField(required=False, help_text="ISO 8601; a bare date means its noon UTC.")
+    occurred_at = serializers.DateTimeField(
+        required=False, validators=[validate_moment], help_text="ISO 8601; a bare date means its noon UTC."
+    )
     amount = serializers.DecimalField(
         max_digits=12, decimal_places=2, required=False, allow_null=True, help_text="Purchases and refunds only."
     )
@@ -251,3 +288,43 @@ class ContactMoveSerializer(serializers.Serializer):
 class ContactMoveResultSerializer(serializers.Serializer):
     contact = ContactSerializer()
     transition = StageTransitionSerializer()
+
+
+class ContactStageTimeSerializer(serializers.Serializer):
+    """One stage of a contact's journey: visits, entry and exit, latest and cumulative time in it (seconds)."""
+
+    stage = serializers.CharField()
+    visits = serializers.IntegerField()
+    first_entered_at = serializers.DateTimeField()
+    last_entered_at = serializers.DateTimeField()
+    last_exited_at = serializers.DateTimeField(allow_null=True)
+    latest_seconds = serializers.IntegerField()
+    total_seconds = serializers.IntegerField()
+    is_current = serializers.BooleanField()
+
+
+class ConsentEventSerializer(serializers.ModelSerializer):
+    """One row of a contact's consent ledger (append-only)."""
+
+    class Meta:
+        model = ConsentEvent
+        fields = [
+            "id",
+            "action",
+            "granted",
+            "source",
+            "reason",
+            "text_shown",
+            "ip_address",
+            "user",
+            "api_key",
+            "actor_name",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ContactEraseSerializer(serializers.Serializer):
+    """Input of an erasure: why (e.g. the request's reference), kept in the consent ledger."""
+
+    reason = serializers.CharField(max_length=2000)

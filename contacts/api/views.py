@@ -16,12 +16,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.authentication import ApiKeyUser, request_actor
+from accounts.api.permissions import ADMIN, ALL_ROLES, CONTACT_WRITERS
 from accounts.roles import Role, user_role
 from contacts import selectors, services, touchpoint_services
 from contacts.api.serializers import (
+    ConsentEventSerializer,
+    ContactEraseSerializer,
     ContactMoveResultSerializer,
     ContactMoveSerializer,
     ContactSerializer,
+    ContactStageTimeSerializer,
     ContactUpsertResultSerializer,
     StageTransitionSerializer,
     TouchpointBulkResultSerializer,
@@ -29,15 +34,17 @@ from contacts.api.serializers import (
     TouchpointInputSerializer,
     TouchpointSerializer,
 )
+from contacts.consent import contact_erase
 from contacts.filters import ContactFilterSet
 from contacts.models import Channel, Contact, Touchpoint, TouchpointKind, TouchpointSource
-from lifecycle_crm.api.authentication import ApiKeyUser, request_actor
 from lifecycle_crm.api.exceptions import batch_errors
 from lifecycle_crm.api.filters import SelectorFilterBackend
 from lifecycle_crm.api.pagination import KeysetPagination
-from lifecycle_crm.api.permissions import ADMIN, ALL_ROLES, CONTACT_WRITERS
 from lifecycle_crm.api.schema import BAD_REQUEST, FORBIDDEN, READ_ERRORS, WRITE_ERRORS
+from lifecycle_crm.filter_fields import IdFilter
 from stages.models import TransitionSource
+from stages.selectors import contact_stage_history
+from stages.services import contact_move_stage
 
 
 def api_source(request: Request) -> str:
@@ -109,7 +116,7 @@ class ContactViewSet(
             if not selectors.contact_can_create(user=request.user, data=data):
                 raise PermissionDenied("A sales rep creates contacts that they own.")
             data["owner"] = request_actor(request)
-        contact = services.contact_create(data=data, source=api_source(request), user=request_actor(request))
+        contact = services.contact_create(data=data, source=api_source(request), user=request.user)
         contact = selectors.contact_get(user=request.user, pk=contact.pk)
         return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)
 
@@ -122,7 +129,7 @@ class ContactViewSet(
             raise DrfValidationError(
                 {"stage": ["Change the stage with POST /contacts/{id}/move/ (it needs a reason)."]}
             )
-        services.contact_update(contact=contact, data=data, user=request_actor(request))
+        services.contact_update(contact=contact, data=data, user=request.user)  # the user or the key (ledger)
         return Response(ContactSerializer(selectors.contact_get(user=request.user, pk=contact.pk)).data)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
@@ -159,9 +166,7 @@ class ContactViewSet(
                     if not selectors.contact_can_create(user=request.user, data=data):
                         raise PermissionDenied("A sales rep creates contacts that they own.")
                     data["owner"] = request_actor(request)
-            contact, created = services.contact_upsert(
-                data=data, source=api_source(request), user=request_actor(request)
-            )
+            contact, created = services.contact_upsert(data=data, source=api_source(request), user=request.user)
         body = dict(ContactSerializer(selectors.contact_get(user=request.user, pk=contact.pk)).data)
         body["created"] = created
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -194,9 +199,7 @@ class ContactViewSet(
             raise DrfValidationError({"non_field_errors": ["Send a touchpoint object."]})
         row = {k: v for k, v in request.data.items() if k not in ("contact_external_id", "contact_email")}
         row["contact"] = contact.pk
-        result = touchpoint_services.touchpoint_create(
-            data=row, source=api_source(request), logged_by=request_actor(request)
-        )
+        result = touchpoint_services.touchpoint_create(data=row, source=api_source(request), logged_by=request.user)
         data = dict(TouchpointSerializer(result.touchpoint).data)
         data["created"] = result.created
         return Response(data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
@@ -213,6 +216,44 @@ class ContactViewSet(
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(StageTransitionSerializer(page, many=True).data)
 
+    @extend_schema(
+        summary="A contact's latest and cumulative time per stage (effective time)",
+        responses={200: ContactStageTimeSerializer(many=True), **READ_ERRORS},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="stage-times", filterset_class=None, filter_backends=[])
+    def stage_times(self, request: Request, pk=None) -> Response:
+        contact = _readable_contact(request, pk)
+        history = contact_stage_history(contact_id=contact.pk)
+        return Response(ContactStageTimeSerializer([s.as_dict() for s in history.stages], many=True).data)
+
+    @extend_schema(
+        summary="A contact's consent ledger, oldest first (every change: who, source, time, text shown, IP)",
+        responses={200: ConsentEventSerializer(many=True), **READ_ERRORS},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="consent", filterset_class=None, filter_backends=[])
+    def consent(self, request: Request, pk=None) -> Response:
+        contact = _readable_contact(request, pk)
+        queryset = selectors.contact_consent_events(user=request.user, contact=contact)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ConsentEventSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Erase a contact's personal data on request (admins); aggregates stay exact, the ledger records it",
+        request=ContactEraseSerializer,
+        responses={200: ContactSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="erase", filterset_class=None, filter_backends=[])
+    def erase(self, request: Request, pk=None) -> Response:
+        if user_role(request.user) not in ADMIN:
+            raise PermissionDenied("Only admins erase contacts.")
+        contact = _readable_contact(request, pk)
+        payload = ContactEraseSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        contact_erase(contact=contact, user=request.user, reason=payload.validated_data["reason"])
+        return Response(ContactSerializer(selectors.contact_get(user=request.user, pk=contact.pk)).data)
+
 
 class ContactMoveApi(APIView):
     """Move a contact to a stage by hand, with a reason kept in its history (stages.services.contact_move_stage)."""
@@ -226,8 +267,6 @@ class ContactMoveApi(APIView):
         responses={201: ContactMoveResultSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request, pk: Any) -> Response:
-        from stages.services import contact_move_stage
-
         contact = _writable_contact(request, pk)
         payload = ContactMoveSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -236,7 +275,7 @@ class ContactMoveApi(APIView):
             contact=contact,
             stage=payload.validated_data["stage"],
             reason=payload.validated_data["reason"],
-            user=request_actor(request),
+            user=request.user,  # the user or the API key: both recorded (provenance, issue 17)
             source=source,
         )
         contact = selectors.contact_get(user=request.user, pk=contact.pk)
@@ -249,12 +288,12 @@ class ContactMoveApi(APIView):
 class TouchpointFilterSet(django_filters.FilterSet):
     """Filters of the touchpoint list."""
 
-    contact = django_filters.NumberFilter(field_name="contact_id", min_value=1, max_value=2**63 - 1)
+    contact = IdFilter(field_name="contact_id")
     kind = django_filters.MultipleChoiceFilter(choices=TouchpointKind.choices, distinct=False)
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, distinct=False)
     source = django_filters.ChoiceFilter(choices=TouchpointSource.choices)
     external_id = django_filters.CharFilter(max_length=100)
-    campaign = django_filters.NumberFilter(field_name="campaign_id", min_value=1, max_value=2**63 - 1)
+    campaign = IdFilter(field_name="campaign_id")
     occurred = django_filters.DateFromToRangeFilter(field_name="occurred_at")
 
     class Meta:
@@ -358,7 +397,9 @@ class TouchpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             )
         try:
             results = touchpoint_services.touchpoint_bulk_create(
-                rows=rows, source=api_source(request), logged_by=request_actor(request)
+                rows=rows,
+                source=api_source(request),
+                logged_by=request.user,  # the user or the key (provenance)
             )
         except touchpoint_services.BatchValidationError as exc:
             if many:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import template
-from django.conf import settings
+from django.utils import timezone
 from django.utils.html import format_html
+
+from lifecycle_crm.formats import MISSING, format_money, format_percent
 
 register = template.Library()
 
@@ -95,19 +95,18 @@ def query_with(context, **changes) -> str:
 
 @register.filter
 def money(value) -> str:
-    """A currency amount with thousands separators and no cents above 10,000 (KPI readability)."""
-    if value is None or value == "":
-        return "—"
-    amount = Decimal(str(value))
-    text = f"{amount:,.0f}" if abs(amount) >= 10000 else f"{amount:,.2f}"
-    return format_html('<span class="money">{}<span class="cur"> {}</span></span>', text, settings.CRM_CURRENCY)
+    """An amount in the one money format of the product (lifecycle_crm.formats): "1,441.52 USD"."""
+    text = format_money(value)
+    if text == MISSING:
+        return text
+    amount, code = text.rsplit(" ", 1)
+    return format_html('<span class="money">{}<span class="cur"> {}</span></span>', amount, code)
 
 
 @register.filter
 def percent(value, digits: int = 1) -> str:
-    if value is None:
-        return "—"
-    return f"{float(value) * 100:.{int(digits)}f}%"
+    """A share as a percentage in the one format of the product: "3.8 %"."""
+    return format_percent(value, int(digits))
 
 
 @register.filter
@@ -127,7 +126,6 @@ def age(value) -> str:
     """How long ago, in the largest whole unit ("3 days", "5 weeks"); cheaper than `timesince` for long lists."""
     if value is None:
         return ""
-    from django.utils import timezone
 
     seconds = max(0, int((timezone.now() - value).total_seconds()))
     for unit, size in (("year", 31_536_000), ("month", 2_592_000), ("week", 604_800), ("day", 86_400), ("hour", 3_600)):

@@ -4,7 +4,8 @@ Shapes (documented in docs/API.md and the OpenAPI schema):
 - 400 validation: `{"detail": "Invalid input.", "errors": {"<field>": ["<message>", …]}}`
 - 400 bulk: `{"detail": "2 item(s) are invalid; nothing was written.",
   "errors": {"items": [{"index": 3, "errors": {"<field>": ["…"]}}]}}`
-- 409 conflict (deleting a stage still in use, a concurrent duplicate): `{"detail": "…"}`
+- 409 conflict (deleting a stage still in use, a concurrent duplicate, re-consenting an unsubscribed
+  contact without consent_source and consent_reason): `{"detail": "…"}`
 - anything else DRF raises: `{"detail": "…"}` with its status.
 """
 
@@ -21,7 +22,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from contacts.touchpoint_services import BatchValidationError
+from lifecycle_crm.errors import BatchValidationError, ConsentConflict
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ def api_exception_handler(exc, context):
         exc = Conflict("This conflicts with existing data (a duplicate or a broken reference).")
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, ConsentConflict):
+        exc = Conflict(str(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

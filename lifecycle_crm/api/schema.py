@@ -27,3 +27,25 @@ THROTTLED = OpenApiResponse(ErrorSerializer, description="Too many requests; see
 
 READ_ERRORS = {400: BAD_REQUEST, 401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND, 429: THROTTLED}
 WRITE_ERRORS = {**READ_ERRORS, 409: CONFLICT, 413: TOO_LARGE}
+
+
+# --- JSON-valued fields, typed (issue 19: a generated client must know their shape) ----------------
+
+JSON_SCALAR = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}], "nullable": True}
+# A custom attribute's value: a scalar, or a list / object of anything JSON (lifecycle_crm.validation caps them).
+ATTRIBUTE_VALUE = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "array", "items": {}},
+        {"type": "object", "additionalProperties": {}},
+    ],
+    "nullable": True,
+}
+ATTRIBUTES_SCHEMA = {
+    "type": "object",
+    "maxProperties": 200,
+    "additionalProperties": ATTRIBUTE_VALUE,
+    "description": "Custom attributes: names (at most 100 characters, no NUL) to JSON values; at most 16 KB in all.",
+}

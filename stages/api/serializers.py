@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django.core.validators import RegexValidator
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from stages.models import Stage, StageRule, StageTransition
+from stages.api.schema import CONDITIONS_SCHEMA
+from stages.models import RuleApplication, Stage, StageRule, StageTransition
+from stages.selectors import transitions_with_exit
 from stages.services import stage_rule_conditions_clean
 
 
@@ -19,6 +26,11 @@ class StageSerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "name", "position", "category", "colour", "description", "is_active"]
 
 
+@extend_schema_field(CONDITIONS_SCHEMA)
+class ConditionsField(serializers.JSONField):
+    """A rule's conditions: parsed as JSON here, checked against the metric registry by the service."""
+
+
 class StageRuleSerializer(serializers.ModelSerializer):
     """A stage rule; `conditions` are checked against the metric registry (stages.rules)."""
 
@@ -26,9 +38,7 @@ class StageRuleSerializer(serializers.ModelSerializer):
     from_stages = serializers.SlugRelatedField(
         slug_field="slug", queryset=Stage.objects.all(), many=True, required=False, help_text="Empty: any stage."
     )
-    conditions = serializers.JSONField(
-        help_text='A list of {"metric", "op", "value", "params"} from the metric registry.'
-    )
+    conditions = ConditionsField()
     priority = serializers.IntegerField(min_value=-32768, max_value=32767, required=False)
 
     class Meta:
@@ -59,6 +69,11 @@ class StageTransitionSerializer(serializers.ModelSerializer):
     from_stage = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     to_stage = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     rule_name = serializers.CharField(source="rule.name", read_only=True, allow_null=True, default=None)
+    # Time in stage (issue 17): when the contact left the stage this move entered (null while it is there)
+    # and how long it stayed (so far, while current), in seconds of effective time.
+    exited_at = serializers.SerializerMethodField()
+    duration_seconds = serializers.SerializerMethodField()
+    api_key = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = StageTransition
@@ -74,7 +89,70 @@ class StageTransitionSerializer(serializers.ModelSerializer):
             "rule_name",
             "touchpoint",
             "user",
+            "api_key",
+            "actor_name",
             "note",
             "is_win_back",
+            "exited_at",
+            "duration_seconds",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_exited_at(self, obj: StageTransition) -> Any:
+        return serializers.DateTimeField().to_representation(obj.exited_at) if _exited(obj) else None
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_duration_seconds(self, obj: StageTransition) -> int:
+        end = _exited(obj) or timezone.now()
+        return max(int((end - obj.effective_at).total_seconds()), 0)
+
+
+def _exited(obj: StageTransition) -> dt.datetime | None:
+    """The annotated exit time (lists use stages.selectors.transitions_with_exit); one look-up for a lone row."""
+    if not hasattr(obj, "exited_at"):
+        obj.exited_at = (
+            transitions_with_exit(StageTransition.objects.filter(pk=obj.pk)).values_list("exited_at", flat=True).first()
+        )
+    return obj.exited_at
+
+
+class RuleSetDryRunSerializer(serializers.Serializer):
+    """Input of a rule-set dry run: posted rules (optional), whether they replace the saved ones, a day, a page."""
+
+    rules = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        max_length=200,
+        help_text="Rules as {id?, name, stage (slug), match, conditions, from_stages (slugs), priority, is_win_back,"
+        " is_active}. A rule with a saved rule's id replaces it; others are added. Omit to dry-run the saved rules.",
+    )
+    replace = serializers.BooleanField(default=False, help_text="Use only the posted rules.")
+    as_of = serializers.DateField(required=False, help_text="Any day, past or future: nothing is written.")
+    page = serializers.IntegerField(default=1, min_value=1)
+    page_size = serializers.IntegerField(default=50, min_value=1, max_value=1000)
+
+
+class RuleApplicationSerializer(serializers.ModelSerializer):
+    """A saved rule change being applied to every contact: progress and who moved."""
+
+    percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = RuleApplication
+        fields = [
+            "id",
+            "rule",
+            "rule_name",
+            "status",
+            "total",
+            "processed",
+            "percent",
+            "moved",
+            "movers",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
         read_only_fields = fields

@@ -16,7 +16,7 @@
   var pageData = {};
   var source = document.getElementById("chart-data");
   if (source) { pageData = JSON.parse(source.textContent); }
-  var palette = ["#2f5fd0", "#38bdf8", "#22c55e", "#a855f7", "#f59e0b", "#ef4444", "#14b8a6", "#64748b"];
+  var palette = ["#2f5fd0", "#0f9a62", "#a86e00", "#8e2aa3", "#cc2f3c", "#176768", "#767f91", "#2b1f9e"];  // each ≥ 3 : 1 on white (stages/palette.py)
   var narrow = window.matchMedia("(max-width: 640px)").matches;
   var base = { textStyle: { fontFamily: "system-ui, sans-serif" }, color: palette, animationDuration: 400 };
 
@@ -45,14 +45,15 @@
   }
   function heatmap(d) {
     return {
-      tooltip: { position: "top", formatter: function (p) { return d.y[p.value[1]] + ", " + d.x[p.value[0]] + ": " + p.value[2] + "%"; } },
+      // A cell's fourth value says its month is not over yet (partial): marked "*" and said in the tooltip.
+      tooltip: { position: "top", formatter: function (p) { return d.y[p.value[1]] + ", " + d.x[p.value[0]] + ": " + p.value[2] + "%" + (p.value[3] ? " (partial month, so far)" : ""); } },
       grid: { left: narrow ? 62 : 80, right: 10, top: 10, bottom: 60 },
       xAxis: { type: "category", data: d.x, splitArea: { show: true } },
       yAxis: { type: "category", data: d.y, inverse: true, splitArea: { show: true } },
       visualMap: { min: 0, max: 100, calculable: false, orient: "horizontal", left: "center", bottom: 0,
         itemHeight: 120, text: ["100%", "0%"], inRange: { color: ["#eef3fd", "#2f5fd0"] } },
       series: [{ type: "heatmap", data: d.cells, label: { show: !narrow, fontSize: 10,
-        formatter: function (p) { return Math.round(p.value[2]); } } }]
+        formatter: function (p) { return Math.round(p.value[2]) + (p.value[3] ? "*" : ""); } } }]
     };
   }
   function bar(d) {
@@ -169,4 +170,17 @@
   boxes.forEach(function (box) { load(box, "chart"); });
   draw(document);
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+
+  // The period menu says what the dates say: typing a date selects "Custom dates"; choosing a preset
+  // empties the dates (they would otherwise win over it on the server).
+  var period = document.getElementById("f-period");
+  var dates = document.querySelectorAll("input[data-custom-date]");
+  dates.forEach(function (input) {
+    input.addEventListener("input", function () { if (period && input.value) { period.value = "custom"; } });
+  });
+  if (period) {
+    period.addEventListener("change", function () {
+      if (period.value !== "custom") { dates.forEach(function (input) { input.value = ""; }); }
+    });
+  }
 })();

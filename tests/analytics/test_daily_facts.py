@@ -31,10 +31,11 @@ from analytics.models import (
     StateFactDelta,
 )
 from analytics.reports import channel_performance, cohort_retention
-from analytics.reports.base import report_snapshots_bypassed
+from analytics.results import results_bypassed
 from analytics.services import customer_value_recompute
 from contacts import bulk
-from contacts.importing import import_run, import_start, import_upload
+from contacts.import_runs import import_run
+from contacts.importing import import_start, import_upload
 from contacts.merge import contact_merge
 from contacts.models import Contact, Touchpoint
 from contacts.services import contact_create, contact_delete, contact_update
@@ -286,7 +287,7 @@ def test_the_charts_from_their_rollups_equal_the_charts_from_the_rows(random_crm
 
     def result(query, *, rollup: bool):
         monkeypatch.setattr(module, "daily_facts_enabled", lambda: rollup)
-        with report_snapshots_bypassed():
+        with results_bypassed():
             return run(kpis.report_filters(query))
 
     assert deltas.objects.exists()

@@ -16,7 +16,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from analytics.reports.base import ReportFilters, report_snapshots_bypassed
+from analytics.reports.base import ReportFilters
 from analytics.reports.campaign_performance import CampaignPerformanceQuery, campaign_performance_report
 from analytics.reports.channel_performance import ChannelPerformanceQuery, channel_performance_report
 from analytics.reports.churn import ChurnQuery, churn_report
@@ -25,6 +25,7 @@ from analytics.reports.cohort_retention import CohortRetentionQuery, cohort_rete
 from analytics.reports.stage_counts import StageCountsQuery, stage_counts_report
 from analytics.reports.stage_flow import StageFlowQuery, stage_flow_report
 from analytics.reports.top_customers import TopCustomersQuery, top_customers_report
+from analytics.results import results_bypassed
 from campaigns.models import CampaignMember
 from contacts.models import Contact, Touchpoint
 from metrics.models import ContactMetrics
@@ -60,9 +61,12 @@ def _world(seed: int, n: int = 70) -> World:
     rng = random.Random(seed)
     owners = [UserFactory(username=f"owner{seed}a"), UserFactory(username=f"owner{seed}b")]
     objective = Stage.objects.get(slug="purchase")
+    # One campaign that ended mid-history (its life bounds the touches counted) and one still running.
     campaigns = [
-        CampaignFactory(cost=Decimal("500.00"), objective=objective),
-        CampaignFactory(cost=Decimal("0.00")),
+        CampaignFactory(
+            cost=Decimal("500.00"), objective=objective, starts_on=dt.date(2023, 9, 1), ends_on=dt.date(2024, 9, 30)
+        ),
+        CampaignFactory(cost=Decimal("0.00"), starts_on=dt.date(2023, 1, 1), ends_on=None),
     ]
     contacts = contacts_create(n, rng=rng, owners=[*owners, None])
     for contact in contacts:
@@ -432,11 +436,13 @@ def test_campaign_performance_equals_brute_force(seed):
         for got in result.campaigns:
             campaign = next(c for c in world.campaigns if c.pk == got.campaign_id)
             first_touch: dict[int, dt.datetime] = {}
+            life_end = at(campaign.ends_on + DAY, 0) if campaign.ends_on else timezone.now()
             for t in Touchpoint.objects.filter(campaign_id=campaign.pk):
                 in_period = (not filters.period_start or t.occurred_at >= at(filters.period_start, 0)) and (
                     not filters.period_end or t.occurred_at < at(filters.period_end + DAY, 0)
                 )
-                if t.contact_id in scope and in_period:
+                in_life = at(campaign.starts_on, 0) <= t.occurred_at < life_end
+                if t.contact_id in scope and in_period and in_life:
                     first_touch[t.contact_id] = min(first_touch.get(t.contact_id, t.occurred_at), t.occurred_at)
 
             def within(cid, when):
@@ -475,16 +481,20 @@ def test_campaign_performance_equals_brute_force(seed):
             assert got.acquisitions == len(acquisitions)
             if campaign.cost and acquisitions:
                 assert got.cost_per_acquisition == (campaign.cost / len(acquisitions)).quantize(Decimal("0.01"))
-            if campaign.cost:
+            if campaign.cost and first_touch:
                 assert got.roi == pytest.approx((float(got.revenue) - float(campaign.cost)) / float(campaign.cost))
             else:
-                assert got.roi is None
+                assert got.roi is None  # nothing attributed yet (or no cost): "—", not -100 %
+            assert got.life_start == campaign.starts_on
+            assert got.life_end == (campaign.ends_on or timezone.localdate()) + dt.timedelta(days=45)
 
 
 def test_campaign_performance_fixed_data(settings):
     settings.CRM_MARGIN = 0.5
     objective = Stage.objects.get(slug="purchase")
-    campaign = CampaignFactory(cost=Decimal("100.00"), objective=objective)
+    campaign = CampaignFactory(
+        cost=Decimal("100.00"), objective=objective, starts_on=dt.date(2024, 3, 1), ends_on=dt.date(2024, 3, 31)
+    )
     a, b, c = contacts_create(3)
     touchpoints_create(
         [
@@ -503,11 +513,41 @@ def test_campaign_performance_fixed_data(settings):
             (b.pk, "purchase", "at_risk", at(dt.date(2024, 3, 10))),
         ]
     )
-    (row,) = campaign_performance_report(CampaignPerformanceQuery()).campaigns
+    # A touch after the campaign's end is not the campaign's doing, even when attributed to it.
+    touchpoints_create([(c.pk, "email_click", at(dt.date(2024, 4, 2)), None, campaign.pk)])
+    idle = CampaignFactory(cost=Decimal("50.00"), starts_on=dt.date(2024, 3, 1))
+    rows = {r.campaign_id: r for r in campaign_performance_report(CampaignPerformanceQuery()).campaigns}
+    row = rows[campaign.pk]
     assert (row.reach, row.advanced, row.reached_objective) == (2, 1, 1)
     assert (row.revenue, row.buyers, row.acquisitions) == (Decimal("400.00"), 2, 1)
     assert row.cost_per_acquisition == Decimal("100.00")
     assert row.roi == pytest.approx((400 * 0.5 - 100) / 100)
+    assert (row.life_start, row.life_end) == (dt.date(2024, 3, 1), dt.date(2024, 4, 30))
+    # Nothing attributed yet: no ROI ("—"), not -100 %.
+    assert rows[idle.pk].reach == 0 and rows[idle.pk].roi is None
+
+
+def test_overview_campaign_chart_measures_each_campaign_over_its_life_not_the_period(settings):
+    """Was: the whole cost against the dashboard period's revenue, so a campaign that ended a year ago read -100 %."""
+    from analytics.charts import _campaigns
+    from analytics.kpis import overview_query_from_params
+    from analytics.reports import campaign_performance
+
+    campaign = CampaignFactory(cost=Decimal("100.00"), starts_on=dt.date(2024, 3, 1), ends_on=dt.date(2024, 3, 31))
+    (a,) = contacts_create(1)
+    touchpoints_create(
+        [
+            (a.pk, "email_click", at(dt.date(2024, 3, 1)), None, campaign.pk),
+            (a.pk, "purchase", at(dt.date(2024, 3, 5)), "300.00", None),
+        ]
+    )
+    query, _ = overview_query_from_params({"period": "30d"})
+    with results_bypassed():
+        chart = _campaigns(campaign_performance, query)
+    (row,) = chart.rows
+    roi = chart.columns.index(next(c for c in chart.columns if c.metric == "campaign.roi"))
+    assert row[roi] == pytest.approx(2.0)
+    assert "attribution window of 30 days" in chart.caption
 
 
 @pytest.mark.parametrize(("seed", "recent_days"), [(11, 0), (12, 0), (11, 10**6), (12, 10**6)])
@@ -581,7 +621,7 @@ def test_channel_performance_now_counts_what_the_engine_wrote():
 def test_channel_performance_now_is_one_query(django_assert_num_queries):
     world = _world(15, n=20)
     filters = ReportFilters(channel="email", owner_id=world.owners[0].pk, campaign_id=world.campaigns[0].pk)
-    with report_snapshots_bypassed(), django_assert_num_queries(1):
+    with results_bypassed(), django_assert_num_queries(1):
         channel_performance_report(ChannelPerformanceQuery(filters=filters))
 
 
@@ -645,19 +685,19 @@ def test_each_report_is_one_query_with_filters(run, django_assert_num_queries):
         campaign_id=world.campaigns[0].pk,
     )
     # The report's own statement; the snapshot lookup before it is counted in test_snapshots.py.
-    with report_snapshots_bypassed(), django_assert_num_queries(1):
+    with results_bypassed(), django_assert_num_queries(1):
         run(filters)
 
 
 def test_stage_counts_is_one_query(django_assert_num_queries):
-    with report_snapshots_bypassed(), django_assert_num_queries(1):
+    with results_bypassed(), django_assert_num_queries(1):
         stage_counts_report(StageCountsQuery())
 
 
 @pytest.mark.parametrize("run", REPORTS)
 def test_a_segment_filter_costs_one_more_query(run, django_assert_num_queries):
     segment = SegmentFactory(filters={"channel": ["email"]})
-    with report_snapshots_bypassed(), django_assert_num_queries(2):
+    with results_bypassed(), django_assert_num_queries(2):
         run(ReportFilters(segment_id=segment.pk))
 
 

@@ -6,25 +6,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import time_machine
 from django.conf import settings
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 
 from analytics.kpis import overview_query_from_params, report_filters
 from analytics.models import ReportSnapshot
-from analytics.reports.base import (
-    ReportFilters,
-    report_query_key,
-    report_result_from_json,
-    report_snapshots_bypassed,
-    report_snapshots_recording,
-    to_jsonable,
-)
+from analytics.refresh import results_refresh
+from analytics.reports.base import ReportFilters
 from analytics.reports.campaign_performance import CampaignPerformanceQuery, campaign_performance_report
 from analytics.reports.channel_performance import ChannelPerformanceQuery, channel_performance_report
 from analytics.reports.churn import ChurnQuery, churn_report
@@ -34,8 +30,13 @@ from analytics.reports.funnel import FunnelQuery, funnel_report
 from analytics.reports.stage_counts import StageCountsQuery, stage_counts_report
 from analytics.reports.stage_flow import StageFlowQuery, stage_flow_report
 from analytics.reports.top_customers import TopCustomersQuery, top_customers_report
-from analytics.services import report_snapshots_refresh
-from analytics.tasks import report_snapshots_refresh_task
+from analytics.results import (
+    result_from_json,
+    result_query_key,
+    results_bypassed,
+    results_recording,
+    to_jsonable,
+)
 from contacts.models import Channel
 from metrics.models import ContactMetrics
 from stages.models import Stage, StageSnapshot
@@ -90,14 +91,17 @@ def test_a_report_served_from_its_snapshot_equals_the_live_computation(run, make
     _world(31, n=40)
     _stage_snapshots()
     query = make(filters)
-    with report_snapshots_recording():
+    with results_recording():
         recorded = run(query)
-    with report_snapshots_bypassed():
+    with results_bypassed():
         live = run(query)
     assert recorded == live and live.snapshot is None
+    cache.clear()  # the live computation above went to the cache; what is tested here is the store
 
     with django_assert_num_queries(1):  # the lookup on (report, query_key), nothing else
         served = run(query)
+    with django_assert_num_queries(0):  # then the cache answers
+        assert run(query) == served
 
     assert served.snapshot is not None and served.snapshot.served_from_snapshot
     assert served.snapshot.computed_at == NOW
@@ -109,7 +113,7 @@ def test_a_report_served_from_its_snapshot_equals_the_live_computation(run, make
 @time_machine.travel(NOW, tick=False)
 def test_a_query_that_differs_from_every_snapshot_is_computed_live(django_assert_num_queries):
     world = _world(32, n=30)
-    with report_snapshots_recording():
+    with results_recording():
         funnel_report(FunnelQuery(filters=ReportFilters(channel="email")))
     for query in [
         FunnelQuery(filters=ReportFilters(channel="referral")),
@@ -120,7 +124,7 @@ def test_a_query_that_differs_from_every_snapshot_is_computed_live(django_assert
         with django_assert_num_queries(2):  # the lookup misses, then the report's one statement
             result = funnel_report(query)
         assert result.snapshot is None
-        with report_snapshots_bypassed():
+        with results_bypassed():
             assert result == funnel_report(query)
     # The same query under another report name is not a hit either.
     assert churn_report(ChurnQuery(filters=ReportFilters(channel="email"))).snapshot is None
@@ -130,7 +134,7 @@ def test_a_snapshot_about_an_earlier_day_is_not_served():
     _world(33, n=20)
     query = ChurnQuery()
     with time_machine.travel(NOW, tick=False):
-        with report_snapshots_recording():
+        with results_recording():
             churn_report(query)
         assert churn_report(query).snapshot is not None
     with time_machine.travel(NOW + dt.timedelta(days=1), tick=False):
@@ -141,7 +145,7 @@ def test_a_snapshot_about_an_earlier_day_is_not_served():
 def test_a_query_about_a_past_day_keeps_its_snapshot():
     _world(34, n=20)
     query = ChurnQuery(as_of=PAST)
-    with time_machine.travel(NOW, tick=False), report_snapshots_recording():
+    with time_machine.travel(NOW, tick=False), results_recording():
         churn_report(query)
     assert ReportSnapshot.objects.get().as_of == PAST
     with time_machine.travel(NOW + dt.timedelta(days=30), tick=False):
@@ -152,12 +156,12 @@ def test_a_query_about_a_past_day_keeps_its_snapshot():
 def test_recording_again_replaces_the_snapshot():
     _world(35, n=20)
     query = TopCustomersQuery(limit=5)
-    with report_snapshots_recording():
+    with results_recording():
         before = top_customers_report(query)
     last = before.customers[-1].contact_id
     ContactMetrics.objects.filter(contact_id=last).update(predicted_clv=Decimal("99999999.00"))
     assert top_customers_report(query).customers[0].contact_id != last  # the stored day's answer, by design
-    with report_snapshots_recording():
+    with results_recording():
         top_customers_report(query)
     served = top_customers_report(query)
     assert ReportSnapshot.objects.count() == 1
@@ -165,9 +169,9 @@ def test_recording_again_replaces_the_snapshot():
 
 
 def test_query_keys_are_canonical():
-    a, _ = report_query_key(FunnelQuery(filters=ReportFilters(channel="email"), ordered=True))
-    b, data = report_query_key(FunnelQuery(ordered=True, filters=ReportFilters(channel="email")))
-    c, _ = report_query_key(FunnelQuery(filters=ReportFilters(channel="email"), ordered=False))
+    a, _ = result_query_key(FunnelQuery(filters=ReportFilters(channel="email"), ordered=True))
+    b, data = result_query_key(FunnelQuery(ordered=True, filters=ReportFilters(channel="email")))
+    c, _ = result_query_key(FunnelQuery(filters=ReportFilters(channel="email"), ordered=False))
     assert a == b != c and len(a) == 64
     assert data["filters"]["channel"] == "email"
 
@@ -184,7 +188,7 @@ def test_results_rebuild_exactly_from_json():
         maximum=Decimal("-0.01"),
         buckets=[CLVBucket(index=0, lower=Decimal("0.00"), upper=Decimal("1E+2"), customers=3, total=Decimal("7"))],
     )
-    rebuilt = report_result_from_json(CLVDistributionResult, to_jsonable(result))
+    rebuilt = result_from_json(CLVDistributionResult, to_jsonable(result))
     assert rebuilt == result and rebuilt.buckets[0].upper.as_tuple() == Decimal("1E+2").as_tuple()
 
 
@@ -197,7 +201,7 @@ def test_refresh_stores_the_dashboard_and_api_defaults_which_are_then_served(mar
         computed_at=NOW - dt.timedelta(days=1), duration=dt.timedelta(seconds=1),
     )  # fmt: skip
 
-    result = report_snapshots_refresh()
+    result = results_refresh()
 
     assert result.deleted == 1 and result.as_of == TODAY
     assert result.stored == ReportSnapshot.objects.count()
@@ -211,7 +215,9 @@ def test_refresh_stores_the_dashboard_and_api_defaults_which_are_then_served(mar
         filters = report_filters(overview)
         assert funnel_report(FunnelQuery(filters=filters, ordered=False)).snapshot is not None
         assert channel_performance_report(ChannelPerformanceQuery(filters=filters)).snapshot is not None
-        assert top_customers_report(TopCustomersQuery(filters=filters, limit=10)).snapshot is not None
+        # The CLV box describes customers now: contact filters without the period.
+        valued = replace(filters, period_start=None, period_end=None)
+        assert top_customers_report(TopCustomersQuery(filters=valued, limit=10)).snapshot is not None
         # The API's default query of every report (no parameters), unfiltered and per channel.
         assert churn_report(ChurnQuery(filters=ReportFilters(channel=channel))).snapshot is not None
     assert stage_counts_report(StageCountsQuery()).snapshot is not None
@@ -224,15 +230,51 @@ def test_refresh_stores_the_dashboard_and_api_defaults_which_are_then_served(mar
 
 
 @time_machine.travel(NOW, tick=False)
-def test_the_task_and_the_command_refresh(capsys):
+def test_the_command_refreshes():
     _world(37, n=10)
-    assert report_snapshots_refresh_task.delay().get()["stored"] > 0
     call_command("refresh_report_snapshots", "--period", "7d")
-    assert '"stored"' in capsys.readouterr().out
     overview, _ = overview_query_from_params({"period": "7d"})
     assert stage_flow_report(StageFlowQuery(filters=report_filters(overview))).snapshot is not None
 
 
-def test_the_refresh_has_its_own_nightly_beat_entry():
-    entry = settings.CELERY_BEAT_SCHEDULE["nightly-report-snapshots"]
-    assert entry["task"] == "analytics.tasks.report_snapshots_refresh_task"
+def test_the_results_are_filled_by_the_nightly_chain_only():
+    """No separate 04:00 job and no warm-up every few minutes: the nightly chain's last step fills the store."""
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert "nightly-report-snapshots" not in schedule and "overview-warm" not in schedule
+    assert schedule["nightly-lifecycle-recompute"]["task"] == "stages.tasks.nightly_recompute_task"
+    from stages.services import FINISH_STEPS, SCHEDULED_ONLY
+
+    assert list(FINISH_STEPS)[-1] == "results" and "results" in SCHEDULED_ONLY
+
+
+@pytest.mark.parametrize("as_of", [PAST, None], ids=["replay-of-a-past-day", "tonight"])
+def test_the_nightly_chain_carries_its_as_of_day_to_the_result_layer(as_of):
+    """evaluate chunks -> finish -> customer value -> rollups -> results, every link with the same day."""
+    from analytics.models import CLVModelFit
+    from stages.tasks import nightly_recompute_task
+
+    _world(38, n=12)
+    with time_machine.travel(NOW, tick=False):
+        summary = nightly_recompute_task.apply(
+            kwargs={"as_of": as_of.isoformat() if as_of else None, "chunk_size": 5}
+        ).get()
+        day = as_of or TODAY
+        assert summary["as_of"] == day.isoformat() and summary["steps"][-1] == "results"
+        assert CLVModelFit.objects.get().as_of == day
+        stored = set(ReportSnapshot.objects.values_list("as_of", flat=True))
+        assert stored == {day}
+        if as_of is not None:
+            # The replay stored the results about that day, which a question about that day is then served.
+            assert churn_report(ChurnQuery(as_of=as_of)).snapshot.as_of == as_of
+            assert funnel_report(FunnelQuery(as_of=as_of)).snapshot is not None
+        else:
+            overview, _ = overview_query_from_params({"period": "30d"})
+            assert funnel_report(FunnelQuery(filters=report_filters(overview), ordered=False)).snapshot is not None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_recompute_lifecycle_as_of_refreshes_the_matching_results():
+    _world(39, n=12)
+    call_command("recompute_lifecycle", "--as-of", PAST.isoformat(), "--no-progress", verbosity=0)
+    assert set(ReportSnapshot.objects.values_list("as_of", flat=True)) == {PAST}
+    assert churn_report(ChurnQuery(as_of=PAST)).snapshot is not None

@@ -282,7 +282,7 @@ def test_on_redis_a_throttled_request_costs_one_round_trip_and_the_window_expire
 ):
     import redis.connection
 
-    from lifecycle_crm.api.throttling import window_count
+    from accounts.api.throttling import window_count
 
     client, prefix = redis_cache
     sent = []

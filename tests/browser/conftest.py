@@ -92,3 +92,18 @@ def screenshot(page, name: str) -> None:
         page.wait_for_timeout(800)  # charts resize (and animate) on the window event
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size(DESKTOP)
+
+
+def wait_until(page, condition, what: str, timeout_s: float = 30.0) -> None:
+    """Wait for a state seen from the test (e.g. requests a route has held), letting Playwright run its handlers.
+
+    Route handlers run only while Playwright processes events, so the wait yields to it in short
+    steps; the deadline is generous because a busy machine is slow, never part of what is tested.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        page.wait_for_timeout(50)

@@ -160,7 +160,7 @@ def test_future_dates_and_garbage_dates_are_refused():
 
 def test_evaluation_is_enqueued_after_commit_for_touched_contacts(django_capture_on_commit_callbacks):
     contact = ContactFactory()
-    with mock.patch("stages.services.lifecycle_enqueue_evaluation") as enqueue:
+    with mock.patch("stages.tasks.lifecycle_enqueue_evaluation") as enqueue:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             touchpoint_services.touchpoint_create(data={"contact": contact.pk, "kind": "call"})
         assert not enqueue.called  # nothing before commit

@@ -328,3 +328,39 @@ def test_small_tables_and_sqlite_are_counted_exactly():
     for _ in range(3):
         factories.ContactFactory()
     assert admin_utils.EstimatedCountPaginator(Contact.objects.all(), 50).count == 3
+
+
+def test_admin_re_consent_of_an_unsubscribed_contact_needs_a_reason_and_is_in_the_ledger(client, admin_user):
+    from contacts.models import ConsentEvent
+    from plays.services import contact_unsubscribe
+
+    contact = factories.ContactFactory(email="ann@example.com", first_name="Ann", marketing_consent=True)
+    contact_unsubscribe(contact_id=contact.pk)
+    client.force_login(admin_user)
+    data = _contact_form(
+        email="ann@example.com",
+        first_name="Ann",
+        last_name=contact.last_name,
+        company=contact.company,
+        acquired_at_0=f"{contact.acquired_at:%Y-%m-%d}",
+        acquired_at_1=f"{contact.acquired_at:%H:%M:%S}",
+        marketing_consent="on",
+        **{"transitions-TOTAL_FORMS": "1", "transitions-INITIAL_FORMS": "1"},
+    )
+    refused = client.post(_url(Contact, "change", contact.pk), data)
+    assert (
+        refused.status_code == 200
+        and "unsubscribed on" in refused.context["adminform"].form.errors["consent_reason"][0]
+    )
+    contact.refresh_from_db()
+    assert contact.marketing_consent is False
+    data.update(consent_source="phone", consent_reason="Asked on the phone to get offers again")
+    response = client.post(_url(Contact, "change", contact.pk), data, REMOTE_ADDR="198.51.100.4")
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    event = ConsentEvent.objects.filter(contact=contact).latest("id")
+    assert (event.action, event.source, event.user, event.ip_address) == (
+        "granted",
+        "phone",
+        admin_user,
+        "198.51.100.4",
+    )

@@ -84,8 +84,11 @@ def test_a_crashed_run_resumes_without_repeating_done_actions(consenting):
         from_stage=consenting.stage,
         to_stage=Stage.objects.get(slug="loyalty"),
         effective_at=T0,
+        recorded_at=T0,
         source="rule",
     )
+    # The move is the contact's current stage (only current moves trigger plays, issue 17).
+    type(consenting).objects.filter(pk=consenting.pk).update(stage=transition.to_stage, stage_entered_at=T0)
     with time_machine.travel(T0, tick=False):
         [run_id] = runs_create_for_transitions(transition_ids=[transition.pk])
         play_runs_execute(run_ids=[run_id])
@@ -107,12 +110,15 @@ def test_two_racing_workers_act_once_per_occurrence():
     contacts = [ContactFactory(email=f"race{i}@example.com", marketing_consent=True) for i in range(20)]
     play = make_play(trigger_type="stage_entered", trigger_stage="loyalty", actions=[EMAIL])
     loyalty = Stage.objects.get(slug="loyalty")
+    now = dt.datetime.now(dt.UTC)
     transition_ids = [
         StageTransition.objects.create(
-            contact=c, from_stage=c.stage, to_stage=loyalty, effective_at=dt.datetime.now(dt.UTC), source="rule"
+            contact=c, from_stage=c.stage, to_stage=loyalty, effective_at=now, source="rule"
         ).pk
         for c in contacts
     ]
+    # The moves are the contacts' current stages (only current moves trigger plays, issue 17).
+    type(contacts[0]).objects.filter(pk__in=[c.pk for c in contacts]).update(stage=loyalty, stage_entered_at=now)
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 

@@ -178,3 +178,11 @@ def test_any_match_takes_the_earliest_true_condition_as_the_event():
     transition = contact.transitions.get(source="rule")
     assert transition.rule.name == "Talked to us"
     assert transition.effective_at == now - dt.timedelta(days=20)  # the call, the earliest true condition
+
+
+@pytest.mark.parametrize("op", [{"x": 1}, [">="], None, 3])
+def test_an_operator_that_is_not_text_is_a_clear_error(op):
+    """Found by the schema fuzz (issue 19): an object as `op` was a TypeError (500), not a 400."""
+    with pytest.raises(ValidationError) as refused:
+        validate_conditions([{"metric": "total_purchases", "op": op, "value": 1}])
+    assert "operator" in str(refused.value)

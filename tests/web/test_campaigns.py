@@ -59,10 +59,36 @@ def test_detail_shows_reach_and_revenue_from_attributed_touchpoints(marketer_cli
     response = marketer_client.get(reverse("web:campaign_detail", args=[campaign.pk]))
     assert response.status_code == 200
     assert response.context["touchpoints"] == 1
-    row = response.context["row"]
-    assert row is not None and row[1] == 1  # reached one contact
+    figures = response.context["figures"]
+    assert figures is not None and figures["reach"] == "1"  # reached one contact
+    assert figures["roi"] == "-100.0 %"  # reached, nothing bought yet: the whole cost lost so far
 
 
 def test_reps_cannot_create_campaigns(rep_client):
     assert rep_client.post(reverse("web:campaign_create"), _data()).status_code == 403
     assert not Campaign.objects.exists()
+
+
+def test_the_campaign_page_lists_its_members_and_says_members_once(marketer_client):
+    from campaigns.models import CampaignMember
+
+    campaign = CampaignFactory(name="Autumn fair")
+    people = [ContactFactory(first_name=f"Fay{i}", last_name="Member") for i in range(3)]
+    for person in people:
+        CampaignMember.objects.create(campaign=campaign, contact=person, source="play")
+    ContactFactory(first_name="Olaf", last_name="Outsider")
+    html = marketer_client.get(reverse("web:campaign_detail", args=[campaign.pk])).content.decode()
+    for person in people:
+        assert reverse("web:contact_detail", args=[person.pk]) in html
+    assert "Olaf" not in html
+    assert html.count(">Members<") + html.count(">Members <") == 1
+    assert "3 enrolled" in html and "by a play" in html
+
+
+def test_the_two_tables_of_the_campaign_list_have_distinct_titles(marketer_client):
+    campaign = CampaignFactory(name="Winter sale")
+    TouchpointFactory(kind="purchase", campaign=campaign)
+    html = marketer_client.get(reverse("web:campaign_list")).content.decode()
+    assert "All campaigns</h2>" in html
+    assert "Campaign performance</span>" in html
+    assert ">Campaigns</span>" not in html

@@ -41,7 +41,7 @@ def test_bad_filter_is_explained_not_a_crash(marketer_client):
     "ordering", ["-id", "id", "last_name", "-stage_entered_at", "stage_entered_at", "-predicted_clv", "-historic_clv"]
 )
 def test_keyset_pages_walk_every_contact_once_in_order(marketer_client, ordering, monkeypatch):
-    monkeypatch.setattr("contacts.views.PAGE_SIZE", 4)
+    monkeypatch.setattr("contacts.views.lists.PAGE_SIZE", 4)
     for i in range(10):
         contact = ContactFactory(last_name=f"Name{i % 3}")
         # Ties on every sort key, so the id tie-breaker is exercised.
@@ -160,13 +160,39 @@ def test_outsider_rep_cannot_bulk_change_someone_elses_contact(other_rep_client,
     assert not rep_contact.tags.exists()
 
 
-def test_marketers_get_no_bulk_actions(marketer_client, rep_contact):
+def test_marketers_bulk_tag_assign_and_export_after_confirming_but_never_move_stages(
+    marketer_client, rep_contact, other_contact, other_rep
+):
     page = marketer_client.get(reverse("web:contact_list"))
-    assert page.context["can_bulk"] is False
-    response = marketer_client.post(
-        reverse("web:contact_bulk"), {"action": "add_tag", "tag": "x", "ids": [rep_contact.pk]}
+    assert page.context["can_bulk"] is True
+    assert [a for a, _ in page.context["bulk_actions"]] == ["assign_owner", "add_tag", "export"]
+    ids = [rep_contact.pk, other_contact.pk]
+    confirm = marketer_client.post(reverse("web:contact_bulk"), {"action": "add_tag", "tag": "fair-2026", "ids": ids})
+    assert confirm.status_code == 200 and confirm.context["count"] == 2
+    assert not rep_contact.tags.exists()  # nothing changes before the confirmation
+    marketer_client.post(
+        reverse("web:contact_bulk"), {"action": "add_tag", "tag": "fair-2026", "ids": ids, "confirm": "1"}
     )
-    assert response.status_code == 403
+    assert set(Contact.objects.filter(tags__name="fair-2026").values_list("pk", flat=True)) == set(ids)
+    marketer_client.post(
+        reverse("web:contact_bulk"),
+        {"action": "assign_owner", "owner": other_rep.pk, "ids": [rep_contact.pk], "confirm": "1"},
+    )
+    rep_contact.refresh_from_db()
+    assert rep_contact.owner == other_rep
+    exported = marketer_client.post(reverse("web:contact_bulk"), {"action": "export", "ids": ids, "confirm": "1"})
+    body = b"".join(exported.streaming_content).decode()
+    assert exported["Content-Type"].startswith("text/csv")
+    assert "owned@example.com" in body and "theirs@example.com" in body and body.count("\n") == 3
+    stage_before = other_contact.stage_id
+    refused = marketer_client.post(
+        reverse("web:contact_bulk"),
+        {"action": "move_stage", "stage": "loyalty", "reason": "x", "ids": ids, "confirm": "1"},
+        follow=True,
+    )
+    other_contact.refresh_from_db()
+    assert other_contact.stage_id == stage_before
+    assert "Your role cannot do that to contacts in bulk." in [str(m) for m in refused.context["messages"]]
 
 
 def test_clv_sort_lists_contacts_with_a_clv_highest_first(marketer_client):

@@ -58,7 +58,9 @@ def test_age_and_money_formatting():
     assert age(NOW - dt.timedelta(days=15)) == "2 weeks"
     assert age(NOW - dt.timedelta(minutes=5)) == "under an hour"
     assert age(NOW - dt.timedelta(days=400)) == "1 year"
-    assert "12,346<" in money(Decimal("12345.67")) and "1.00<" in money(Decimal("1"))  # no cents above 10,000
+    # One money format everywhere (lifecycle_crm.formats): two decimals and the currency, whatever the size.
+    assert "12,345.67<" in money(Decimal("12345.67")) and "1.00<" in money(Decimal("1"))
+    assert " USD<" in money(Decimal("1"))
     assert money(None) == "—"
 
 

@@ -7,9 +7,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
-from contacts import importing
+from contacts import import_runs
 from contacts.import_rows import ImportFileError
-from contacts.importing import import_run, import_start, import_upload, mapping_suggest
+from contacts.import_runs import import_run
+from contacts.importing import import_start, import_upload, mapping_suggest
 from contacts.models import Contact, ImportJob, ImportStatus, Touchpoint
 from stages.models import StageTransition
 
@@ -130,7 +131,7 @@ def test_reimporting_touchpoints_without_external_ids_creates_no_duplicates():
 
 
 def test_progress_is_reported_after_every_committed_chunk(monkeypatch):
-    monkeypatch.setattr(importing, "TOUCHPOINT_CHUNK", 2)
+    monkeypatch.setattr(import_runs, "TOUCHPOINT_CHUNK", 2)
     _run("contacts", "email\nann@example.com\n")
     rows = "".join(f"ann@example.com,site_visit,2025-03-{d:02d}\n" for d in range(1, 8))
     job = import_upload(kind="touchpoints", file_name="t.csv", raw=("contact_email,kind,occurred_at\n" + rows).encode())

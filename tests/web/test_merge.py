@@ -55,15 +55,19 @@ def test_merge_keeps_everything_of_both_contacts(rep):
     CampaignMember.objects.create(campaign=shared, contact=survivor)
     CampaignMember.objects.create(campaign=shared, contact=other)
     CampaignMember.objects.create(campaign=only_other, contact=other)
-    transitions_before = StageTransition.objects.filter(contact__in=[survivor, other]).count()
+    survivor_moves = StageTransition.objects.filter(contact=survivor).count()
+    other_moves = StageTransition.objects.filter(contact=other).count()
 
     log = contact_merge(survivor=survivor, other=other, user=rep)
 
     assert not Contact.objects.filter(pk=other.pk).exists()
     survivor.refresh_from_db()
     assert Touchpoint.objects.filter(contact=survivor).count() == 3
-    # Every transition of both, plus the merge move to the more advanced stage.
-    assert StageTransition.objects.filter(contact=survivor).count() == transitions_before + 1
+    # One chain: the survivor's moves plus the merge move to the more advanced stage; the other's moves are
+    # kept in the merge log (issue 17: two first placements broke time in stage).
+    assert StageTransition.objects.filter(contact=survivor).count() == survivor_moves + 1
+    assert len(log.merged_history) == other_moves == log.moved["transitions_kept_in_log"]
+    assert log.merged_history[0]["to_stage__slug"] == "purchase"
     assert survivor.stage.slug == "purchase"
     assert StageTransition.objects.filter(contact=survivor, source="merge").get().from_stage.slug == "engagement"
     assert sorted(survivor.tags.values_list("name", flat=True)) == ["b2b", "vip"]

@@ -8,7 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics.views import CHARTS, CHARTS_BY_KEY, FAILED_TEXT
+from analytics.charts import CHARTS, CHARTS_BY_KEY
+from analytics.views import FAILED_TEXT
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -134,14 +135,14 @@ def test_each_chart_is_cached_on_its_own_key_and_refresh_recomputes_it(marketer_
 def test_a_chart_from_the_nightly_snapshot_says_when_it_was_computed_and_refresh_computes_it_live(marketer_client):
     from django.core.cache import cache
 
+    from analytics.charts import chart_run
     from analytics.kpis import overview_query_from_params
     from analytics.models import ReportSnapshot
-    from analytics.reports.base import report_snapshots_recording
-    from analytics.views import chart_run
+    from analytics.results import results_recording
 
     ContactFactory()
     query, _ = overview_query_from_params({"period": "90d"})
-    with report_snapshots_recording():
+    with results_recording():
         chart_run(CHARTS_BY_KEY["funnel"], query)  # what the nightly refresh stores
     recorded = ReportSnapshot.objects.get(report="funnel")
     earlier = recorded.computed_at - dt.timedelta(minutes=30)
@@ -162,7 +163,7 @@ def test_csv_has_exactly_the_numbers_the_chart_showed_from_its_cache(marketer_cl
     ContactFactory.create_batch(5)  # not in the cached chart, so not in its CSV either
     response = marketer_client.get(reverse("web:chart_csv", args=["funnel"]), {"period": "90d"})
     lines = response.content.decode().strip().splitlines()
-    assert lines[0].split(",") == shown.data.columns
+    assert lines[0].split(",") == [column.title for column in shown.data.columns]
     assert lines[1].split(",")[:2] == ["Awareness", "2"]
     assert len(lines) == 1 + len(shown.data.rows)
 

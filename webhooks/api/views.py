@@ -8,10 +8,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.authentication import request_actor
+from accounts.api.permissions import ADMIN
 from accounts.roles import Role
-from lifecycle_crm.api.authentication import request_actor
 from lifecycle_crm.api.pagination import KeysetPagination, SmallPagination
-from lifecycle_crm.api.permissions import ADMIN
 from lifecycle_crm.api.schema import READ_ERRORS, WRITE_ERRORS
 from webhooks.api.serializers import (
     WebhookDeliverySerializer,

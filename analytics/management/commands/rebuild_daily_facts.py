@@ -13,6 +13,9 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from analytics.daily_facts import daily_facts_drift, daily_facts_rebuild
 
 
 class Command(BaseCommand):
@@ -27,10 +30,6 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="Compare only; write nothing.")
 
     def handle(self, *args: Any, check: bool = False, **options: Any) -> None:
-        from django.db import connection
-
-        from analytics.daily_facts import daily_facts_drift, daily_facts_rebuild
-
         if connection.vendor != "postgresql":
             raise CommandError("The KPI rollups are kept on PostgreSQL only; on this database the cards read the rows.")
         started = time.perf_counter()

@@ -10,6 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from metrics.models import ContactPurchaseMonth
+from stages.engine_facts import purchase_months_backfill
+
 
 class Command(BaseCommand):
     help = (
@@ -20,9 +23,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from metrics.models import ContactPurchaseMonth
-        from stages.engine_facts import purchase_months_backfill
-
         started = time.perf_counter()
         purchase_months_backfill()
         rows = ContactPurchaseMonth.objects.count()

@@ -1,4 +1,4 @@
-"""`manage.py refresh_report_snapshots`: store today's results of the default report queries now."""
+"""`manage.py refresh_report_snapshots`: store the preset results (the nightly chain's last step) now."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from analytics.kpis import PERIODS
+from analytics.refresh import results_refresh
 
 
 class Command(BaseCommand):
     help = (
-        "Compute and store the report snapshots (every report's default query and the dashboard's charts, "
-        "unfiltered and per channel) as the nightly task does, then print what was stored."
+        "Compute and store the preset results (every report's default query and the dashboard's charts, "
+        "unfiltered and per channel) as the nightly chain's last step does, then print what was stored."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,8 +26,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from analytics.services import report_snapshots_refresh
-
         periods = tuple(options["period"]) if options["period"] else None
-        result = report_snapshots_refresh(periods=periods)
+        result = results_refresh(periods=periods)
         self.stdout.write(json.dumps(result.as_dict(), indent=2))

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from contacts.import_rows import ImportFileError
-from contacts.importing import import_run, import_start, import_upload
+from contacts.import_runs import import_run
+from contacts.importing import import_start, import_upload
 from contacts.models import ImportJob, ImportStatus
 
 
@@ -26,6 +27,11 @@ class CsvImportCommand(BaseCommand):
         )
         parser.add_argument("--user", help="Username recorded as the importer (and as logged_by of touchpoints).")
         parser.add_argument("--show-rejected", type=int, default=20, help="How many rejected rows to print.")
+        parser.add_argument(
+            "--trigger-plays",
+            action="store_true",
+            help="Let the imported facts trigger plays, emails and webhooks (off by default: history emails nobody).",
+        )
 
     def handle(self, *args, **options) -> None:
         path = Path(options["file"])
@@ -40,6 +46,9 @@ class CsvImportCommand(BaseCommand):
             job = import_upload(kind=self.kind, file_name=path.name, raw=path.read_bytes(), user=user)
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
+        if options.get("trigger_plays"):
+            ImportJob.objects.filter(pk=job.pk).update(trigger_plays=True)
+            job.trigger_plays = True
         mapping = dict(job.mapping)
         for item in options["map"]:
             column, sep, target = item.partition("=")

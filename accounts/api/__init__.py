@@ -1,0 +1,1 @@
+"""REST API plumbing owned by accounts: API-key authentication, role permissions, per-principal throttling."""

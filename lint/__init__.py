@@ -1,0 +1,1 @@
+"""Project-specific import-linter contracts (see [tool.importlinter] in pyproject.toml)."""

@@ -9,6 +9,7 @@ class AnalyticsConfig(AppConfig):
         # order and with the run's as-of day: customer value first (it rewrites metrics the rollups sum),
         # then the rollups' fold (a run over everyone appends deltas by the hundred thousand, folded now
         # rather than summed by every overview), last the result layer's preset results about that day.
+        from analytics import receivers  # noqa: F401  (connects the signal receivers)
         from analytics.daily_facts import daily_facts_compact
         from analytics.refresh import results_refresh
         from analytics.services import customer_value_recompute

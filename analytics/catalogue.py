@@ -181,6 +181,16 @@ METRICS: tuple[Metric, ...] = (
         Unit.COUNT,
         api=("stage_counts.series.counts",),
     ),
+    Metric(
+        "stage_counts.restated",
+        "Restated days",
+        "Days whose stored stage counts were corrected after later history arrived (a purchase or move that"
+        " happened before the day but was learned after it), each with when it was corrected.",
+        _NONE,
+        TimeBasis.NONE,
+        Unit.DATE,
+        api=("stage_counts.restated",),
+    ),
     # ------------------------------------------------------------------ funnel
     Metric(
         "stage.name",

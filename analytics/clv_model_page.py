@@ -33,6 +33,11 @@ def _label(name: str) -> str:
     return clv.MODELS[name].label
 
 
+def _in_order(models: dict[str, Any]) -> list[str]:
+    """The registered models present in `models`, in the registry's order (jsonb reorders keys)."""
+    return [name for name in clv.MODEL_NAMES if name in models]
+
+
 def tracking_series(backtest: CLVBacktest) -> dict[str, Any]:
     """Weekly cumulative repeat purchases, actual and per model, and the split week."""
     result = backtest.result
@@ -45,8 +50,8 @@ def tracking_series(backtest: CLVBacktest) -> dict[str, Any]:
         "split": weeks[split_index] if weeks else split,
         "lines": [{"name": "Actual", "values": result["tracking"]["actual"]}]
         + [
-            {"name": _label(name), "values": [round(v, 1) for v in model["tracking"]]}
-            for name, model in result["models"].items()
+            {"name": _label(name), "values": [round(v, 1) for v in result["models"][name]["tracking"]]}
+            for name in _in_order(result["models"])
         ],
     }
 
@@ -61,8 +66,8 @@ def by_frequency_series(backtest: CLVBacktest) -> dict[str, Any]:
         "customers": freq["customers"],
         "bars": [{"name": "Actual", "values": freq["actual"]}]
         + [
-            {"name": _label(name), "values": [round(v, 1) for v in model["by_frequency_predicted"]]}
-            for name, model in result["models"].items()
+            {"name": _label(name), "values": [round(v, 1) for v in result["models"][name]["by_frequency_predicted"]]}
+            for name in _in_order(result["models"])
         ],
     }
 
@@ -98,8 +103,11 @@ def p_alive_grid(fit: CLVModelFit) -> dict[str, Any]:
 def parameter_rows(fit: CLVModelFit) -> list[dict[str, Any]]:
     """Every model's parameters fitted on all data, with standard errors, and the chosen one marked."""
     rows = []
-    for name, entry in fit.details.get("models", {}).items():
-        for key, value in entry["params"].items():
+    models = fit.details.get("models", {})
+    for name in _in_order(models):
+        entry = models[name]
+        for key in clv.MODELS[name].param_names:  # PostgreSQL's jsonb does not keep key order
+            value = entry["params"][key]
             se = entry["standard_errors"].get(key)
             rows.append(
                 {

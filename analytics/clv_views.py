@@ -36,8 +36,9 @@ def clv_model_view(request: HttpRequest) -> HttpResponse:
                 "by_frequency": clv_model_page.by_frequency_series(backtest) if backtest else None,
             },
             "models": {
-                name: {**result, "label": clv.MODELS[name].label}
-                for name, result in (backtest.result["models"] if backtest else {}).items()
+                name: {**backtest.result["models"][name], "label": clv.MODELS[name].label}
+                for name in clv.MODEL_NAMES
+                if backtest and name in backtest.result["models"]
             },
             "tables": {
                 key: clv_model_page.csv_table(key, fit, backtest)

@@ -133,8 +133,23 @@ def result_as_of(query: Any, *, closed_periods: bool = False) -> dt.date:
     return end if end is not None and end < today else today
 
 
+def _generation(report: str) -> int:
+    return cache.get(f"results:{RESULTS_FORMAT}:generation:{report}", 0)
+
+
 def _cache_key(report: str, key: str, as_of: dt.date) -> str:
-    return f"results:{RESULTS_FORMAT}:{report}:{key}:{as_of.isoformat()}"
+    return f"results:{RESULTS_FORMAT}:{report}:g{_generation(report)}:{key}:{as_of.isoformat()}"
+
+
+def results_invalidate(*, report: str) -> None:
+    """Forget every cached and stored result of a report: the history it was computed from was restated.
+
+    The cache keys carry a per-report generation, so bumping it makes every cached result of the report
+    unread at once (a cache cannot delete by prefix); the stored rows are deleted outright.
+    """
+    name = f"results:{RESULTS_FORMAT}:generation:{report}"
+    cache.set(name, _generation(report) + 1, None)
+    ReportSnapshot.objects.filter(report=report).delete()
 
 
 def _note_served(computed_at: dt.datetime) -> None:

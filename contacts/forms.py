@@ -208,10 +208,18 @@ class ContactForm(forms.Form):
     acquisition_channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.DIRECT, label="Came through")
     marketing_consent = forms.BooleanField(required=False, label="Agreed to receive marketing")
     tags = forms.CharField(required=False, max_length=1000, help_text="Separate tags with commas.")
+    referral_code = forms.CharField(
+        required=False,
+        max_length=40,
+        label="Referred by (code)",
+        help_text="The referral code of the customer who recommended them, if any.",
+    )
 
-    def __init__(self, *args, role: str | None = None, **kwargs):
+    def __init__(self, *args, role: str | None = None, creating: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = owner_choices_queryset()
+        if not creating:
+            del self.fields["referral_code"]  # a referral links a new contact to its referrer, once
         if role == Role.SALES_REP:
             del self.fields["owner"]  # a rep's new contacts are their own, and a rep does not hand contacts over
 
@@ -235,6 +243,8 @@ class ContactForm(forms.Form):
         data = dict(self.cleaned_data)
         data["tags"] = [t.strip() for t in (data.get("tags") or "").split(",") if t.strip()]
         data["external_id"] = data.get("external_id") or None
+        if not data.get("referral_code"):
+            data.pop("referral_code", None)
         return data
 
 

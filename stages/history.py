@@ -25,7 +25,6 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 
-from django.apps import apps
 from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
@@ -35,6 +34,7 @@ from contacts.models import Contact, Touchpoint
 from stages.engine import lifecycle_evaluate
 from stages.engine_base import evaluation_times
 from stages.models import StageSnapshot, StageTransition, TransitionSource
+from stages.signals import snapshots_restated
 
 # Moves the rules respect (engine policy): they are kept by a restatement and bound where it starts.
 HAND_SOURCES = (TransitionSource.MANUAL, TransitionSource.API, TransitionSource.PLAY, TransitionSource.MERGE)
@@ -169,7 +169,6 @@ def stage_snapshots_restate(
                 restated_at=now,
             )
     if changed:
-        # Stored results of the stage-count chart (analytics, above stages: looked up by name) read the old
-        # counts: drop them so the chart is recomputed.
-        apps.get_model("analytics", "ReportSnapshot").objects.filter(report="stage_counts").delete()
+        # Results of the stage-count chart (analytics, above stages) read the old counts: analytics drops them.
+        snapshots_restated.send(sender=StageSnapshot, report="stage_counts")
     return changed

@@ -65,7 +65,7 @@ def contact_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     if not contact_can_write(user=request.user, contact=contact):
         raise PermissionDenied("Only the contact's owner (or an admin) changes its details.")
     role = user_role(request.user)
-    form = ContactForm(request.POST or None, role=role, initial=ContactForm.initial_for(contact))
+    form = ContactForm(request.POST or None, role=role, creating=False, initial=ContactForm.initial_for(contact))
     if request.method == "POST" and form.is_valid():
         try:
             contact_update(contact=contact, data=form.service_data(), user=request.user)

@@ -12,7 +12,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from analytics.models import CLVModelFit
+from analytics.clv_model_page import guidance
+from analytics.models import CLVBacktest, CLVModelFit
 from analytics.services import customer_value_recompute
 from metrics.models import ContactMetrics
 from tests.analytics.cdnow import CALIBRATION_END, import_cdnow
@@ -121,3 +122,38 @@ def test_contact_api_metrics_carry_the_clv_interval(cdnow_fitted, marketer):
     assert metrics["predicted_clv"] == f"{row.predicted_clv:.2f}"
     low, mid, high = (float(metrics[k]) for k in ("predicted_clv_low", "predicted_clv", "predicted_clv_high"))
     assert low <= mid <= high and low < high
+
+
+def test_guidance_says_why_the_spend_model_was_refused_and_how_good_the_forecast_was():
+    fit = CLVModelFit(
+        as_of=HOLDOUT_END,
+        n_customers=3000,
+        n_repeat_customers=371,
+        model="pareto_nbd",
+        details={
+            "choice": {"reason": "Pareto/NBD had the smallest error per customer on the holdout."},
+            "models": {
+                "pareto_nbd": {
+                    "params": {"r": 1, "alpha": 1, "s": 1, "beta": 30},
+                    "standard_errors": {"r": 0.1, "alpha": 0.1, "s": 0.2, "beta": 18.9},
+                }
+            },
+            "spend": {"use_gamma_gamma": False, "reason": "Gamma-Gamma implies a mean spend of 707 per purchase."},
+        },
+    )
+    backtest = CLVBacktest(
+        calibration_end=CALIBRATION_END,
+        holdout_end=HOLDOUT_END,
+        actual_total=353,
+        result={
+            "holdout_weeks": 25,
+            "models": {"pareto_nbd": {"predicted_total": 315, "total_error": -0.108, "mae": 0.773}},
+        },
+    )
+    lines = guidance(fit, backtest)
+    assert lines[0].startswith("Pareto/NBD had the smallest error")
+    assert any("forecast 315 repeat purchases; customers made 353 (-11%)" in line for line in lines)
+    assert any(line.startswith("Totals are roughly right") for line in lines)
+    assert any("Only 371 customers bought twice" in line for line in lines)
+    assert any("poorly determined (beta)" in line for line in lines)
+    assert any("mean spend of 707" in line and "typical purchase" in line for line in lines)

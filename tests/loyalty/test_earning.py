@@ -196,7 +196,7 @@ def test_tiers_follow_the_rolling_window_with_history(programme):
 
 
 def test_gold_tier_moves_the_contact_to_the_loyalty_stage_through_the_registered_metric(programme):
-    contact = ContactFactory(stage=stage("purchase"))
+    contact = ContactFactory(stage=stage("purchase"), acquired_at=NOW - dt.timedelta(days=60))
     purchase = touch(contact, "purchase", amount=Decimal("2500.00"), when=NOW - dt.timedelta(days=1))
     with time_machine.travel(NOW, tick=False):
         loyalty_process_touchpoints(touchpoint_ids=[purchase.pk])

@@ -225,7 +225,7 @@ def test_converted_referral_moves_the_referrer_to_advocacy(programme):
     from stages.engine import lifecycle_evaluate
     from tests.factories import stage
 
-    referrer = ContactFactory(stage=stage("retention"))
+    referrer = ContactFactory(stage=stage("retention"), acquired_at=NOW - dt.timedelta(days=60))
     friend = ContactFactory()
     referral_sign_up(contact=friend, code=referral_code(referrer.pk))
     purchase = TouchpointFactory(contact=friend, kind="purchase", occurred_at=NOW - dt.timedelta(hours=1))

@@ -205,3 +205,28 @@ def test_past_the_limit_the_list_states_an_estimate_on_postgresql(marketer_clien
     response = marketer_client.get(reverse("web:contact_list"))
     assert response.context["total"].exact is False
     assert "an estimate" in response.content.decode()
+
+
+def test_a_contact_created_in_the_app_with_a_referral_code_is_linked_to_its_referrer(rep_client, rep_contact):
+    """Issue 20: a new contact created with the code (API, import, form) is linked to its referrer."""
+    from loyalty.codes import referral_code
+    from loyalty.models import Referral, ReferralStatus
+
+    response = rep_client.post(
+        reverse("web:contact_create"), _contact_data(referral_code=referral_code(rep_contact.pk))
+    )
+    friend = Contact.objects.get(email="mila@kite.example")
+    assert response.status_code == 302
+    referral = Referral.objects.get(referred=friend)
+    assert referral.referrer_id == rep_contact.pk and referral.status == ReferralStatus.SIGNED_UP
+
+
+def test_a_forged_referral_code_is_refused_next_to_the_field_and_nothing_is_stored(rep_client, rep_contact):
+    response = rep_client.post(reverse("web:contact_create"), _contact_data(referral_code="ZZ-AAAAA"))
+    assert response.status_code == 200 and response.context["form"].errors["referral_code"]
+    assert not Contact.objects.filter(email="mila@kite.example").exists()
+
+
+def test_the_edit_form_has_no_referral_code(rep_client, rep_contact):
+    response = rep_client.get(reverse("web:contact_edit", args=[rep_contact.pk]))
+    assert "referral_code" not in response.context["form"].fields

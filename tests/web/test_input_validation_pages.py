@@ -10,7 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from contacts.importing import import_run, import_start, import_upload
+from contacts.import_runs import import_run
+from contacts.importing import import_start, import_upload
 from contacts.models import Contact, ImportJob, Touchpoint
 from stages.models import StageTransition
 

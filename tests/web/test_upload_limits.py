@@ -19,9 +19,9 @@ def _csv(size: int) -> bytes:
 
 
 def test_a_25_mb_csv_is_refused_with_a_clear_413_and_nothing_is_stored(marketer_client, monkeypatch):
-    import contacts.views
+    import contacts.views.imports
 
-    monkeypatch.setattr(contacts.views, "import_upload", lambda **kw: pytest.fail("the upload was read"))
+    monkeypatch.setattr(contacts.views.imports, "import_upload", lambda **kw: pytest.fail("the upload was read"))
     upload = SimpleUploadedFile("big.csv", _csv(25 * MIB), content_type="text/csv")
     response = marketer_client.post(reverse("web:import_list"), {"kind": "contacts", "file": upload})
     assert response.status_code == 413

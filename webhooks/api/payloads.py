@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiResponse, OpenApiWebhook, extend_schema
 from rest_framework import serializers
 
 from contacts.models import Channel, TouchpointKind, TouchpointSource
+from loyalty.models import RedemptionChannel, ReferralStatus
 from stages.models import TransitionSource
 from webhooks.models import WebhookEvent
 
@@ -109,11 +110,78 @@ WebhookPingEvent = _envelope(
     "WebhookPingEvent", WebhookEvent.PING, PingData(), "`ping`: a test delivery asked for by its subscriber."
 )
 
+
+class WebhookTierChangeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    contact = WebhookContactRefSerializer()
+    programme = serializers.CharField(help_text="Programme slug.")
+    from_tier = serializers.CharField(allow_null=True, help_text="Tier slug before (null on a first tier).")
+    to_tier = serializers.CharField(
+        allow_null=True, help_text="Tier slug after (null when the member lost every tier)."
+    )
+    effective_at = serializers.DateTimeField()
+
+
+class WebhookRewardRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class WebhookRedemptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    contact = WebhookContactRefSerializer()
+    programme = serializers.CharField(help_text="Programme slug.")
+    reward = WebhookRewardRefSerializer()
+    points = serializers.IntegerField()
+    channel = serializers.ChoiceField(choices=RedemptionChannel.choices)
+    created_at = serializers.DateTimeField()
+
+
+class WebhookReferralSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    referrer = WebhookContactRefSerializer()
+    referred = WebhookContactRefSerializer(allow_null=True)
+    status = serializers.ChoiceField(choices=ReferralStatus.choices)
+    signed_up_at = serializers.DateTimeField(allow_null=True)
+    purchased_at = serializers.DateTimeField(allow_null=True)
+
+
+TierChangedData = type(
+    "WebhookTierChangedData", (serializers.Serializer,), {"tier_changes": WebhookTierChangeSerializer(many=True)}
+)
+RewardRedeemedData = type(
+    "WebhookRewardRedeemedData", (serializers.Serializer,), {"redemptions": WebhookRedemptionSerializer(many=True)}
+)
+ReferralConvertedData = type(
+    "WebhookReferralConvertedData", (serializers.Serializer,), {"referrals": WebhookReferralSerializer(many=True)}
+)
+WebhookTierChangedEvent = _envelope(
+    "WebhookTierChangedEvent",
+    WebhookEvent.LOYALTY_TIER_CHANGED,
+    TierChangedData(),
+    "`loyalty.tier_changed`: up to 100 tier changes per delivery.",
+)
+WebhookRewardRedeemedEvent = _envelope(
+    "WebhookRewardRedeemedEvent",
+    WebhookEvent.LOYALTY_REWARD_REDEEMED,
+    RewardRedeemedData(),
+    "`loyalty.reward_redeemed`: up to 100 redemptions per delivery.",
+)
+WebhookReferralConvertedEvent = _envelope(
+    "WebhookReferralConvertedEvent",
+    WebhookEvent.LOYALTY_REFERRAL_CONVERTED,
+    ReferralConvertedData(),
+    "`loyalty.referral_converted`: up to 100 referred friends' first purchases per delivery.",
+)
+
 PAYLOADS = {
     WebhookEvent.CONTACT_STAGE_CHANGED: WebhookStageChangedEvent,
     WebhookEvent.CONTACT_CREATED: WebhookContactCreatedEvent,
     WebhookEvent.TOUCHPOINT_CREATED: WebhookTouchpointCreatedEvent,
     WebhookEvent.PING: WebhookPingEvent,
+    WebhookEvent.LOYALTY_TIER_CHANGED: WebhookTierChangedEvent,
+    WebhookEvent.LOYALTY_REWARD_REDEEMED: WebhookRewardRedeemedEvent,
+    WebhookEvent.LOYALTY_REFERRAL_CONVERTED: WebhookReferralConvertedEvent,
 }
 
 _SIGNED = (

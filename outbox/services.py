@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from lifecycle_crm.celery import app
 from outbox.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -78,8 +79,6 @@ class RelayResult:
 
 
 def _eager() -> bool:
-    from lifecycle_crm.celery import app
-
     return bool(app.conf.task_always_eager)
 
 
@@ -139,8 +138,6 @@ def _release(ids: list[int]) -> None:
 
 def _run_eagerly(event: OutboxEvent) -> None:
     """The embedded mode: run the task in-process (EAGER_PROPAGATES raises its error here)."""
-    from lifecycle_crm.celery import app
-
     task = app.tasks.get(event.task)
     if task is None:
         # Tasks are autodiscovered lazily (a worker imports them at start); a web process
@@ -157,8 +154,6 @@ def _run_eagerly(event: OutboxEvent) -> None:
 
 def _publish(event: OutboxEvent, *, retry: bool) -> None:
     """Hand the event to the broker; results are ignored so publishing never touches the result backend."""
-    from lifecycle_crm.celery import app
-
     payload = event.payload or {}
     options: dict[str, Any] = {"retry": retry}
     if retry:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from outbox.services import outbox_kick_resume, outbox_prune, outbox_relay
+
 
 @shared_task(acks_late=False, ignore_result=True, time_limit=120)
 def outbox_relay_task(limit: int = 2000) -> dict[str, int]:
@@ -11,8 +13,6 @@ def outbox_relay_task(limit: int = 2000) -> dict[str, int]:
 
     Not acks_late: a relay lost with its worker is simply the next beat's work.
     """
-    from outbox.services import outbox_kick_resume, outbox_relay
-
     total = {"claimed": 0, "published": 0, "failed": 0}
     while True:
         result = outbox_relay(limit=min(limit, 500))
@@ -28,6 +28,4 @@ def outbox_relay_task(limit: int = 2000) -> dict[str, int]:
 @shared_task(acks_late=False, ignore_result=True, time_limit=600)
 def outbox_prune_task() -> int:
     """Beat, hourly: delete published events past the retention."""
-    from outbox.services import outbox_prune
-
     return outbox_prune()

@@ -61,12 +61,13 @@ def test_a_batch_stores_exactly_one_outbox_event_and_publishes_it_after_commit(d
     webhooks.assert_not_called()
 
 
-def test_the_fan_out_enqueues_evaluation_plays_and_subscribed_webhooks():
+def test_the_fan_out_enqueues_evaluation_loyalty_plays_and_subscribed_webhooks():
     from contacts.tasks import touchpoints_created_task
 
     _subscribe("touchpoint.created")
     touchpoints_created_task.apply(args=[[11, 12], [5]]).get()
     assert sorted(_events()) == [
+        ("loyalty.tasks.loyalty_touchpoints_task", [[11, 12]]),
         ("plays.tasks.handle_touchpoints_task", [[11, 12]]),
         ("stages.tasks.evaluate_contacts_task", [[5]]),
         ("webhooks.tasks.webhook_publish_task", ["touchpoint.created", [11, 12]]),

@@ -125,7 +125,7 @@ def test_a_task_due_today_is_told_once_and_the_page_marks_all_read(rep):
     assert 'class="bell-count"' not in client.get(reverse("web:notifications")).content.decode()
 
 
-def test_the_import_task_announces_the_finish_to_the_bell(marketer, monkeypatch):
+def test_the_import_task_announces_the_finish_to_the_bell(marketer, monkeypatch, django_capture_on_commit_callbacks):
     from contacts import tasks
 
     job = ImportJob.objects.create(kind="contacts", file_name="a.csv", content="", created_by=marketer)
@@ -135,5 +135,6 @@ def test_the_import_task_announces_the_finish_to_the_bell(marketer, monkeypatch)
         return ImportJob.objects.get(pk=job_id)
 
     monkeypatch.setattr("contacts.tasks.import_run", finish)
-    tasks.import_run_task(job.pk)
+    with django_capture_on_commit_callbacks(execute=True):  # the bell's task is an outbox row, run after commit
+        tasks.import_run_task(job.pk)
     assert Notification.objects.get(user=marketer).kind == "import_finished"
